@@ -1,0 +1,1 @@
+//! The arena game: coil-sim rules, encoded per viewer with coil-protocol. (being written)

@@ -1,0 +1,1 @@
+//! Arena frames (being written).

@@ -1,0 +1,293 @@
+//! Frames the room runtime owns for every game: join, ping/pong, error, notice and score
+//! receipt. Game-specific frames (types `0x10..=0x7f` from clients, `0x90..=0xff` from the
+//! server) are passed through untouched to the game.
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::{MAX_CLIENT_MESSAGE, PROTOCOL_V11, PROTOCOL_V12};
+
+/// Client → server frame types owned by the runtime.
+pub mod client_type {
+    pub const JOIN: u8 = 0x01;
+    pub const PING: u8 = 0x02;
+    /// First frame type that belongs to the game.
+    pub const GAME_FIRST: u8 = 0x10;
+    pub const GAME_LAST: u8 = 0x7f;
+}
+
+/// Server → client frame types owned by the runtime.
+pub mod server_type {
+    pub const PONG: u8 = 0x81;
+    pub const ERROR: u8 = 0x82;
+    pub const NOTICE: u8 = 0x83;
+    pub const SCORE_RECEIPT: u8 = 0x84;
+    /// First frame type that belongs to the game.
+    pub const GAME_FIRST: u8 = 0x90;
+}
+
+/// The longest join token accepted, in bytes.
+pub const MAX_JOIN_TOKEN: usize = 512;
+
+/// A client's join request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join<'a> {
+    /// [`PROTOCOL_V11`] or [`PROTOCOL_V12`].
+    pub version: u8,
+    /// Display name as sent; the runtime validates it.
+    pub name: &'a str,
+    pub skin: u8,
+    /// The matchmaker's join token (v12 only).
+    pub token: Option<&'a [u8]>,
+}
+
+/// One decoded client message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEnvelope<'a> {
+    Join(Join<'a>),
+    Ping { nonce: u32 },
+    /// A frame the game decodes: the whole frame, type byte included.
+    Game(&'a [u8]),
+}
+
+/// Decodes one client WebSocket message.
+pub fn decode_client(message: &[u8]) -> Result<ClientEnvelope<'_>, DecodeError> {
+    if message.len() > MAX_CLIENT_MESSAGE {
+        return Err(DecodeError::Oversized);
+    }
+    let mut reader = Reader::new(message);
+    let frame_type = reader.u8().map_err(|_| DecodeError::Empty)?;
+    let envelope = match frame_type {
+        client_type::JOIN => {
+            let version = reader.u8()?;
+            let name = reader.short_str()?;
+            let skin = reader.u8()?;
+            let token = match version {
+                PROTOCOL_V11 => None,
+                PROTOCOL_V12 => Some(reader.long_bytes(MAX_JOIN_TOKEN)?),
+                // Unknown versions are reported by the runtime with their own code, so the
+                // rest of the frame is not interpreted.
+                _ => return Ok(ClientEnvelope::Join(Join { version, name: "", skin: 0, token: None })),
+            };
+            ClientEnvelope::Join(Join { version, name, skin, token })
+        }
+        client_type::PING => ClientEnvelope::Ping { nonce: reader.u32()? },
+        client_type::GAME_FIRST..=client_type::GAME_LAST => return Ok(ClientEnvelope::Game(message)),
+        other => return Err(DecodeError::UnknownType(other)),
+    };
+    reader.finish()?;
+    Ok(envelope)
+}
+
+/// Encodes a join frame (used by clients: the load generator, tests, and as a reference).
+pub fn encode_join(join: &Join<'_>, out: &mut Vec<u8>) {
+    let mut writer = Writer::new(out);
+    writer.u8(client_type::JOIN);
+    writer.u8(join.version);
+    writer.short_str(join.name);
+    writer.u8(join.skin);
+    if join.version == PROTOCOL_V12 {
+        writer.long_bytes(join.token.unwrap_or_default());
+    }
+}
+
+/// Encodes a ping frame (client side).
+pub fn encode_ping(nonce: u32, out: &mut Vec<u8>) {
+    let mut writer = Writer::new(out);
+    writer.u8(client_type::PING);
+    writer.u32(nonce);
+}
+
+/// Stable error codes sent in error frames. Numbers never change meaning; new codes are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum ErrorCode {
+    /// Garbled frame: unknown type, bad varint, bad UTF-8, out-of-range field.
+    BadFrame = 1,
+    /// The frame ended before its fields did, or had bytes left over.
+    Truncated = 2,
+    /// A message larger than the protocol allows.
+    Oversized = 3,
+    /// A frame that is valid but not now: input before join, a second join.
+    OutOfOrder = 4,
+    /// The join named a protocol version this server does not speak.
+    UnsupportedVersion = 5,
+    /// The name is empty, too long, or has characters that are not allowed.
+    BadName = 6,
+    /// The room holds its hard cap of humans.
+    RoomFull = 10,
+    /// The room or the node is draining and takes no new players.
+    RoomDraining = 11,
+    /// A v11 join (no token) while the compatibility switch is off.
+    TokenRequired = 20,
+    /// The join token's expiry has passed.
+    TokenExpired = 21,
+    /// The join token's signature does not verify, or it cannot be parsed.
+    TokenInvalid = 22,
+    /// The join token was already used.
+    TokenReplayed = 23,
+    /// The join token names another room or node.
+    TokenWrongRoom = 24,
+    /// The client stopped reading; its queue overflowed and it was disconnected.
+    SlowClient = 30,
+    /// The client sent frames faster than allowed.
+    RateLimited = 31,
+    /// The server failed; the client may retry.
+    Internal = 99,
+}
+
+impl ErrorCode {
+    pub fn from_u16(value: u16) -> Option<Self> {
+        use ErrorCode::*;
+        Some(match value {
+            1 => BadFrame,
+            2 => Truncated,
+            3 => Oversized,
+            4 => OutOfOrder,
+            5 => UnsupportedVersion,
+            6 => BadName,
+            10 => RoomFull,
+            11 => RoomDraining,
+            20 => TokenRequired,
+            21 => TokenExpired,
+            22 => TokenInvalid,
+            23 => TokenReplayed,
+            24 => TokenWrongRoom,
+            30 => SlowClient,
+            31 => RateLimited,
+            99 => Internal,
+            _ => return None,
+        })
+    }
+
+    /// The code a decode failure is reported with.
+    pub fn for_decode_error(error: DecodeError) -> Self {
+        match error {
+            DecodeError::Truncated | DecodeError::TrailingBytes(_) | DecodeError::Empty => ErrorCode::Truncated,
+            DecodeError::Oversized => ErrorCode::Oversized,
+            DecodeError::UnknownType(_)
+            | DecodeError::BadVarint
+            | DecodeError::BadUtf8
+            | DecodeError::OutOfRange => ErrorCode::BadFrame,
+        }
+    }
+}
+
+/// Why the server sends a notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum NoticeKind {
+    /// The room is draining: finish up, and re-matchmake before `deadline_ms` passes.
+    Draining = 1,
+}
+
+/// A decoded server frame owned by the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerEnvelope<'a> {
+    Pong { nonce: u32 },
+    Error { code: u16, reason: &'a str },
+    Notice { kind: u8, deadline_ms: u32 },
+    ScoreReceipt { receipt: &'a str },
+}
+
+pub fn write_pong(writer: &mut Writer<'_>, nonce: u32) {
+    writer.frame(server_type::PONG, |w| w.u32(nonce));
+}
+
+pub fn write_error(writer: &mut Writer<'_>, code: ErrorCode, reason: &str) {
+    writer.frame(server_type::ERROR, |w| {
+        w.u16(code as u16);
+        w.short_str(reason);
+    });
+}
+
+pub fn write_notice(writer: &mut Writer<'_>, kind: NoticeKind, deadline_ms: u32) {
+    writer.frame(server_type::NOTICE, |w| {
+        w.u8(kind as u8);
+        w.u32(deadline_ms);
+    });
+}
+
+pub fn write_score_receipt(writer: &mut Writer<'_>, receipt: &str) {
+    writer.frame(server_type::SCORE_RECEIPT, |w| w.long_bytes(receipt.as_bytes()));
+}
+
+/// Decodes the payload of a runtime-owned server frame. Returns `Ok(None)` for game frames.
+pub fn decode_server_envelope(frame_type: u8, payload: &[u8]) -> Result<Option<ServerEnvelope<'_>>, DecodeError> {
+    let mut reader = Reader::new(payload);
+    let envelope = match frame_type {
+        server_type::PONG => ServerEnvelope::Pong { nonce: reader.u32()? },
+        server_type::ERROR => ServerEnvelope::Error { code: reader.u16()?, reason: reader.short_str()? },
+        server_type::NOTICE => ServerEnvelope::Notice { kind: reader.u8()?, deadline_ms: reader.u32()? },
+        server_type::SCORE_RECEIPT => {
+            let bytes = reader.long_bytes(4096)?;
+            ServerEnvelope::ScoreReceipt { receipt: std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8)? }
+        }
+        t if t >= server_type::GAME_FIRST => return Ok(None),
+        other => return Err(DecodeError::UnknownType(other)),
+    };
+    reader.finish()?;
+    Ok(Some(envelope))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::server_frames;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn join_round_trips(v12 in any::<bool>(), name in "[a-zA-Z0-9 _-]{0,16}", skin in any::<u8>(), token in proptest::collection::vec(any::<u8>(), 0..MAX_JOIN_TOKEN)) {
+            let join = Join {
+                version: if v12 { PROTOCOL_V12 } else { PROTOCOL_V11 },
+                name: &name,
+                skin,
+                token: v12.then_some(token.as_slice()),
+            };
+            let mut out = Vec::new();
+            encode_join(&join, &mut out);
+            prop_assert_eq!(decode_client(&out).unwrap(), ClientEnvelope::Join(join));
+        }
+
+        #[test]
+        fn decode_client_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = decode_client(&bytes);
+        }
+
+        #[test]
+        fn server_envelopes_round_trip(nonce in any::<u32>(), code in 1u16..100, reason in "[ -~]{0,40}", receipt in "[A-Za-z0-9._-]{0,300}") {
+            let mut out = Vec::new();
+            let mut writer = Writer::new(&mut out);
+            write_pong(&mut writer, nonce);
+            let error_code = ErrorCode::from_u16(code).unwrap_or(ErrorCode::Internal);
+            write_error(&mut writer, error_code, &reason);
+            write_notice(&mut writer, NoticeKind::Draining, nonce);
+            write_score_receipt(&mut writer, &receipt);
+            let frames: Vec<_> = server_frames(&out).map(|f| f.unwrap()).collect();
+            let decoded: Vec<_> = frames.iter().map(|(t, p)| decode_server_envelope(*t, p).unwrap().unwrap()).collect();
+            prop_assert_eq!(decoded, vec![
+                ServerEnvelope::Pong { nonce },
+                ServerEnvelope::Error { code: error_code as u16, reason: &reason },
+                ServerEnvelope::Notice { kind: NoticeKind::Draining as u8, deadline_ms: nonce },
+                ServerEnvelope::ScoreReceipt { receipt: &receipt },
+            ]);
+        }
+    }
+
+    #[test]
+    fn error_codes_round_trip() {
+        for code in 0..200u16 {
+            if let Some(known) = ErrorCode::from_u16(code) {
+                assert_eq!(known as u16, code);
+            }
+        }
+    }
+
+    #[test]
+    fn game_frames_pass_through_and_unknown_types_fail() {
+        assert_eq!(decode_client(&[0x10, 1, 2]), Ok(ClientEnvelope::Game(&[0x10, 1, 2])));
+        assert_eq!(decode_client(&[0x05]), Err(DecodeError::UnknownType(0x05)));
+        assert_eq!(decode_client(&[]), Err(DecodeError::Empty));
+        assert_eq!(decode_client(&[client_type::PING, 1, 2]), Err(DecodeError::Truncated));
+        assert_eq!(decode_client(&vec![0x10; MAX_CLIENT_MESSAGE + 1]), Err(DecodeError::Oversized));
+    }
+}
