@@ -78,6 +78,16 @@ pub trait Game: Send + 'static {
     /// after `add_player` writes the init frame.
     fn write_update(&mut self, player: PlayerId, out: &mut Vec<u8>);
 
+    /// Forgets what `player`'s client is known to hold, so the next `write_update` re-sends
+    /// everything in full. The runtime calls it after it had to drop a frame for a slow
+    /// client: delta encoding must never build on a frame the client did not receive.
+    fn resync(&mut self, player: PlayerId);
+
+    /// Ends `player`'s current run as if the snake had died (debug and admin commands). The
+    /// death shows up as a [`GameEvent::PlayerDied`] on the next tick. Returns false when the
+    /// player has no live snake.
+    fn kill(&mut self, player: PlayerId) -> bool;
+
     /// How many bots the game should keep. Bots never take a human's seat: the runtime sets
     /// this to `target population - humans` (or lower when the node sheds load).
     fn set_bot_target(&mut self, bots: usize);
