@@ -1,0 +1,806 @@
+//! In-process room directory: the all-in-one default.
+//!
+//! Owns a mutex-guarded copy of the same data model as the Redis directory: entries with expiry
+//! times, a per-region fill index of placeable rooms (ordered by occupancy), a per-region index of
+//! nodes with free room slots (ordered by load), and per-region running totals. A matchmake reads
+//! only the top candidates of these indexes, places, and reserves, all under one short lock, so it
+//! is atomic and never loses a race. Must not hold the lock across an `.await` (there is none)
+//! and must not scan all rooms per matchmake; a full sweep of expired entries runs at most once
+//! per second, from heartbeats.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crate::directory::{
+    DirectoryError, DirectoryFuture, DirectoryOptions, Heartbeat, MatchError, MatchRequest,
+    NodeState, NodeStatus, Placement, RegionSnapshot, RoomDirectory, RoomEntry, RoomState,
+    RoomStatus, duration_ms,
+};
+use crate::ids::{NodeId, Region, RoomId};
+use crate::placement::{
+    Decision, NodeCandidate, PlacementPolicy, PlacementSnapshot, RegionView, RoomCandidate, place,
+};
+use crate::token::Nonce;
+
+const SWEEP_INTERVAL_MS: u64 = 1_000;
+
+/// The smallest valid room id (`-` sorts before digits and letters): `(cap, smallest)` is an
+/// exclusive upper bound for "occupancy below cap" in the fill index.
+fn smallest_room_id() -> RoomId {
+    RoomId::parse("-").unwrap_or_else(|_| unreachable!("'-' is a valid room id"))
+}
+
+/// The in-process [`RoomDirectory`].
+#[derive(Debug, Default)]
+pub struct InMemoryDirectory {
+    options: DirectoryOptions,
+    state: Mutex<State>,
+    /// Room entries examined by matchmakes since creation (tests assert placement is indexed).
+    rooms_examined: AtomicU64,
+}
+
+/// Expiring members, ordered by expiry for cheap pruning.
+#[derive(Debug, Default)]
+struct ExpiringSet {
+    expiry_by_nonce: HashMap<Nonce, u64>,
+    by_expiry: BTreeSet<(u64, Nonce)>,
+}
+
+impl ExpiringSet {
+    fn prune(&mut self, now_ms: u64) {
+        while let Some(&(expires_at_ms, nonce)) = self.by_expiry.first() {
+            if expires_at_ms > now_ms {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.expiry_by_nonce.remove(&nonce);
+        }
+    }
+
+    fn live(&mut self, now_ms: u64) -> u32 {
+        self.prune(now_ms);
+        u32::try_from(self.expiry_by_nonce.len()).unwrap_or(u32::MAX)
+    }
+
+    fn insert(&mut self, nonce: Nonce, expires_at_ms: u64) {
+        self.remove(&nonce);
+        self.expiry_by_nonce.insert(nonce, expires_at_ms);
+        self.by_expiry.insert((expires_at_ms, nonce));
+    }
+
+    fn remove(&mut self, nonce: &Nonce) -> Option<u64> {
+        let expires_at_ms = self.expiry_by_nonce.remove(nonce)?;
+        self.by_expiry.remove(&(expires_at_ms, *nonce));
+        Some(expires_at_ms)
+    }
+
+    fn shorten(&mut self, nonce: &Nonce, expires_at_ms: u64) -> bool {
+        match self.expiry_by_nonce.get(nonce) {
+            Some(&current) => {
+                self.insert(*nonce, current.min(expires_at_ms));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NodeRecord {
+    status: NodeStatus,
+    expires_at_ms: u64,
+    /// Set by `mark_node_draining`; wins over what heartbeats say.
+    drain_requested: bool,
+    reported_rooms: BTreeSet<RoomId>,
+    /// Rooms the matchmaker opened here that the node has not reported yet, with their expiry.
+    pending_rooms: BTreeMap<RoomId, u64>,
+}
+
+impl NodeRecord {
+    fn effective_state(&self) -> NodeState {
+        if self.drain_requested {
+            NodeState::Draining
+        } else {
+            self.status.state
+        }
+    }
+
+    fn live_pending(&mut self, now_ms: u64) -> u32 {
+        self.pending_rooms
+            .retain(|_, expires_at_ms| *expires_at_ms > now_ms);
+        u32::try_from(self.pending_rooms.len()).unwrap_or(u32::MAX)
+    }
+}
+
+#[derive(Debug)]
+struct RoomRecord {
+    status: RoomStatus,
+    expires_at_ms: u64,
+    reservations: ExpiringSet,
+    pending: bool,
+}
+
+#[derive(Debug, Default)]
+struct RegionIndex {
+    /// Placeable rooms by (occupancy at last update, id).
+    fill: BTreeSet<(u32, RoomId)>,
+    /// Active nodes with a free room slot by (humans, id).
+    open_nodes: BTreeSet<(u32, NodeId)>,
+    /// Per node: (expiry, room capacity if active else 0, humans if active else 0).
+    node_totals: HashMap<NodeId, (u64, u32, u32)>,
+    reservations: ExpiringSet,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    nodes: HashMap<NodeId, NodeRecord>,
+    rooms: HashMap<RoomId, RoomRecord>,
+    regions: HashMap<Region, RegionIndex>,
+    /// Where each room sits in its region's fill index, so updates are O(log n).
+    fill_keys: HashMap<RoomId, (Region, u32)>,
+    open_node_keys: HashMap<NodeId, (Region, u32)>,
+    last_sweep_ms: u64,
+}
+
+impl InMemoryDirectory {
+    pub fn new(options: DirectoryOptions) -> InMemoryDirectory {
+        InMemoryDirectory {
+            options,
+            ..InMemoryDirectory::default()
+        }
+    }
+
+    /// Room entries matchmakes have examined so far (a test and metrics hook).
+    pub fn rooms_examined(&self) -> u64 {
+        self.rooms_examined.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn heartbeat_now(
+        &self,
+        heartbeat: &Heartbeat,
+        ttl: Duration,
+        now_ms: u64,
+    ) -> Result<(), DirectoryError> {
+        heartbeat.validate()?;
+        let expires_at_ms = now_ms.saturating_add(duration_ms(ttl));
+        let mut state = self.lock();
+        if now_ms.saturating_sub(state.last_sweep_ms) >= SWEEP_INTERVAL_MS {
+            state.sweep(now_ms);
+            state.last_sweep_ms = now_ms;
+        }
+        let node_id = heartbeat.node.node_id.clone();
+        let reported: BTreeSet<RoomId> = heartbeat
+            .rooms
+            .iter()
+            .map(|room| room.room_id.clone())
+            .collect();
+        // A node that moved region (re-provisioned under the same id) starts from scratch.
+        if state
+            .nodes
+            .get(&node_id)
+            .is_some_and(|node| node.status.region != heartbeat.node.region)
+        {
+            state.remove_node(&node_id);
+        }
+        let previously_reported = match state.nodes.get_mut(&node_id) {
+            Some(node) => {
+                node.status = heartbeat.node.clone();
+                node.expires_at_ms = expires_at_ms;
+                for room_id in &reported {
+                    node.pending_rooms.remove(room_id);
+                }
+                std::mem::replace(&mut node.reported_rooms, reported.clone())
+            }
+            None => {
+                state.nodes.insert(
+                    node_id.clone(),
+                    NodeRecord {
+                        status: heartbeat.node.clone(),
+                        expires_at_ms,
+                        drain_requested: false,
+                        reported_rooms: reported.clone(),
+                        pending_rooms: BTreeMap::new(),
+                    },
+                );
+                BTreeSet::new()
+            }
+        };
+        for gone in previously_reported.difference(&reported) {
+            if state
+                .rooms
+                .get(gone)
+                .is_some_and(|room| room.status.node_id == node_id)
+            {
+                state.remove_room(gone);
+            }
+        }
+        for room in &heartbeat.rooms {
+            // A room id another node owns stays with that node until it stops reporting it.
+            let owned_elsewhere = state.rooms.get(&room.room_id).is_some_and(|record| {
+                record.status.node_id != node_id && record.expires_at_ms > now_ms
+            });
+            if owned_elsewhere {
+                continue;
+            }
+            let record = state
+                .rooms
+                .entry(room.room_id.clone())
+                .or_insert_with(|| RoomRecord {
+                    status: room.clone(),
+                    expires_at_ms,
+                    reservations: ExpiringSet::default(),
+                    pending: false,
+                });
+            record.status = room.clone();
+            record.expires_at_ms = expires_at_ms;
+            record.pending = false;
+            state.reindex_room(&room.room_id, now_ms);
+        }
+        state.reindex_node(&node_id, now_ms);
+        Ok(())
+    }
+
+    fn matchmake_now(
+        &self,
+        request: &MatchRequest,
+        policy: &PlacementPolicy,
+        now_ms: u64,
+    ) -> Result<Placement, MatchError> {
+        let mut state = self.lock();
+        let mut examined = 0u64;
+        let snapshot = state.gather(request, policy, now_ms, &mut examined);
+        self.rooms_examined.fetch_add(examined, Ordering::Relaxed);
+        let reservation = Nonce::random();
+        let reservation_expires_at_ms = now_ms.saturating_add(policy.seat_reservation_ttl_ms);
+        match place(&snapshot, request, policy) {
+            Decision::ExistingRoom { room_id, .. } => {
+                let cap = if request.room_override.is_some() {
+                    policy.hard_cap
+                } else {
+                    policy.soft_cap
+                };
+                // Under the same lock as `gather`, so this cannot fail unless placement erred.
+                state
+                    .reserve_existing(
+                        &room_id,
+                        cap,
+                        reservation,
+                        reservation_expires_at_ms,
+                        now_ms,
+                    )
+                    .ok_or(MatchError::Contended { attempts: 1 })
+            }
+            Decision::NewRoom { node_id, region } => {
+                let mut room_id = RoomId::generate(&region);
+                while state.rooms.contains_key(&room_id) {
+                    room_id = RoomId::generate(&region);
+                }
+                state
+                    .reserve_new_room(
+                        &node_id,
+                        room_id,
+                        reservation,
+                        reservation_expires_at_ms,
+                        now_ms,
+                    )
+                    .ok_or(MatchError::Contended { attempts: 1 })
+            }
+            Decision::OverrideConflict {
+                requested,
+                reason,
+                suggested,
+            } => Err(MatchError::OverrideConflict {
+                requested,
+                reason,
+                suggested,
+            }),
+            Decision::NoCapacity { retry_after_s } => Err(MatchError::NoCapacity { retry_after_s }),
+        }
+    }
+
+    fn confirm_now(&self, room_id: &RoomId, reservation: &Nonce, now_ms: u64) -> bool {
+        let hold_until = now_ms.saturating_add(self.options.confirmed_seat_hold_ms);
+        let mut state = self.lock();
+        let Some(room) = state
+            .rooms
+            .get_mut(room_id)
+            .filter(|room| room.expires_at_ms > now_ms)
+        else {
+            return false;
+        };
+        room.reservations.prune(now_ms);
+        if !room.reservations.shorten(reservation, hold_until) {
+            return false;
+        }
+        let region = room.status.region.clone();
+        if let Some(index) = state.regions.get_mut(&region) {
+            index.reservations.shorten(reservation, hold_until);
+        }
+        true
+    }
+
+    fn snapshot_now(&self, region: &Region, now_ms: u64) -> RegionSnapshot {
+        let mut state = self.lock();
+        let mut snapshot = RegionSnapshot {
+            region: region.clone(),
+            nodes: Vec::new(),
+            rooms: Vec::new(),
+        };
+        let mut room_ids = Vec::new();
+        for node in state.nodes.values() {
+            if node.status.region != *region || node.expires_at_ms <= now_ms {
+                continue;
+            }
+            snapshot.nodes.push(NodeStatus {
+                state: node.effective_state(),
+                ..node.status.clone()
+            });
+            room_ids.extend(node.reported_rooms.iter().cloned());
+            room_ids.extend(
+                node.pending_rooms
+                    .iter()
+                    .filter(|(_, expiry)| **expiry > now_ms)
+                    .map(|(id, _)| id.clone()),
+            );
+        }
+        for room_id in room_ids {
+            if let Some(room) = state
+                .rooms
+                .get_mut(&room_id)
+                .filter(|room| room.expires_at_ms > now_ms)
+            {
+                let reserved = room.reservations.live(now_ms);
+                snapshot.rooms.push(RoomEntry {
+                    status: room.status.clone(),
+                    reserved,
+                    pending: room.pending,
+                });
+            }
+        }
+        snapshot.nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        snapshot
+            .rooms
+            .sort_by(|a, b| a.status.room_id.cmp(&b.status.room_id));
+        snapshot
+    }
+}
+
+impl State {
+    fn live_node(&self, node_id: &NodeId, now_ms: u64) -> Option<&NodeRecord> {
+        self.nodes
+            .get(node_id)
+            .filter(|node| node.expires_at_ms > now_ms)
+    }
+
+    /// Puts a room in (or takes it out of) its region's fill index, with fresh occupancy.
+    fn reindex_room(&mut self, room_id: &RoomId, now_ms: u64) {
+        if let Some((region, occupancy)) = self.fill_keys.remove(room_id) {
+            if let Some(index) = self.regions.get_mut(&region) {
+                index.fill.remove(&(occupancy, room_id.clone()));
+            }
+        }
+        let Some(room) = self.rooms.get_mut(room_id) else {
+            return;
+        };
+        let occupancy = room
+            .status
+            .humans
+            .saturating_add(room.reservations.live(now_ms));
+        let room_open = room.status.joinable
+            && matches!(room.status.state, RoomState::Warm | RoomState::Active)
+            && room.expires_at_ms > now_ms;
+        let region = room.status.region.clone();
+        let node_open = self.nodes.get(&room.status.node_id).is_some_and(|node| {
+            node.expires_at_ms > now_ms && node.effective_state() == NodeState::Active
+        });
+        if room_open && node_open {
+            self.regions
+                .entry(region.clone())
+                .or_default()
+                .fill
+                .insert((occupancy, room_id.clone()));
+            self.fill_keys.insert(room_id.clone(), (region, occupancy));
+        }
+    }
+
+    /// Refreshes a node's region totals and its place in the open-nodes index.
+    fn reindex_node(&mut self, node_id: &NodeId, now_ms: u64) {
+        if let Some((region, humans)) = self.open_node_keys.remove(node_id) {
+            if let Some(index) = self.regions.get_mut(&region) {
+                index.open_nodes.remove(&(humans, node_id.clone()));
+            }
+        }
+        let Some(node) = self.nodes.get_mut(node_id) else {
+            return;
+        };
+        let pending = node.live_pending(now_ms);
+        let active = node.effective_state() == NodeState::Active;
+        let region = node.status.region.clone();
+        let (capacity, humans) = (node.status.room_capacity, node.status.humans);
+        let has_free_slot = node.status.rooms.saturating_add(pending) < capacity;
+        let expires_at_ms = node.expires_at_ms;
+        let index = self.regions.entry(region.clone()).or_default();
+        let totals = if active {
+            (expires_at_ms, capacity, humans)
+        } else {
+            (expires_at_ms, 0, 0)
+        };
+        index.node_totals.insert(node_id.clone(), totals);
+        if active && has_free_slot && expires_at_ms > now_ms {
+            index.open_nodes.insert((humans, node_id.clone()));
+            self.open_node_keys
+                .insert(node_id.clone(), (region, humans));
+        }
+    }
+
+    fn remove_room(&mut self, room_id: &RoomId) {
+        if let Some((region, occupancy)) = self.fill_keys.remove(room_id) {
+            if let Some(index) = self.regions.get_mut(&region) {
+                index.fill.remove(&(occupancy, room_id.clone()));
+            }
+        }
+        if let Some(room) = self.rooms.remove(room_id) {
+            if let Some(index) = self.regions.get_mut(&room.status.region) {
+                for nonce in room.reservations.expiry_by_nonce.keys() {
+                    index.reservations.remove(nonce);
+                }
+            }
+        }
+    }
+
+    fn remove_node(&mut self, node_id: &NodeId) {
+        if let Some((region, humans)) = self.open_node_keys.remove(node_id) {
+            if let Some(index) = self.regions.get_mut(&region) {
+                index.open_nodes.remove(&(humans, node_id.clone()));
+            }
+        }
+        let Some(node) = self.nodes.remove(node_id) else {
+            return;
+        };
+        if let Some(index) = self.regions.get_mut(&node.status.region) {
+            index.node_totals.remove(node_id);
+        }
+        for room_id in node.reported_rooms.iter().chain(node.pending_rooms.keys()) {
+            if self
+                .rooms
+                .get(room_id)
+                .is_some_and(|room| &room.status.node_id == node_id)
+            {
+                self.remove_room(room_id);
+            }
+        }
+    }
+
+    /// Drops everything whose heartbeat (or reservation) ran out. O(entries), once a second.
+    fn sweep(&mut self, now_ms: u64) {
+        let dead_nodes: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(_, node)| node.expires_at_ms <= now_ms)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for node_id in dead_nodes {
+            self.remove_node(&node_id);
+        }
+        let dead_rooms: Vec<RoomId> = self
+            .rooms
+            .iter()
+            .filter(|(_, room)| room.expires_at_ms <= now_ms)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for room_id in dead_rooms {
+            self.remove_room(&room_id);
+        }
+        for index in self.regions.values_mut() {
+            index
+                .node_totals
+                .retain(|_, (expires_at_ms, _, _)| *expires_at_ms > now_ms);
+            index.reservations.prune(now_ms);
+        }
+    }
+
+    fn room_candidate(&mut self, room_id: &RoomId, now_ms: u64) -> Option<RoomCandidate> {
+        let node_state = self
+            .live_node(&self.rooms.get(room_id)?.status.node_id.clone(), now_ms)?
+            .effective_state();
+        let room = self
+            .rooms
+            .get_mut(room_id)
+            .filter(|room| room.expires_at_ms > now_ms)?;
+        let reserved = room.reservations.live(now_ms);
+        Some(RoomCandidate {
+            room_id: room_id.clone(),
+            node_id: room.status.node_id.clone(),
+            region: room.status.region.clone(),
+            state: room.status.state,
+            joinable: room.status.joinable,
+            humans: room.status.humans,
+            reserved,
+            tick_p95_ms: room.status.tick_p95_ms,
+            node_state,
+        })
+    }
+
+    /// Reads the top candidates of each region placement may use, fixing stale index entries
+    /// on the way. Touches O(regions × candidates_per_region) rooms, never the whole directory.
+    fn gather(
+        &mut self,
+        request: &MatchRequest,
+        policy: &PlacementPolicy,
+        now_ms: u64,
+        examined: &mut u64,
+    ) -> PlacementSnapshot {
+        let limit = policy.candidates_per_region.max(1);
+        let mut snapshot = PlacementSnapshot::default();
+        if let Some(requested) = &request.room_override {
+            *examined += 1;
+            snapshot.override_room = self.room_candidate(requested, now_ms);
+        }
+        for region in policy.region_order(request.preferred_region.as_ref()) {
+            let Some(index) = self.regions.get(&region) else {
+                continue;
+            };
+            let fullest: Vec<RoomId> = index
+                .fill
+                .range(..(policy.soft_cap, smallest_room_id()))
+                .rev()
+                .take_while(|(occupancy, _)| *occupancy > 0)
+                .take(limit)
+                .map(|(_, id)| id.clone())
+                .collect();
+            let empty: Vec<RoomId> = index
+                .fill
+                .iter()
+                .take_while(|(occupancy, _)| *occupancy == 0)
+                .take(limit)
+                .map(|(_, id)| id.clone())
+                .collect();
+            let open_nodes: Vec<NodeId> = index
+                .open_nodes
+                .iter()
+                .take(limit)
+                .map(|(_, id)| id.clone())
+                .collect();
+            let mut view = RegionView {
+                region: region.clone(),
+                rooms: Vec::new(),
+                nodes: Vec::new(),
+                seat_capacity: 0,
+                seats_committed: 0,
+            };
+            for room_id in fullest.iter().chain(&empty) {
+                *examined += 1;
+                match self.room_candidate(room_id, now_ms) {
+                    Some(candidate) => view.rooms.push(candidate),
+                    None => self.remove_room(room_id),
+                }
+                // Occupancy may have dropped since indexing (expired reservations): re-rank.
+                self.reindex_room(room_id, now_ms);
+            }
+            for node_id in open_nodes {
+                match self
+                    .nodes
+                    .get_mut(&node_id)
+                    .filter(|node| node.expires_at_ms > now_ms)
+                {
+                    Some(node) => {
+                        let pending = node.live_pending(now_ms);
+                        view.nodes.push(NodeCandidate {
+                            node_id: node_id.clone(),
+                            state: node.effective_state(),
+                            room_capacity: node.status.room_capacity,
+                            rooms: node.status.rooms.saturating_add(pending),
+                            humans: node.status.humans,
+                        });
+                    }
+                    None => self.remove_node(&node_id),
+                }
+            }
+            if let Some(index) = self.regions.get_mut(&region) {
+                let (mut capacity_rooms, mut humans) = (0u64, 0u64);
+                for &(expires_at_ms, capacity, node_humans) in index.node_totals.values() {
+                    if expires_at_ms > now_ms {
+                        capacity_rooms += u64::from(capacity);
+                        humans += u64::from(node_humans);
+                    }
+                }
+                view.seat_capacity = capacity_rooms * u64::from(policy.soft_cap);
+                view.seats_committed = humans + u64::from(index.reservations.live(now_ms));
+            }
+            snapshot.regions.push(view);
+        }
+        snapshot
+    }
+
+    fn reserve_existing(
+        &mut self,
+        room_id: &RoomId,
+        cap: u32,
+        reservation: Nonce,
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> Option<Placement> {
+        let candidate = self.room_candidate(room_id, now_ms)?;
+        let open = candidate.joinable
+            && candidate.node_state == NodeState::Active
+            && matches!(candidate.state, RoomState::Warm | RoomState::Active);
+        if !open || candidate.occupancy() >= cap {
+            return None;
+        }
+        let public_url = self
+            .live_node(&candidate.node_id, now_ms)?
+            .status
+            .public_url
+            .clone();
+        let room = self.rooms.get_mut(room_id)?;
+        room.reservations.insert(reservation, expires_at_ms);
+        // A room its node has not reported yet lives as long as its reservations; a reported
+        // room lives by its node's heartbeats alone (a dead node's rooms must vanish).
+        if room.pending {
+            room.expires_at_ms = room.expires_at_ms.max(expires_at_ms);
+            if let Some(node) = self.nodes.get_mut(&candidate.node_id) {
+                if let Some(pending_expiry) = node.pending_rooms.get_mut(room_id) {
+                    *pending_expiry = (*pending_expiry).max(expires_at_ms);
+                }
+            }
+        }
+        self.regions
+            .entry(candidate.region.clone())
+            .or_default()
+            .reservations
+            .insert(reservation, expires_at_ms);
+        self.reindex_room(room_id, now_ms);
+        Some(Placement {
+            room_id: room_id.clone(),
+            node_id: candidate.node_id,
+            region: candidate.region,
+            public_url,
+            reservation,
+            reservation_expires_at_ms: expires_at_ms,
+            new_room: false,
+        })
+    }
+
+    fn reserve_new_room(
+        &mut self,
+        node_id: &NodeId,
+        room_id: RoomId,
+        reservation: Nonce,
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> Option<Placement> {
+        let node = self
+            .nodes
+            .get_mut(node_id)
+            .filter(|node| node.expires_at_ms > now_ms)?;
+        let pending = node.live_pending(now_ms);
+        if node.effective_state() != NodeState::Active
+            || node.status.rooms.saturating_add(pending) >= node.status.room_capacity
+        {
+            return None;
+        }
+        node.pending_rooms.insert(room_id.clone(), expires_at_ms);
+        let region = node.status.region.clone();
+        let public_url = node.status.public_url.clone();
+        let mut reservations = ExpiringSet::default();
+        reservations.insert(reservation, expires_at_ms);
+        // The room exists for placement at once, so the next players fill it before it is born.
+        let status = RoomStatus {
+            room_id: room_id.clone(),
+            region: region.clone(),
+            node_id: node_id.clone(),
+            humans: 0,
+            bots: 0,
+            state: RoomState::Warm,
+            tick_p95_ms: 0.0,
+            joinable: true,
+        };
+        self.rooms.insert(
+            room_id.clone(),
+            RoomRecord {
+                status,
+                expires_at_ms,
+                reservations,
+                pending: true,
+            },
+        );
+        self.regions
+            .entry(region.clone())
+            .or_default()
+            .reservations
+            .insert(reservation, expires_at_ms);
+        self.reindex_room(&room_id, now_ms);
+        self.reindex_node(node_id, now_ms);
+        Some(Placement {
+            room_id,
+            node_id: node_id.clone(),
+            region,
+            public_url,
+            reservation,
+            reservation_expires_at_ms: expires_at_ms,
+            new_room: true,
+        })
+    }
+}
+
+impl RoomDirectory for InMemoryDirectory {
+    fn heartbeat<'a>(
+        &'a self,
+        heartbeat: &'a Heartbeat,
+        ttl: Duration,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<(), DirectoryError>> {
+        Box::pin(async move { self.heartbeat_now(heartbeat, ttl, now_ms) })
+    }
+
+    fn mark_node_draining<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<bool, DirectoryError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let Some(node) = state
+                .nodes
+                .get_mut(node_id)
+                .filter(|node| node.expires_at_ms > now_ms)
+            else {
+                return Ok(false);
+            };
+            node.drain_requested = true;
+            let rooms: Vec<RoomId> = node
+                .reported_rooms
+                .iter()
+                .chain(node.pending_rooms.keys())
+                .cloned()
+                .collect();
+            for room_id in rooms {
+                state.reindex_room(&room_id, now_ms);
+            }
+            state.reindex_node(node_id, now_ms);
+            Ok(true)
+        })
+    }
+
+    fn matchmake<'a>(
+        &'a self,
+        request: &'a MatchRequest,
+        policy: &'a PlacementPolicy,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<Placement, MatchError>> {
+        Box::pin(async move { self.matchmake_now(request, policy, now_ms) })
+    }
+
+    fn confirm_seat<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        reservation: &'a Nonce,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<bool, DirectoryError>> {
+        Box::pin(async move { Ok(self.confirm_now(room_id, reservation, now_ms)) })
+    }
+
+    fn region_snapshot<'a>(
+        &'a self,
+        region: &'a Region,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<RegionSnapshot, DirectoryError>> {
+        Box::pin(async move { Ok(self.snapshot_now(region, now_ms)) })
+    }
+
+    fn remove_node<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+    ) -> DirectoryFuture<'a, Result<(), DirectoryError>> {
+        Box::pin(async move {
+            self.lock().remove_node(node_id);
+            Ok(())
+        })
+    }
+}
