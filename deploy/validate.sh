@@ -163,8 +163,8 @@ for path in sys.argv[1:]:
     doc = yaml.safe_load(open(path))
     assert doc.get('apiVersion') == 1, path + ': apiVersion must be 1'
 " "$HETZNER"/monitoring/grafana/provisioning/*/*.yml
-run "dashboards: JSON schema, datasource uid, layout, metric names; rules: metric names" \
-  "$PY" "$DEPLOY/validate/check_monitoring.py" "$HETZNER/monitoring" "$WORK/dashboard-exprs.yml"
+run "dashboards: JSON schema, datasource uid, layout, metric names; rules: metric names, runbook sections" \
+  "$PY" "$DEPLOY/validate/check_monitoring.py" "$HETZNER/monitoring" "$WORK/dashboard-exprs.yml" "$ROOT/docs/operations.md"
 run "promtool parses every dashboard expression (as recording rules)" promtool check rules "$WORK/dashboard-exprs.yml"
 
 printf '\n%d checks passed, %d failed\n' "$passed" "$failed"

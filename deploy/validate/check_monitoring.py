@@ -10,7 +10,10 @@ Prometheus rule file holding every panel expression as a recording rule, with Gr
 $__ macros replaced, so `promtool check rules` parses each one.
 Must not: talk to Prometheus or Grafana.
 
-Usage: check_monitoring.py <monitoring_dir> <out_rule_file>   (exit 1 on any failure)
+(4) every alert has a runbook section "### <AlertName>" in docs/operations.md, and its
+runbook annotation points at that section.
+
+Usage: check_monitoring.py <monitoring_dir> <out_rule_file> [operations_md]   (exit 1 on any failure)
 """
 
 import json
@@ -156,6 +159,24 @@ def check_expr(expr, where):
     check_label_values(expr, where)
 
 
+def check_runbooks(monitoring_dir, operations_md):
+    headings = set(re.findall(r"^### (\S+)\s*$", operations_md.read_text(), re.M))
+    alerts = 0
+    for path in sorted((monitoring_dir / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text()).get("groups", []):
+            for rule in group.get("rules", []):
+                if "alert" not in rule:
+                    continue
+                alerts += 1
+                name = rule["alert"]
+                if name not in headings:
+                    fail(f"{path.name}: alert {name} has no '### {name}' section in {operations_md.name}")
+                expected = f"docs/operations.md#{name.lower()}"
+                if rule.get("annotations", {}).get("runbook") != expected:
+                    fail(f"{path.name}: alert {name}: runbook annotation must be {expected}")
+    print(f"  runbook sections found for {alerts} alerts")
+
+
 def check_rules(monitoring_dir):
     paths = sorted((monitoring_dir / "rules").glob("*.yml"))
     docs = {path: yaml.safe_load(path.read_text()) for path in paths}
@@ -236,11 +257,13 @@ def check_dashboards(monitoring_dir, out_rule_file):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         print(__doc__)
         return 64
     monitoring_dir, out_rule_file = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     check_rules(monitoring_dir)
+    if len(sys.argv) == 4:
+        check_runbooks(monitoring_dir, pathlib.Path(sys.argv[3]))
     check_dashboards(monitoring_dir, out_rule_file)
     return 1 if failures else 0
 

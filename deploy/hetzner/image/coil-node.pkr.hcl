@@ -69,6 +69,11 @@ source "hcloud" "coil" {
 build {
   sources = ["source.hcloud.coil"]
 
+  # Directory uploads need their destination to exist.
+  provisioner "shell" {
+    inline = ["mkdir -p /tmp/coil-systemd"]
+  }
+
   provisioner "file" {
     source      = var.coil_binary
     destination = "/tmp/coil"
