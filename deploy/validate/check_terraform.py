@@ -55,6 +55,15 @@ PROVIDER_SCHEMA = {
     "hcloud_zone": {"name", "mode", "ttl", "labels", "delete_protection", "primary_nameservers"},
     "hcloud_zone_rrset": {"zone", "name", "type", "ttl", "labels", "records", "change_protection"},
 }
+# Packer hcloud builder options (hetznercloud/packer-plugin-hcloud docs/builders/hcloud.mdx);
+# communicator options (ssh_*) are accepted by prefix.
+PACKER_HCLOUD_OPTIONS = {
+    "token", "image", "image_filter", "location", "server_type", "endpoint", "server_name",
+    "server_labels", "skip_create_snapshot", "snapshot_name", "snapshot_labels", "poll_interval",
+    "user_data", "user_data_file", "ssh_keys_labels", "ssh_keys", "rescue", "upgrade_server_type",
+    "networks", "public_ipv4", "public_ipv4_disabled", "public_ipv6", "public_ipv6_disabled", "firewalls",
+    "communicator", "temporary_key_pair_type", "temporary_key_pair_bits",
+}
 META_ARGUMENTS = {"count", "for_each", "depends_on", "lifecycle", "provider"}
 MARKERS = {"__is_block__", "__comments__", "__inline_comments__", "__start_line__", "__end_line__"}
 
@@ -262,6 +271,14 @@ def check_packer(path):
     for name in sorted(used - declared):
         fail(f"{path.name}: var.{name} is referenced but not declared")
     sources = {(unquote(t), unquote(n)) for block in doc.get("source", []) for t, named in block.items() for n in named}
+    for block in doc.get("source", []):
+        for kind, named in block.items():
+            for name, body in named.items():
+                for key in body:
+                    if key in MARKERS or key.startswith("ssh_"):
+                        continue
+                    if unquote(kind) == "hcloud" and key not in PACKER_HCLOUD_OPTIONS:
+                        fail(f"{path.name}: source {unquote(kind)}.{unquote(name)}: '{key}' is not a documented hcloud builder option")
     if ("hcloud", "coil") not in sources:
         fail(f"{path.name}: expected source \"hcloud\" \"coil\"")
     for block in doc.get("build", []):

@@ -37,9 +37,14 @@ echo "$COIL_VERSION" > /etc/coil/image-version
 
 # Make the snapshot boot like a fresh server: new machine-id, new SSH host keys, and
 # cloud-init runs again for the new instance.
+apt-get -y autopurge
 apt-get clean
 rm -rf /var/lib/apt/lists/* /tmp/coil /tmp/coil-systemd /tmp/operations.md
-rm -f /etc/ssh/ssh_host_*
+rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub
 cloud-init clean --logs --machine-id
-truncate -s 0 /etc/machine-id
+rm -rf /var/lib/cloud/*
+journalctl --flush
+journalctl --rotate --vacuum-time=1s
+# Discard freed blocks so the snapshot (billed per GB) stays small.
+fstrim --all || true
 sync
