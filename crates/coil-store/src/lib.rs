@@ -1,1 +1,32 @@
-//! placeholder
+//! Coil's leaderboard storage and signed score receipts.
+//!
+//! # What this crate owns
+//! - [`Leaderboard`]: the `scores` table on SQLite (all-in-one shape, `sqlite://data/leaderboard.db`)
+//!   or PostgreSQL (fleet shape, `postgres://…`), its embedded migrations, and the two queries the
+//!   game needs: record a finished run idempotently, and read the top N.
+//! - [`validate_player_name`]: the one rule for what a display name may contain.
+//! - [`ReceiptKey`]: HMAC-SHA256 receipts that let the server hand a player proof of a score
+//!   it recorded, and later check that proof without a database round trip.
+//!
+//! # What it must not do
+//! - Trust a score a client made up: the only way in is [`Leaderboard::record`], which the game
+//!   server calls itself when a snake dies or its player leaves. Nothing here parses a score out
+//!   of a client message.
+//! - Know about rooms, sockets, the simulation or the wire protocol; it stores plain values.
+//! - Wait on the database without a deadline: every SQL call runs under a timeout.
+//!
+//! # Layout
+//! - `leaderboard.rs`: connection, migrations, `record`, `top`.
+//! - `name.rs`: player name validation.
+//! - `receipt.rs`: receipt key file, issuing and verifying receipts.
+//! - `error.rs`: [`StoreError`].
+
+mod error;
+mod leaderboard;
+mod name;
+mod receipt;
+
+pub use error::StoreError;
+pub use leaderboard::{Leaderboard, LeaderboardSettings, Recorded, ScoreEntry, ScoreRow};
+pub use name::{MAX_PLAYER_NAME_CHARS, NameError, validate_player_name};
+pub use receipt::{MIN_RECEIPT_SECRET_BYTES, ReceiptError, ReceiptKey};
