@@ -381,12 +381,12 @@ impl HcloudClient {
             if status == StatusCode::TOO_MANY_REQUESTS {
                 return HcloudError::RateLimited {
                     operation,
-                    error: ApiError {
+                    error: Box::new(ApiError {
                         code: ErrorCode::RateLimitExceeded,
                         message: body_start,
                         status: status.as_u16(),
                         details: None,
-                    },
+                    }),
                     retry_at: rate_limited_retry_at(snapshot, retry_after, received_at),
                     rate_limit: snapshot,
                 };
@@ -397,12 +397,12 @@ impl HcloudClient {
                 body_start,
             };
         };
-        let error = ApiError {
+        let error = Box::new(ApiError {
             code: ErrorCode::from_api_code(&envelope.error.code),
             message: envelope.error.message,
             status: status.as_u16(),
             details: envelope.error.details.filter(|details| !details.is_null()),
-        };
+        });
         tracing::info!(operation, code = %error.code, status = error.status, "hetzner api refused a request");
         if status == StatusCode::TOO_MANY_REQUESTS || error.code == ErrorCode::RateLimitExceeded {
             return HcloudError::RateLimited {

@@ -176,14 +176,15 @@ pub enum HcloudError {
     #[error("hetzner api refused {operation}: {error}")]
     Api {
         operation: &'static str,
-        error: ApiError,
+        /// Boxed so that `Result<_, HcloudError>` stays small on the happy path.
+        error: Box<ApiError>,
     },
     /// The API answered 429 `rate_limit_exceeded`. The client never sleeps on this: the caller
     /// decides whether to wait until `retry_at`.
     #[error("hetzner api rate limit exceeded during {operation}; retry at {retry_at:?}")]
     RateLimited {
         operation: &'static str,
-        error: ApiError,
+        error: Box<ApiError>,
         /// Earliest moment one more request is expected to be accepted.
         retry_at: SystemTime,
         /// The rate-limit headers of the refusing response, when it carried them.

@@ -164,10 +164,10 @@ enum ActionOutcome {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ActionEffect {
-    ServerCreated(u64),
-    ServerStarted(u64),
-    ServerDeleted(u64),
+enum ServerEffect {
+    Created(u64),
+    Started(u64),
+    Deleted(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -180,7 +180,7 @@ struct StoredAction {
     started_unix_seconds: u64,
     finished_unix_seconds: Option<u64>,
     server_id: u64,
-    effect: ActionEffect,
+    effect: ServerEffect,
     /// Set when a test asked this action to fail.
     fail_with: Option<(String, String)>,
 }
@@ -376,7 +376,7 @@ impl StandinState {
         &mut self,
         command: &'static str,
         server_id: u64,
-        effect: ActionEffect,
+        effect: ServerEffect,
         now_unix_seconds: u64,
     ) -> u64 {
         let id = self.next_action_id;
@@ -416,7 +416,7 @@ impl StandinState {
         };
         let effect = action.effect;
         match effect {
-            ActionEffect::ServerCreated(server_id) => {
+            ServerEffect::Created(server_id) => {
                 if let Some(server) = self.servers.get_mut(&server_id) {
                     // A failed create leaves the server off: it still exists (and would still
                     // be billed) until someone deletes it, which is what an executor must
@@ -428,8 +428,8 @@ impl StandinState {
                     };
                 }
             }
-            ActionEffect::ServerStarted(_) => {}
-            ActionEffect::ServerDeleted(server_id) => {
+            ServerEffect::Started(_) => {}
+            ServerEffect::Deleted(server_id) => {
                 if failed.is_none() {
                     self.servers.remove(&server_id);
                 }
@@ -646,7 +646,7 @@ impl StandinState {
         let create_action = self.new_action(
             "create_server",
             id,
-            ActionEffect::ServerCreated(id),
+            ServerEffect::Created(id),
             now_unix_seconds,
         );
         if let Some(failure) = self.faults.failing_create_actions.pop_front()
@@ -659,7 +659,7 @@ impl StandinState {
             next_actions.push(self.new_action(
                 "start_server",
                 id,
-                ActionEffect::ServerStarted(id),
+                ServerEffect::Started(id),
                 now_unix_seconds,
             ));
         }
@@ -728,7 +728,7 @@ impl StandinState {
         let action_id = self.new_action(
             "delete_server",
             id,
-            ActionEffect::ServerDeleted(id),
+            ServerEffect::Deleted(id),
             now_unix_seconds,
         );
         let response = json!({"action": self.action_json(action_id)});
