@@ -3,8 +3,8 @@
 //! the few `Vec`s of the result and the per-region scratch lists.
 
 use coil_autoscale::{
-    FleetSnapshot, NodeId, NodeSnapshot, NodeState, Policy, PolicyMemory, RegionId,
-    RegionLimits, RegionSnapshot, decide,
+    FleetSnapshot, NodeId, NodeSnapshot, NodeState, Policy, PolicyMemory, RegionId, RegionLimits,
+    RegionSnapshot, decide,
 };
 
 fn main() {
@@ -55,12 +55,7 @@ fn decide_200_nodes(bencher: divan::Bencher) {
     let mut now_ms = 1_015_000;
     bencher.bench_local(|| {
         now_ms += 15_000;
-        let (decision, next) = decide(
-            divan::black_box(&snapshot),
-            &policy,
-            memory.clone(),
-            now_ms,
-        );
+        let (decision, next) = decide(divan::black_box(&snapshot), &policy, memory.clone(), now_ms);
         divan::black_box((decision, next))
     });
 }

@@ -362,9 +362,9 @@ fn decide_region(
         };
         match delete_reason {
             Some(reason) => {
-                let retry_due = retirement.delete_issued_ms.is_none_or(|issued| {
-                    now_ms.saturating_sub(issued) >= policy.action_retry_ms
-                });
+                let retry_due = retirement
+                    .delete_issued_ms
+                    .is_none_or(|issued| now_ms.saturating_sub(issued) >= policy.action_retry_ms);
                 if retry_due {
                     if let Some(issued) = retirement.delete_issued_ms {
                         reasons.push(Reason::RetryingEarlierAction {
@@ -604,7 +604,11 @@ fn decide_region(
     let low_use_now = wanted == 0
         && pressing.is_empty()
         && capacity_after_removal.is_some_and(|after| {
-            buffer_holds(after, demand, buffer + policy.scale_in_buffer_margin.max(0.0))
+            buffer_holds(
+                after,
+                demand,
+                buffer + policy.scale_in_buffer_margin.max(0.0),
+            )
         })
         && load_stays_low_after_removal(&ratios, active_count, policy.low_use_signal_fraction);
     if low_use_now {

@@ -283,7 +283,11 @@ impl fmt::Display for Reason {
                 join_signals(sustained)
             ),
             Reason::ScaleOutCooldown { remaining_ms } => {
-                write!(formatter, "scale-out cooldown, {} s left", remaining_ms / 1000)
+                write!(
+                    formatter,
+                    "scale-out cooldown, {} s left",
+                    remaining_ms / 1000
+                )
             }
             Reason::BootingNodesCoverPressure { booting } => {
                 write!(formatter, "{booting} booting node(s) cover the pressure")
@@ -327,10 +331,18 @@ impl fmt::Display for Reason {
                 remaining_ms / 1000
             ),
             Reason::ScaleInCooldown { remaining_ms } => {
-                write!(formatter, "scale-in cooldown, {} s left", remaining_ms / 1000)
+                write!(
+                    formatter,
+                    "scale-in cooldown, {} s left",
+                    remaining_ms / 1000
+                )
             }
             Reason::LowUseNotSustained { remaining_ms } => {
-                write!(formatter, "low use, {} s until sustained", remaining_ms / 1000)
+                write!(
+                    formatter,
+                    "low use, {} s until sustained",
+                    remaining_ms / 1000
+                )
             }
             Reason::DrainedEmpty => write!(formatter, "drained empty"),
             Reason::DrainDeadlinePassed {
@@ -359,7 +371,10 @@ impl fmt::Display for Reason {
                 write!(formatter, "adopted a draining node, deadline {deadline_ms}")
             }
             Reason::RetryingEarlierAction { first_issued_ms } => {
-                write!(formatter, "retrying an action first issued at {first_issued_ms}")
+                write!(
+                    formatter,
+                    "retrying an action first issued at {first_issued_ms}"
+                )
             }
             Reason::ScaledToZero => write!(formatter, "no nodes and no demand"),
         }

@@ -37,4 +37,6 @@ pub use decision::{Action, Decision, MaximumScope, Reason, RegionAssessment};
 pub use memory::{PendingCreation, PolicyMemory, RegionMemory, Retirement};
 pub use policy::{Policy, PolicyError, PressureThresholds, RegionLimits, ScheduledFloor, Weekday};
 pub use signals::{PressureSignal, SignalRatios};
-pub use snapshot::{FleetSnapshot, NodeId, NodeSnapshot, NodeState, RegionId, RegionSnapshot, RoomCounts};
+pub use snapshot::{
+    FleetSnapshot, NodeId, NodeSnapshot, NodeState, RegionId, RegionSnapshot, RoomCounts,
+};

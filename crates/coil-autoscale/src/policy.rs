@@ -369,8 +369,8 @@ impl Policy {
         }
         let mut minimum_total: u64 = 0;
         let default_region = RegionId::new("(default)");
-        let all_limits = std::iter::once((&default_region, &self.default_limits))
-            .chain(self.regions.iter());
+        let all_limits =
+            std::iter::once((&default_region, &self.default_limits)).chain(self.regions.iter());
         for (region, limits) in all_limits {
             if limits.max_nodes < limits.min_nodes {
                 errors.push(PolicyError::MaxBelowMin {
@@ -466,7 +466,9 @@ pub enum PolicyError {
     ScheduleMinuteOutOfRange { region: RegionId, minute: u32 },
     #[error("region {region}: a one-off scheduled floor ends before it starts")]
     ScheduleWindowEmpty { region: RegionId },
-    #[error("max_total_nodes {max_total_nodes} is below the sum of region minimums {sum_of_minimums}")]
+    #[error(
+        "max_total_nodes {max_total_nodes} is below the sum of region minimums {sum_of_minimums}"
+    )]
     TotalMaxBelowRegionMinimums {
         max_total_nodes: u32,
         sum_of_minimums: u64,

@@ -137,7 +137,10 @@ pub(crate) fn read_signals(
     };
     ratios.set(
         PressureSignal::Cpu,
-        ratio_to(mean(|node| node.cpu_utilization), thresholds.cpu_utilization),
+        ratio_to(
+            mean(|node| node.cpu_utilization),
+            thresholds.cpu_utilization,
+        ),
     );
     ratios.set(
         PressureSignal::Memory,
@@ -147,7 +150,10 @@ pub(crate) fn read_signals(
         ),
     );
     let tick_ratio = ratio_to(mean(|node| node.tick_p95_ms), thresholds.tick_p95_ms)
-        .max(ratio_to(mean(|node| node.tick_p99_ms), thresholds.tick_p99_ms))
+        .max(ratio_to(
+            mean(|node| node.tick_p99_ms),
+            thresholds.tick_p99_ms,
+        ))
         .max(ratio_to(
             mean(|node| node.tick_overrun_rate),
             thresholds.tick_overrun_rate,
