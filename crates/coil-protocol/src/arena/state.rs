@@ -227,10 +227,19 @@ impl StateFrame {
             w.u8(low | high << 4);
         }
         for extension in &self.extensions {
-            let flags = u8::from(extension.residual != [0, 0]) * EXT_RESIDUAL
-                | u8::from(extension.length_delta != 0) * EXT_LENGTH
-                | u8::from(extension.girth_delta != 0) * EXT_GIRTH
-                | u8::from(extension.boost_toggled) * EXT_BOOST;
+            let mut flags = 0;
+            if extension.residual != [0, 0] {
+                flags |= EXT_RESIDUAL;
+            }
+            if extension.length_delta != 0 {
+                flags |= EXT_LENGTH;
+            }
+            if extension.girth_delta != 0 {
+                flags |= EXT_GIRTH;
+            }
+            if extension.boost_toggled {
+                flags |= EXT_BOOST;
+            }
             w.u8(flags);
             if flags & EXT_RESIDUAL != 0 {
                 w.svarint(extension.residual[0]);

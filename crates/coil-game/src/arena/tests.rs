@@ -1,0 +1,409 @@
+//! Tests of the arena game against the real simulation: every viewer's [`ClientMirror`] must
+//! match the world within the quantization error, tick after tick.
+
+use coil_protocol::ErrorCode;
+use coil_protocol::arena::{Input, angle_to_u16, encode_input, encode_respawn};
+use coil_sim::{ArenaConfig, SnakeId, Vec2};
+use proptest::prelude::*;
+
+use super::client::ClientMirror;
+use super::view::{wire_girth, wire_length};
+use super::*;
+
+const DT: f32 = 0.05;
+
+fn small_arena(seed: u64, bots: usize) -> Arena {
+    // A smaller arena than the standard one so that a short test sees snakes meet, eat, die
+    // and cross view edges.
+    let arena = ArenaConfig {
+        radius: 1200.0,
+        natural_pellet_target: 1500,
+        ..ArenaConfig::default()
+    };
+    let mut game = Arena::new(ArenaSettings {
+        arena,
+        seed,
+        ..ArenaSettings::default()
+    });
+    game.set_bot_target(bots);
+    game
+}
+
+fn join(game: &mut Arena, id: u32, name: &str) -> PlayerId {
+    let player = PlayerId(id);
+    game.add_player(
+        player,
+        &JoinInfo {
+            name: name.to_owned(),
+            skin: id as u8,
+        },
+    );
+    player
+}
+
+fn send_input(game: &mut Arena, player: PlayerId, radians: f32, boost: bool) {
+    let mut frame = Vec::new();
+    encode_input(
+        Input {
+            angle: angle_to_u16(radians),
+            boost,
+        },
+        &mut frame,
+    );
+    game.handle_message(player, &frame).unwrap();
+}
+
+/// Writes and applies one update; returns its size in bytes.
+fn update(game: &mut Arena, player: PlayerId, mirror: &mut ClientMirror) -> usize {
+    let mut out = Vec::new();
+    game.write_update(player, &mut out);
+    mirror.apply_message(&out).unwrap();
+    out.len()
+}
+
+/// Checks one viewer's mirror against the simulation and the server's view of that client.
+fn check_mirror(
+    game: &Arena,
+    player: PlayerId,
+    mirror: &ClientMirror,
+) -> Result<(), TestCaseError> {
+    let init = *mirror.init().expect("init received");
+    let quantum = init.position_quantum;
+    let tolerance = quantum / 2.0 + 1e-3 * quantum.max(1.0);
+    let world = game.world();
+    let viewer = game.viewer(player).unwrap();
+    prop_assert_eq!(mirror.center(), viewer.center());
+    prop_assert_eq!(mirror.snakes().len(), viewer.known_snake_count());
+    prop_assert_eq!(mirror.pellets().len(), viewer.known_pellet_count());
+
+    // Own snake: known exactly while alive, absent while dead.
+    let own = world.snake(game.snake_of(player).unwrap()).unwrap();
+    prop_assert_eq!(own.alive(), mirror.own_snake().is_some());
+
+    // Every known snake is alive and matches within the quantization error.
+    for known in mirror.snakes() {
+        let snake = world.snake(SnakeId(known.id));
+        prop_assert!(
+            snake.is_some_and(|s| s.alive()),
+            "mirror knows dead snake {}",
+            known.id
+        );
+        let snake = snake.unwrap();
+        let [x, y] = known.head_world(&init);
+        prop_assert!(
+            (x - snake.head().x).abs() <= tolerance && (y - snake.head().y).abs() <= tolerance,
+            "head of {} at {:?}, sim {:?}",
+            known.id,
+            [x, y],
+            snake.head()
+        );
+        prop_assert_eq!(known.length, wire_length(snake));
+        prop_assert_eq!(known.girth, wire_girth(snake.girth()));
+        prop_assert_eq!(known.boosting, snake.boosting());
+        prop_assert!(
+            mirror
+                .identity(known.id)
+                .is_some_and(|identity| identity.name == snake.name())
+        );
+    }
+
+    // The set of visible snakes: everything in the view box is known; nothing known is far.
+    let center = Vec2::new(
+        mirror.center()[0] as f32 * quantum,
+        mirror.center()[1] as f32 * quantum,
+    );
+    let half = Vec2::new(
+        f32::from(init.view_half_width) * quantum,
+        f32::from(init.view_half_height) * quantum,
+    );
+    let mut missing = Vec::new();
+    world.for_each_snake_near(center, half, |snake| {
+        if mirror.snake(snake.id().0).is_none() {
+            missing.push(snake.id().0);
+        }
+    });
+    prop_assert!(
+        missing.is_empty(),
+        "snakes in view but unknown: {:?}",
+        missing
+    );
+    let margin = game.settings().view.keep_margin + 1.0;
+    let mut near = Vec::new();
+    world.for_each_snake_near(
+        center,
+        Vec2::new(half.x + margin, half.y + margin),
+        |snake| near.push(snake.id().0),
+    );
+    for known in mirror.snakes() {
+        prop_assert!(
+            near.contains(&known.id),
+            "snake {} known but out of view",
+            known.id
+        );
+    }
+
+    // Pellets: each known pellet is a live pellet of the same colour within its cell, and
+    // every pellet well inside the view box is known.
+    let cell_world = f32::from(init.pellet_cell) * quantum;
+    let reach = cell_world * 0.5 + 1e-3;
+    let mut live = Vec::new();
+    world.for_each_pellet_in(
+        center,
+        Vec2::new(half.x + cell_world, half.y + cell_world),
+        |pellet| live.push(*pellet),
+    );
+    let close = |pellet: &coil_sim::Pellet, known: &super::client::MirrorPellet| {
+        let x = known.position[0] as f32 * quantum;
+        let y = known.position[1] as f32 * quantum;
+        (pellet.pos.x - x).abs() <= reach
+            && (pellet.pos.y - y).abs() <= reach
+            && pellet.color & 0xf == known.color
+    };
+    for known in mirror.pellets() {
+        prop_assert!(
+            live.iter().any(|pellet| close(pellet, known)),
+            "pellet {:?} is not in the world",
+            known
+        );
+    }
+    for pellet in &live {
+        let inside = (pellet.pos.x - center.x).abs() < half.x - 2.0 * cell_world
+            && (pellet.pos.y - center.y).abs() < half.y - 2.0 * cell_world;
+        if inside {
+            prop_assert!(
+                mirror.pellets().iter().any(|known| close(pellet, known)),
+                "pellet {:?} in view but unknown",
+                pellet
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Steer {
+        player: usize,
+        angle: f32,
+        boost: bool,
+    },
+    Respawn {
+        player: usize,
+    },
+    Resync {
+        player: usize,
+    },
+    Wait,
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        6 => (0usize..3, -4.0f32..4.0, prop::bool::weighted(0.2)).prop_map(|(player, angle, boost)| Action::Steer { player, angle, boost }),
+        1 => (0usize..3).prop_map(|player| Action::Respawn { player }),
+        1 => (0usize..3).prop_map(|player| Action::Resync { player }),
+        4 => Just(Action::Wait),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_mirror_matches_the_simulation(seed in any::<u64>(), actions in proptest::collection::vec(action(), 150)) {
+        let mut game = small_arena(seed, 20);
+        let players: Vec<PlayerId> = (0..3).map(|index| join(&mut game, index + 1, &format!("player{index}"))).collect();
+        let mut mirrors: Vec<ClientMirror> = (0..3).map(|_| ClientMirror::new()).collect();
+        let mut events = Vec::new();
+        let (mut most_snakes_seen, mut most_pellets_seen) = (0, 0);
+        for (tick, action) in actions.iter().enumerate() {
+            match *action {
+                Action::Steer { player, angle, boost } => send_input(&mut game, players[player], angle, boost),
+                Action::Respawn { player } => {
+                    let mut frame = Vec::new();
+                    encode_respawn(&mut frame);
+                    game.handle_message(players[player], &frame).unwrap();
+                }
+                Action::Resync { player } => game.resync(players[player]),
+                Action::Wait => {}
+            }
+            game.tick(DT, &mut events);
+            for (player, mirror) in players.iter().zip(&mut mirrors) {
+                update(&mut game, *player, mirror);
+                check_mirror(&game, *player, mirror).map_err(|error| TestCaseError::fail(format!("tick {tick}: {error}")))?;
+                most_snakes_seen = most_snakes_seen.max(mirror.snakes().len());
+                most_pellets_seen = most_pellets_seen.max(mirror.pellets().len());
+            }
+        }
+        // Guards against a vacuous run: the viewers really saw other snakes and food.
+        prop_assert!(most_snakes_seen >= 2 && most_pellets_seen >= 10, "{most_snakes_seen} snakes, {most_pellets_seen} pellets");
+    }
+
+    #[test]
+    fn the_mirror_never_panics_on_arbitrary_messages(messages in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..8)) {
+        let mut mirror = ClientMirror::new();
+        for message in messages {
+            let _ = mirror.apply_message(&message);
+        }
+    }
+
+    #[test]
+    fn the_mirror_never_panics_on_corrupted_real_messages(seed in any::<u64>(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
+        let mut game = small_arena(seed, 10);
+        let player = join(&mut game, 1, "victim");
+        let mut mirror = ClientMirror::new();
+        let mut events = Vec::new();
+        for _ in 0..5 {
+            game.tick(DT, &mut events);
+            let mut out = Vec::new();
+            game.write_update(player, &mut out);
+            for &(position, value) in &flips {
+                let len = out.len();
+                out[position % len] ^= value;
+            }
+            let _ = mirror.apply_message(&out);
+        }
+    }
+
+    #[test]
+    fn garbage_game_frames_are_rejected_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..12)) {
+        let mut game = small_arena(1, 0);
+        let player = join(&mut game, 1, "fuzzer");
+        let _ = game.handle_message(player, &bytes);
+        let mut events = Vec::new();
+        game.tick(DT, &mut events);
+    }
+}
+
+#[test]
+fn steering_turns_the_snake_the_client_sees() {
+    let mut game = small_arena(7, 0);
+    let player = join(&mut game, 1, "pilot");
+    let mut mirror = ClientMirror::new();
+    let mut events = Vec::new();
+    game.tick(DT, &mut events);
+    update(&mut game, player, &mut mirror);
+    let start = mirror.own_snake().unwrap().angle();
+    // Steer to the opposite heading; at 4.5 rad/s a half turn takes 0.7 s.
+    let wanted = start + std::f32::consts::PI * 0.5;
+    for _ in 0..30 {
+        send_input(&mut game, player, wanted, false);
+        game.tick(DT, &mut events);
+        update(&mut game, player, &mut mirror);
+    }
+    let seen = mirror.own_snake().unwrap().angle();
+    let difference = (seen - wanted).rem_euclid(std::f32::consts::TAU);
+    let error = difference.min(std::f32::consts::TAU - difference);
+    // The mirror's heading comes from quantized movement: within ~0.3 rad of the target.
+    assert!(error < 0.3, "client sees heading {seen}, wanted {wanted}");
+    let own = mirror.own_snake().unwrap();
+    let body: Vec<_> = own.body(mirror.init().unwrap()).collect();
+    assert!(body.len() > 4, "the body is reconstructed");
+}
+
+#[test]
+fn death_is_reported_to_the_runtime_and_the_client_and_respawn_brings_the_snake_back() {
+    let mut game = small_arena(3, 0);
+    let player = join(&mut game, 1, "mortal");
+    let mut mirror = ClientMirror::new();
+    let mut events = Vec::new();
+    game.tick(DT, &mut events);
+    update(&mut game, player, &mut mirror);
+    let score_before = game
+        .world()
+        .snake(game.snake_of(player).unwrap())
+        .unwrap()
+        .score();
+    assert!(game.kill(player));
+    game.tick(DT, &mut events);
+    assert_eq!(
+        events,
+        vec![GameEvent::PlayerDied {
+            player,
+            name: "mortal".to_owned(),
+            score: score_before
+        }]
+    );
+    update(&mut game, player, &mut mirror);
+    let death = mirror.take_death().expect("death frame");
+    assert_eq!(death.final_score, score_before);
+    assert_eq!(death.killer, None);
+    assert!(mirror.own_snake().is_none());
+    assert!(!game.kill(player), "a dead snake cannot be killed again");
+
+    let mut respawn = Vec::new();
+    encode_respawn(&mut respawn);
+    game.handle_message(player, &respawn).unwrap();
+    game.tick(DT, &mut events);
+    update(&mut game, player, &mut mirror);
+    assert!(mirror.own_snake().is_some());
+    assert!(mirror.death().is_none());
+}
+
+#[test]
+fn remove_player_returns_the_live_score() {
+    let mut game = small_arena(5, 0);
+    let player = join(&mut game, 1, "leaver");
+    let mut events = Vec::new();
+    game.tick(DT, &mut events);
+    let score = game
+        .world()
+        .snake(game.snake_of(player).unwrap())
+        .unwrap()
+        .score();
+    assert_eq!(game.remove_player(player), Some(score));
+    assert_eq!(game.remove_player(player), None);
+    assert_eq!(game.population().humans, 0);
+}
+
+#[test]
+fn meta_arrives_within_a_second_with_room_counts() {
+    let mut game = small_arena(11, 5);
+    let player = join(&mut game, 1, "reader");
+    let mut mirror = ClientMirror::new();
+    let mut events = Vec::new();
+    for _ in 0..25 {
+        game.tick(DT, &mut events);
+        update(&mut game, player, &mut mirror);
+    }
+    let meta = mirror.meta().expect("meta frame");
+    assert_eq!(meta.humans, 1);
+    assert_eq!(meta.bots as usize, game.population().bots);
+    assert!(meta.own_rank >= 1);
+    assert!(meta.top.iter().any(|row| row.name == "reader") || meta.top.len() == 10);
+    let own = game.world().snake(game.snake_of(player).unwrap()).unwrap();
+    assert!(meta.own_score <= own.score() + 5);
+}
+
+#[test]
+fn bad_client_frames_are_rejected_with_stable_codes() {
+    let mut game = small_arena(1, 0);
+    let player = join(&mut game, 1, "sender");
+    let truncated = game.handle_message(player, &[0x10, 1]).unwrap_err();
+    assert_eq!(truncated.code, ErrorCode::Truncated);
+    let unknown = game.handle_message(player, &[0x7f]).unwrap_err();
+    assert_eq!(unknown.code, ErrorCode::BadFrame);
+    let stranger = game.handle_message(PlayerId(99), &[0x11]).unwrap_err();
+    assert_eq!(stranger.code, ErrorCode::OutOfOrder);
+}
+
+#[test]
+fn a_quiet_tick_costs_well_under_a_hundred_bytes_for_a_lone_snake() {
+    // Not a speed assertion: a size property of the encoding. A snake alone in view moving
+    // straight costs a state frame of a few bytes once the pellets around it are known.
+    let mut game = small_arena(13, 0);
+    let player = join(&mut game, 1, "alone");
+    let mut mirror = ClientMirror::new();
+    let mut events = Vec::new();
+    let mut sizes = Vec::new();
+    for _ in 0..40 {
+        game.tick(DT, &mut events);
+        sizes.push(update(&mut game, player, &mut mirror));
+    }
+    assert!(
+        sizes[0] > 100,
+        "the first update carries init and the surroundings"
+    );
+    let mut steady: Vec<_> = sizes[20..].to_vec();
+    steady.sort_unstable();
+    assert!(steady[steady.len() / 2] < 40, "steady updates: {steady:?}");
+}
