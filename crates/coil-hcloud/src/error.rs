@@ -295,6 +295,11 @@ impl HcloudError {
         }
     }
 
+    /// The resource does not exist (`not_found`): for a delete, the server is already gone.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(&ErrorCode::NotFound)
+    }
+
     /// The request hit the client's per-request timeout.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Transport { source, .. } if source.is_timeout())

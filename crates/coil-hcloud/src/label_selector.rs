@@ -407,6 +407,13 @@ mod tests {
                 .unwrap()
                 .matches(&node)
         );
+        assert!(
+            !LabelSelector::parse("role!=game-node")
+                .unwrap()
+                .matches(&node)
+        );
+        // Like Kubernetes: a resource without the key satisfies `!=`.
+        assert!(LabelSelector::parse("missing!=x").unwrap().matches(&node));
         assert!(LabelSelector::parse("").unwrap().matches(&node));
     }
 

@@ -134,8 +134,10 @@ async fn create_get_list_and_delete_a_server() {
         .await
         .expect("delete action succeeds");
     let gone = client.get_server(created.server.id).await.unwrap_err();
-    assert_eq!(gone.code(), Some(&ErrorCode::NotFound));
+    assert!(gone.is_not_found(), "{gone:?}");
     assert!(!gone.is_retryable());
+    let deleted_again = client.delete_server(created.server.id).await.unwrap_err();
+    assert!(deleted_again.is_not_found(), "{deleted_again:?}");
     assert!(client.list_servers(None).await.expect("list").is_empty());
 }
 
