@@ -17,6 +17,7 @@ pub mod ids;
 pub mod memory;
 pub mod placement;
 pub mod redis_directory;
+mod redis_lua;
 pub mod token;
 
 pub use directory::{
@@ -26,6 +27,7 @@ pub use directory::{
 pub use ids::{NodeId, Region, RoomId};
 pub use memory::InMemoryDirectory;
 pub use placement::{ConflictReason, Decision, PlacementPolicy, PlacementRequest, place};
+pub use redis_directory::{RedisDirectory, RedisDirectoryConfig};
 
 pub use token::{
     JoinClaims, JoinRejection, Nonce, ReplayError, ReplayGuard, TokenError, TokenSigner,

@@ -42,44 +42,58 @@ pub struct InMemoryDirectory {
 }
 
 /// Expiring members, ordered by expiry for cheap pruning.
-#[derive(Debug, Default)]
-struct ExpiringSet {
-    expiry_by_nonce: HashMap<Nonce, u64>,
-    by_expiry: BTreeSet<(u64, Nonce)>,
+#[derive(Debug)]
+struct ExpiringSet<K> {
+    expiry_by_member: HashMap<K, u64>,
+    by_expiry: BTreeSet<(u64, K)>,
 }
 
-impl ExpiringSet {
-    fn prune(&mut self, now_ms: u64) {
-        while let Some(&(expires_at_ms, nonce)) = self.by_expiry.first() {
-            if expires_at_ms > now_ms {
+impl<K> Default for ExpiringSet<K> {
+    fn default() -> ExpiringSet<K> {
+        ExpiringSet {
+            expiry_by_member: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+        }
+    }
+}
+
+impl<K: Clone + Ord + std::hash::Hash> ExpiringSet<K> {
+    /// Drops members whose expiry is at or before `now_ms`, returning them.
+    fn prune(&mut self, now_ms: u64) -> Vec<K> {
+        let mut expired = Vec::new();
+        while let Some((expires_at_ms, _)) = self.by_expiry.first() {
+            if *expires_at_ms > now_ms {
                 break;
             }
-            self.by_expiry.pop_first();
-            self.expiry_by_nonce.remove(&nonce);
+            if let Some((_, member)) = self.by_expiry.pop_first() {
+                self.expiry_by_member.remove(&member);
+                expired.push(member);
+            }
         }
+        expired
     }
 
     fn live(&mut self, now_ms: u64) -> u32 {
         self.prune(now_ms);
-        u32::try_from(self.expiry_by_nonce.len()).unwrap_or(u32::MAX)
+        u32::try_from(self.expiry_by_member.len()).unwrap_or(u32::MAX)
     }
 
-    fn insert(&mut self, nonce: Nonce, expires_at_ms: u64) {
-        self.remove(&nonce);
-        self.expiry_by_nonce.insert(nonce, expires_at_ms);
-        self.by_expiry.insert((expires_at_ms, nonce));
+    fn insert(&mut self, member: K, expires_at_ms: u64) {
+        self.remove(&member);
+        self.expiry_by_member.insert(member.clone(), expires_at_ms);
+        self.by_expiry.insert((expires_at_ms, member));
     }
 
-    fn remove(&mut self, nonce: &Nonce) -> Option<u64> {
-        let expires_at_ms = self.expiry_by_nonce.remove(nonce)?;
-        self.by_expiry.remove(&(expires_at_ms, *nonce));
+    fn remove(&mut self, member: &K) -> Option<u64> {
+        let expires_at_ms = self.expiry_by_member.remove(member)?;
+        self.by_expiry.remove(&(expires_at_ms, member.clone()));
         Some(expires_at_ms)
     }
 
-    fn shorten(&mut self, nonce: &Nonce, expires_at_ms: u64) -> bool {
-        match self.expiry_by_nonce.get(nonce) {
+    fn shorten(&mut self, member: &K, expires_at_ms: u64) -> bool {
+        match self.expiry_by_member.get(member) {
             Some(&current) => {
-                self.insert(*nonce, current.min(expires_at_ms));
+                self.insert(member.clone(), current.min(expires_at_ms));
                 true
             }
             None => false,
@@ -118,7 +132,7 @@ impl NodeRecord {
 struct RoomRecord {
     status: RoomStatus,
     expires_at_ms: u64,
-    reservations: ExpiringSet,
+    reservations: ExpiringSet<Nonce>,
     pending: bool,
 }
 
@@ -130,7 +144,9 @@ struct RegionIndex {
     open_nodes: BTreeSet<(u32, NodeId)>,
     /// Per node: (expiry, room capacity if active else 0, humans if active else 0).
     node_totals: HashMap<NodeId, (u64, u32, u32)>,
-    reservations: ExpiringSet,
+    /// Every reservation of the region. When one expires its room is re-ranked, so a room never
+    /// stays out of the fill index because of seats that are free again.
+    reservations: ExpiringSet<(RoomId, Nonce)>,
 }
 
 #[derive(Debug, Default)]
@@ -254,11 +270,23 @@ impl InMemoryDirectory {
     ) -> Result<Placement, MatchError> {
         let mut state = self.lock();
         let mut examined = 0u64;
-        let snapshot = state.gather(request, policy, now_ms, &mut examined);
+        // Like the Redis directory: the preferred region first, the others only if it has nothing.
+        let order = policy.region_order(request.preferred_region.as_ref());
+        let mut snapshot = state.gather(&order[..1], request, policy, now_ms, &mut examined);
+        let mut decision = place(&snapshot, request, policy);
+        let preferred_has_nothing = match &decision {
+            Decision::NoCapacity { .. } => true,
+            Decision::OverrideConflict { suggested, .. } => suggested.is_none(),
+            _ => false,
+        };
+        if preferred_has_nothing && order.len() > 1 {
+            snapshot = state.gather(&order, request, policy, now_ms, &mut examined);
+            decision = place(&snapshot, request, policy);
+        }
         self.rooms_examined.fetch_add(examined, Ordering::Relaxed);
         let reservation = Nonce::random();
         let reservation_expires_at_ms = now_ms.saturating_add(policy.seat_reservation_ttl_ms);
-        match place(&snapshot, request, policy) {
+        match decision {
             Decision::ExistingRoom { room_id, .. } => {
                 let cap = if request.room_override.is_some() {
                     policy.hard_cap
@@ -320,7 +348,9 @@ impl InMemoryDirectory {
         }
         let region = room.status.region.clone();
         if let Some(index) = state.regions.get_mut(&region) {
-            index.reservations.shorten(reservation, hold_until);
+            index
+                .reservations
+                .shorten(&(room_id.clone(), *reservation), hold_until);
         }
         true
     }
@@ -447,8 +477,8 @@ impl State {
         }
         if let Some(room) = self.rooms.remove(room_id) {
             if let Some(index) = self.regions.get_mut(&room.status.region) {
-                for nonce in room.reservations.expiry_by_nonce.keys() {
-                    index.reservations.remove(nonce);
+                for nonce in room.reservations.expiry_by_member.keys() {
+                    index.reservations.remove(&(room_id.clone(), *nonce));
                 }
             }
         }
@@ -531,6 +561,7 @@ impl State {
     /// on the way. Touches O(regions × candidates_per_region) rooms, never the whole directory.
     fn gather(
         &mut self,
+        regions: &[Region],
         request: &MatchRequest,
         policy: &PlacementPolicy,
         now_ms: u64,
@@ -542,7 +573,16 @@ impl State {
             *examined += 1;
             snapshot.override_room = self.room_candidate(requested, now_ms);
         }
-        for region in policy.region_order(request.preferred_region.as_ref()) {
+        for region in regions {
+            let region = region.clone();
+            let Some(index) = self.regions.get_mut(&region) else {
+                continue;
+            };
+            // Seats whose reservation ran out are free again: re-rank those rooms first.
+            for (room_id, _) in index.reservations.prune(now_ms) {
+                *examined += 1;
+                self.reindex_room(&room_id, now_ms);
+            }
             let Some(index) = self.regions.get(&region) else {
                 continue;
             };
@@ -654,7 +694,7 @@ impl State {
             .entry(candidate.region.clone())
             .or_default()
             .reservations
-            .insert(reservation, expires_at_ms);
+            .insert((room_id.clone(), reservation), expires_at_ms);
         self.reindex_room(room_id, now_ms);
         Some(Placement {
             room_id: room_id.clone(),
@@ -714,7 +754,7 @@ impl State {
             .entry(region.clone())
             .or_default()
             .reservations
-            .insert(reservation, expires_at_ms);
+            .insert((room_id.clone(), reservation), expires_at_ms);
         self.reindex_room(&room_id, now_ms);
         self.reindex_node(node_id, now_ms);
         Some(Placement {

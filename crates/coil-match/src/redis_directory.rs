@@ -1,1 +1,625 @@
-//! placeholder
+//! Redis room directory: the fleet's shared directory.
+//!
+//! Owns the connection (redis-rs `ConnectionManager`, reconnecting), per-call timeouts and the
+//! translation between Rust types and the scripts of [`crate::redis_lua`], which hold the data
+//! model and do every multi-key step atomically. A matchmake is: read the top candidates of the
+//! preferred region (one script), place (pure), reserve (one script that re-checks the caps);
+//! if the reservation lost a race, read again, up to `max_attempts`. Other regions are read only
+//! when the preferred one has nothing.
+//!
+//! Must not read whole regions per matchmake, must not wait on Redis without a timeout, and must
+//! not trust the store's replies blindly (malformed replies become errors, never panics).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{FromRedisValue, Script};
+use serde::Deserialize;
+
+use crate::directory::{
+    DirectoryError, DirectoryFuture, DirectoryOptions, Heartbeat, MatchError, MatchRequest,
+    NodeState, NodeStatus, Placement, RegionSnapshot, RoomDirectory, RoomEntry, RoomState,
+    RoomStatus, duration_ms,
+};
+use crate::ids::{NodeId, Region, RoomId};
+use crate::placement::{
+    Decision, NodeCandidate, PlacementPolicy, PlacementSnapshot, RegionView, RoomCandidate, place,
+};
+use crate::redis_lua;
+use crate::token::Nonce;
+
+/// Settings of the Redis directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisDirectoryConfig {
+    /// Prepended to every key, e.g. `coil:dir:`; tests use a random one each.
+    pub key_prefix: String,
+    /// Upper bound on every Redis call, connection included.
+    pub command_timeout: Duration,
+    pub options: DirectoryOptions,
+}
+
+impl Default for RedisDirectoryConfig {
+    fn default() -> RedisDirectoryConfig {
+        RedisDirectoryConfig {
+            key_prefix: "coil:dir:".to_owned(),
+            command_timeout: Duration::from_millis(500),
+            options: DirectoryOptions::default(),
+        }
+    }
+}
+
+struct Scripts {
+    heartbeat: Script,
+    candidates: Script,
+    reserve_existing: Script,
+    reserve_new_room: Script,
+    confirm: Script,
+    drain_node: Script,
+    remove_node: Script,
+    region_snapshot: Script,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        let with_prelude = |body: &str| Script::new(&format!("{}\n{body}", redis_lua::PRELUDE));
+        Scripts {
+            heartbeat: with_prelude(redis_lua::HEARTBEAT),
+            candidates: with_prelude(redis_lua::CANDIDATES),
+            reserve_existing: with_prelude(redis_lua::RESERVE_EXISTING),
+            reserve_new_room: with_prelude(redis_lua::RESERVE_NEW_ROOM),
+            confirm: with_prelude(redis_lua::CONFIRM),
+            drain_node: with_prelude(redis_lua::DRAIN_NODE),
+            remove_node: with_prelude(redis_lua::REMOVE_NODE),
+            region_snapshot: with_prelude(redis_lua::REGION_SNAPSHOT),
+        }
+    }
+}
+
+/// The Redis [`RoomDirectory`].
+pub struct RedisDirectory {
+    connection: ConnectionManager,
+    config: RedisDirectoryConfig,
+    scripts: Scripts,
+    /// Redis commands run by matchmake scripts so far (tests assert a matchmake's work does not
+    /// grow with the directory).
+    matchmake_commands: AtomicU64,
+}
+
+impl std::fmt::Debug for RedisDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisDirectory")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisDirectory {
+    /// Connects (within `command_timeout`) to `url`, e.g. `redis://127.0.0.1:6379`.
+    pub async fn connect(
+        url: &str,
+        config: RedisDirectoryConfig,
+    ) -> Result<RedisDirectory, DirectoryError> {
+        let client = redis::Client::open(url).map_err(|source| DirectoryError::Store {
+            operation: "connect",
+            source,
+        })?;
+        let connection = with_timeout(
+            config.command_timeout,
+            "connect",
+            ConnectionManager::new(client),
+        )
+        .await?;
+        Ok(RedisDirectory::with_connection(connection, config))
+    }
+
+    /// Uses an existing connection manager (shared with other users of the same Redis).
+    pub fn with_connection(
+        connection: ConnectionManager,
+        config: RedisDirectoryConfig,
+    ) -> RedisDirectory {
+        RedisDirectory {
+            connection,
+            config,
+            scripts: Scripts::new(),
+            matchmake_commands: AtomicU64::new(0),
+        }
+    }
+
+    /// Redis commands the matchmake scripts have run so far.
+    pub fn matchmake_commands(&self) -> u64 {
+        self.matchmake_commands.load(Ordering::Relaxed)
+    }
+
+    pub fn config(&self) -> &RedisDirectoryConfig {
+        &self.config
+    }
+
+    async fn run<T: FromRedisValue>(
+        &self,
+        operation: &'static str,
+        script: &Script,
+        now_ms: u64,
+        args: &[String],
+    ) -> Result<T, DirectoryError> {
+        let mut invocation = script.prepare_invoke();
+        invocation.arg(&self.config.key_prefix).arg(now_ms);
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let mut connection = self.connection.clone();
+        with_timeout(self.config.command_timeout, operation, async move {
+            invocation.invoke_async(&mut connection).await
+        })
+        .await
+    }
+
+    async fn run_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        operation: &'static str,
+        script: &Script,
+        now_ms: u64,
+        args: &[String],
+    ) -> Result<T, DirectoryError> {
+        let text: String = self.run(operation, script, now_ms, args).await?;
+        serde_json::from_str(&text).map_err(|_| DirectoryError::UnexpectedReply { operation })
+    }
+
+    async fn gather(
+        &self,
+        regions: &[Region],
+        request: &MatchRequest,
+        policy: &PlacementPolicy,
+        now_ms: u64,
+    ) -> Result<PlacementSnapshot, DirectoryError> {
+        let mut args = vec![
+            policy.soft_cap.to_string(),
+            policy.candidates_per_region.max(1).to_string(),
+            request
+                .room_override
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ];
+        args.extend(regions.iter().map(ToString::to_string));
+        let reply: CandidatesReply = self
+            .run_json("read candidates", &self.scripts.candidates, now_ms, &args)
+            .await?;
+        self.matchmake_commands
+            .fetch_add(reply.touched, Ordering::Relaxed);
+        reply
+            .into_snapshot(policy)
+            .ok_or(DirectoryError::UnexpectedReply {
+                operation: "read candidates",
+            })
+    }
+
+    async fn matchmake_now(
+        &self,
+        request: &MatchRequest,
+        policy: &PlacementPolicy,
+        now_ms: u64,
+    ) -> Result<Placement, MatchError> {
+        let order = policy.region_order(request.preferred_region.as_ref());
+        let attempts = policy.max_attempts.max(1);
+        for _ in 0..attempts {
+            let mut snapshot = self.gather(&order[..1], request, policy, now_ms).await?;
+            let mut decision = place(&snapshot, request, policy);
+            let preferred_has_nothing = match &decision {
+                Decision::NoCapacity { .. } => true,
+                Decision::OverrideConflict { suggested, .. } => suggested.is_none(),
+                _ => false,
+            };
+            if preferred_has_nothing && order.len() > 1 {
+                snapshot = self.gather(&order, request, policy, now_ms).await?;
+                decision = place(&snapshot, request, policy);
+            }
+            let reservation = Nonce::random();
+            let expires_at_ms = now_ms.saturating_add(policy.seat_reservation_ttl_ms);
+            let (reply, room_id, new_room) = match decision {
+                Decision::ExistingRoom { room_id, .. } => {
+                    let cap = if request.room_override.is_some() {
+                        policy.hard_cap
+                    } else {
+                        policy.soft_cap
+                    };
+                    let args = [
+                        room_id.to_string(),
+                        cap.to_string(),
+                        reservation.to_hex(),
+                        expires_at_ms.to_string(),
+                    ];
+                    let reply: ReserveReply = self
+                        .run_json(
+                            "reserve seat",
+                            &self.scripts.reserve_existing,
+                            now_ms,
+                            &args,
+                        )
+                        .await?;
+                    (reply, room_id, false)
+                }
+                Decision::NewRoom { node_id, region } => {
+                    let room_id = RoomId::generate(&region);
+                    let args = [
+                        node_id.to_string(),
+                        room_id.to_string(),
+                        reservation.to_hex(),
+                        expires_at_ms.to_string(),
+                    ];
+                    let reply: ReserveReply = self
+                        .run_json(
+                            "reserve seat in new room",
+                            &self.scripts.reserve_new_room,
+                            now_ms,
+                            &args,
+                        )
+                        .await?;
+                    (reply, room_id, true)
+                }
+                Decision::OverrideConflict {
+                    requested,
+                    reason,
+                    suggested,
+                } => {
+                    return Err(MatchError::OverrideConflict {
+                        requested,
+                        reason,
+                        suggested,
+                    });
+                }
+                Decision::NoCapacity { retry_after_s } => {
+                    return Err(MatchError::NoCapacity { retry_after_s });
+                }
+            };
+            self.matchmake_commands
+                .fetch_add(reply.touched, Ordering::Relaxed);
+            if reply.status != "ok" {
+                tracing::debug!(room = %room_id, status = %reply.status, "seat reservation lost a race, placing again");
+                continue;
+            }
+            let (Some(node), Some(region), Some(url)) = (reply.node, reply.region, reply.url)
+            else {
+                return Err(DirectoryError::UnexpectedReply {
+                    operation: "reserve seat",
+                }
+                .into());
+            };
+            let (Ok(node_id), Ok(region)) = (NodeId::parse(&node), Region::parse(&region)) else {
+                return Err(DirectoryError::UnexpectedReply {
+                    operation: "reserve seat",
+                }
+                .into());
+            };
+            return Ok(Placement {
+                room_id,
+                node_id,
+                region,
+                public_url: url,
+                reservation,
+                reservation_expires_at_ms: expires_at_ms,
+                new_room,
+            });
+        }
+        Err(MatchError::Contended { attempts })
+    }
+}
+
+async fn with_timeout<T>(
+    limit: Duration,
+    operation: &'static str,
+    future: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, DirectoryError> {
+    match tokio::time::timeout(limit, future).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(source)) => Err(DirectoryError::Store { operation, source }),
+        Err(_) => Err(DirectoryError::Timeout { operation }),
+    }
+}
+
+/// Lua's cjson writes an empty table as `{}`; read that as an empty list.
+fn lenient_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: for<'a> Deserialize<'a>,
+{
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|item| serde_json::from_value(item).map_err(serde::de::Error::custom))
+            .collect(),
+        serde_json::Value::Object(map) if map.is_empty() => Ok(Vec::new()),
+        _ => Err(serde::de::Error::custom("expected a list")),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReserveReply {
+    status: String,
+    #[serde(default)]
+    touched: u64,
+    node: Option<String>,
+    region: Option<String>,
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CandidateRoom {
+    id: String,
+    node: String,
+    region: String,
+    state: String,
+    joinable: bool,
+    humans: u32,
+    res: u32,
+    tick: f64,
+    nstate: String,
+}
+
+#[derive(Deserialize)]
+struct CandidateNode {
+    id: String,
+    state: String,
+    cap: u32,
+    rooms: u32,
+    humans: u32,
+}
+
+#[derive(Deserialize)]
+struct CandidateRegion {
+    region: String,
+    #[serde(deserialize_with = "lenient_list")]
+    rooms: Vec<CandidateRoom>,
+    #[serde(deserialize_with = "lenient_list")]
+    nodes: Vec<CandidateNode>,
+    #[serde(rename = "capRooms")]
+    cap_rooms: u64,
+    humans: u64,
+    reserved: u64,
+}
+
+#[derive(Deserialize)]
+struct CandidatesReply {
+    #[serde(deserialize_with = "lenient_list")]
+    regions: Vec<CandidateRegion>,
+    #[serde(rename = "override")]
+    override_room: Option<CandidateRoom>,
+    touched: u64,
+}
+
+fn room_state(text: &str) -> Option<RoomState> {
+    match text {
+        "WARM" => Some(RoomState::Warm),
+        "ACTIVE" => Some(RoomState::Active),
+        "DRAINING" => Some(RoomState::Draining),
+        "TERMINATED" => Some(RoomState::Terminated),
+        _ => None,
+    }
+}
+
+fn node_state(text: &str) -> Option<NodeState> {
+    match text {
+        "ACTIVE" => Some(NodeState::Active),
+        "DRAINING" => Some(NodeState::Draining),
+        _ => None,
+    }
+}
+
+impl CandidateRoom {
+    fn into_candidate(self) -> Option<RoomCandidate> {
+        Some(RoomCandidate {
+            room_id: RoomId::parse(&self.id).ok()?,
+            node_id: NodeId::parse(&self.node).ok()?,
+            region: Region::parse(&self.region).ok()?,
+            state: room_state(&self.state)?,
+            joinable: self.joinable,
+            humans: self.humans,
+            reserved: self.res,
+            tick_p95_ms: self.tick,
+            node_state: node_state(&self.nstate)?,
+        })
+    }
+}
+
+impl CandidatesReply {
+    fn into_snapshot(self, policy: &PlacementPolicy) -> Option<PlacementSnapshot> {
+        let override_room = match self.override_room {
+            Some(room) => Some(room.into_candidate()?),
+            None => None,
+        };
+        let mut regions = Vec::with_capacity(self.regions.len());
+        for region in self.regions {
+            let rooms = region
+                .rooms
+                .into_iter()
+                .map(CandidateRoom::into_candidate)
+                .collect::<Option<Vec<_>>>()?;
+            let nodes = region
+                .nodes
+                .into_iter()
+                .map(|node| {
+                    Some(NodeCandidate {
+                        node_id: NodeId::parse(&node.id).ok()?,
+                        state: node_state(&node.state)?,
+                        room_capacity: node.cap,
+                        rooms: node.rooms,
+                        humans: node.humans,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?;
+            regions.push(RegionView {
+                region: Region::parse(&region.region).ok()?,
+                rooms,
+                nodes,
+                seat_capacity: region.cap_rooms.saturating_mul(u64::from(policy.soft_cap)),
+                seats_committed: region.humans.saturating_add(region.reserved),
+            });
+        }
+        Some(PlacementSnapshot {
+            regions,
+            override_room,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct SnapshotRoom {
+    id: String,
+    region: String,
+    node: String,
+    humans: u32,
+    bots: u32,
+    state: String,
+    tick: f64,
+    joinable: bool,
+    pending: bool,
+    res: u32,
+}
+
+#[derive(Deserialize)]
+struct SnapshotReply {
+    #[serde(deserialize_with = "lenient_list")]
+    nodes: Vec<NodeStatus>,
+    #[serde(deserialize_with = "lenient_list")]
+    rooms: Vec<SnapshotRoom>,
+}
+
+impl SnapshotReply {
+    fn into_snapshot(self, region: &Region) -> Option<RegionSnapshot> {
+        let mut rooms = Vec::with_capacity(self.rooms.len());
+        for room in self.rooms {
+            rooms.push(RoomEntry {
+                status: RoomStatus {
+                    room_id: RoomId::parse(&room.id).ok()?,
+                    region: Region::parse(&room.region).ok()?,
+                    node_id: NodeId::parse(&room.node).ok()?,
+                    humans: room.humans,
+                    bots: room.bots,
+                    state: room_state(&room.state)?,
+                    tick_p95_ms: room.tick,
+                    joinable: room.joinable,
+                },
+                reserved: room.res,
+                pending: room.pending,
+            });
+        }
+        let mut nodes = self.nodes;
+        nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        rooms.sort_by(|a, b| a.status.room_id.cmp(&b.status.room_id));
+        rooms.dedup_by(|a, b| a.status.room_id == b.status.room_id);
+        Some(RegionSnapshot {
+            region: region.clone(),
+            nodes,
+            rooms,
+        })
+    }
+}
+
+impl RoomDirectory for RedisDirectory {
+    fn heartbeat<'a>(
+        &'a self,
+        heartbeat: &'a Heartbeat,
+        ttl: Duration,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<(), DirectoryError>> {
+        Box::pin(async move {
+            heartbeat.validate()?;
+            let encode_error = |_| DirectoryError::InvalidHeartbeat("not serializable".to_owned());
+            let args = [
+                duration_ms(ttl).max(1).to_string(),
+                serde_json::to_string(&heartbeat.node).map_err(encode_error)?,
+                serde_json::to_string(&heartbeat.rooms).map_err(encode_error)?,
+            ];
+            let _: u64 = self
+                .run("heartbeat", &self.scripts.heartbeat, now_ms, &args)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn mark_node_draining<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<bool, DirectoryError>> {
+        Box::pin(async move {
+            let found: u64 = self
+                .run(
+                    "mark node draining",
+                    &self.scripts.drain_node,
+                    now_ms,
+                    &[node_id.to_string()],
+                )
+                .await?;
+            Ok(found == 1)
+        })
+    }
+
+    fn matchmake<'a>(
+        &'a self,
+        request: &'a MatchRequest,
+        policy: &'a PlacementPolicy,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<Placement, MatchError>> {
+        Box::pin(self.matchmake_now(request, policy, now_ms))
+    }
+
+    fn confirm_seat<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        reservation: &'a Nonce,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<bool, DirectoryError>> {
+        Box::pin(async move {
+            let hold_until = now_ms.saturating_add(self.config.options.confirmed_seat_hold_ms);
+            let args = [
+                room_id.to_string(),
+                reservation.to_hex(),
+                hold_until.to_string(),
+            ];
+            let confirmed: u64 = self
+                .run("confirm seat", &self.scripts.confirm, now_ms, &args)
+                .await?;
+            Ok(confirmed == 1)
+        })
+    }
+
+    fn region_snapshot<'a>(
+        &'a self,
+        region: &'a Region,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<RegionSnapshot, DirectoryError>> {
+        Box::pin(async move {
+            let reply: SnapshotReply = self
+                .run_json(
+                    "region snapshot",
+                    &self.scripts.region_snapshot,
+                    now_ms,
+                    &[region.to_string()],
+                )
+                .await?;
+            reply
+                .into_snapshot(region)
+                .ok_or(DirectoryError::UnexpectedReply {
+                    operation: "region snapshot",
+                })
+        })
+    }
+
+    fn remove_node<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+    ) -> DirectoryFuture<'a, Result<(), DirectoryError>> {
+        Box::pin(async move {
+            let _: u64 = self
+                .run(
+                    "remove node",
+                    &self.scripts.remove_node,
+                    0,
+                    &[node_id.to_string()],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+}

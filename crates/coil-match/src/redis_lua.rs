@@ -1,0 +1,386 @@
+//! Lua scripts of the Redis directory (one atomic step each).
+//!
+//! Owns the Redis data model. With prefix `P` (configurable, so tests and tenants never collide):
+//!
+//! | key | type | content | lifetime |
+//! |---|---|---|---|
+//! | `P node:<id>` | hash | region, url, state, drain, cap, rooms, humans | heartbeat TTL |
+//! | `P node:<id>:rooms` | set | room ids the node reported last | heartbeat TTL |
+//! | `P node:<id>:pending` | zset | rooms opened by the matchmaker, by expiry | reservation TTL |
+//! | `P room:<id>` | hash | region, node, humans, bots, state, tick, joinable, pending | heartbeat (or reservation) TTL |
+//! | `P room:<id>:res` | zset | reservation nonces, by expiry | reservation TTL |
+//! | `P region:<r>:fill` | zset | placeable rooms, by humans + reservations | entries pruned when read |
+//! | `P region:<r>:open` | zset | ACTIVE nodes with a free room slot, by humans | entries pruned when read |
+//! | `P region:<r>:nodes` | hash | node → `expiry:room capacity:humans` (0 when draining) | fields pruned when read |
+//! | `P region:<r>:res` | zset | `room|nonce` of every reservation of the region, by expiry; an expired one re-ranks its room | pruned when read |
+//!
+//! Placement reads only the top `limit` entries of `fill` and `open` (O(log n + limit)), one
+//! `nodes` hash (O(nodes in region), far fewer than rooms) and one `res` count. Every script counts
+//! the Redis commands it runs (`rcall`) and reports the count, so tests can check that a
+//! matchmake's work does not grow with the number of rooms.
+//! Keys are computed inside the scripts, so this assumes one Redis (or one Redis Cluster hash
+//! slot), not a sharded cluster. Must not call `redis.call` directly anywhere but in `rcall`.
+
+pub(crate) const PRELUDE: &str = r#"
+local P = ARGV[1]
+local NOW = tonumber(ARGV[2])
+local touched = 0
+local function rcall(...)
+  touched = touched + 1
+  return redis.call(...)
+end
+local function room_key(id) return P .. 'room:' .. id end
+local function res_key(id) return P .. 'room:' .. id .. ':res' end
+local function node_key(id) return P .. 'node:' .. id end
+local function node_rooms_key(id) return P .. 'node:' .. id .. ':rooms' end
+local function node_pending_key(id) return P .. 'node:' .. id .. ':pending' end
+local function fill_key(r) return P .. 'region:' .. r .. ':fill' end
+local function open_key(r) return P .. 'region:' .. r .. ':open' end
+local function totals_key(r) return P .. 'region:' .. r .. ':nodes' end
+local function region_res_key(r) return P .. 'region:' .. r .. ':res' end
+
+local node_cache = {}
+-- A node with its effective state (DRAINING if the node or the matchmaker says so), or nil.
+local function load_node(id)
+  local cached = node_cache[id]
+  if cached ~= nil then
+    if cached == false then return nil end
+    return cached
+  end
+  local f = rcall('HMGET', node_key(id), 'region', 'url', 'state', 'drain', 'cap', 'rooms', 'humans')
+  if not f[1] then
+    node_cache[id] = false
+    return nil
+  end
+  local state = f[3]
+  if f[4] == '1' then state = 'DRAINING' end
+  local node = {region = f[1], url = f[2], state = state, cap = tonumber(f[5]) or 0,
+    rooms = tonumber(f[6]) or 0, humans = tonumber(f[7]) or 0, pending = 0}
+  node_cache[id] = node
+  return node
+end
+
+local function live_count(key)
+  rcall('ZREMRANGEBYSCORE', key, '-inf', NOW)
+  return rcall('ZCARD', key)
+end
+
+-- A room with its live reservation count, or nil if its key expired.
+local function load_room(id)
+  local f = rcall('HMGET', room_key(id), 'region', 'node', 'humans', 'bots', 'state', 'tick', 'joinable', 'pending')
+  if not f[1] then return nil end
+  return {id = id, region = f[1], node = f[2], humans = tonumber(f[3]) or 0, bots = tonumber(f[4]) or 0,
+    state = f[5], tick = tonumber(f[6]) or 0, joinable = f[7] == '1', pending = f[8] == '1',
+    res = live_count(res_key(id))}
+end
+
+local function room_open(room, node)
+  return node ~= nil and node.state == 'ACTIVE' and room.joinable
+    and (room.state == 'WARM' or room.state == 'ACTIVE')
+end
+
+-- Puts the room in its region's fill index with fresh occupancy, or takes it out.
+local function reindex_room(id, region_hint)
+  local room = load_room(id)
+  if room == nil then
+    if region_hint then rcall('ZREM', fill_key(region_hint), id) end
+    return nil
+  end
+  local node = load_node(room.node)
+  if room_open(room, node) then
+    rcall('ZADD', fill_key(room.region), room.humans + room.res, id)
+  else
+    rcall('ZREM', fill_key(room.region), id)
+  end
+  return room
+end
+
+-- Refreshes the node's region totals and its place in the open-nodes index.
+local function reindex_node(id, region_hint)
+  node_cache[id] = nil
+  local node = load_node(id)
+  if node == nil then
+    if region_hint then
+      rcall('ZREM', open_key(region_hint), id)
+      rcall('HDEL', totals_key(region_hint), id)
+    end
+    return nil
+  end
+  node.pending = live_count(node_pending_key(id))
+  local expires = NOW + rcall('PTTL', node_key(id))
+  if node.state == 'ACTIVE' then
+    rcall('HSET', totals_key(node.region), id, string.format('%d:%d:%d', expires, node.cap, node.humans))
+    if node.rooms + node.pending < node.cap then
+      rcall('ZADD', open_key(node.region), node.humans, id)
+    else
+      rcall('ZREM', open_key(node.region), id)
+    end
+  else
+    rcall('HSET', totals_key(node.region), id, string.format('%d:0:0', expires))
+    rcall('ZREM', open_key(node.region), id)
+  end
+  return node
+end
+
+local function remove_room(id)
+  local region = rcall('HGET', room_key(id), 'region')
+  if region then
+    rcall('ZREM', fill_key(region), id)
+    local nonces = rcall('ZRANGE', res_key(id), 0, -1)
+    for i, nonce in ipairs(nonces) do nonces[i] = id .. '|' .. nonce end
+    if #nonces > 0 then rcall('ZREM', region_res_key(region), unpack(nonces)) end
+  end
+  rcall('DEL', room_key(id), res_key(id))
+end
+
+local function remove_node(id)
+  local region = rcall('HGET', node_key(id), 'region')
+  local lists = {rcall('SMEMBERS', node_rooms_key(id)), rcall('ZRANGE', node_pending_key(id), 0, -1)}
+  for _, list in ipairs(lists) do
+    for _, room_id in ipairs(list) do
+      if rcall('HGET', room_key(room_id), 'node') == id then remove_room(room_id) end
+    end
+  end
+  if region then
+    rcall('ZREM', open_key(region), id)
+    rcall('HDEL', totals_key(region), id)
+  end
+  rcall('DEL', node_key(id), node_rooms_key(id), node_pending_key(id))
+  node_cache[id] = nil
+end
+
+local function extend_ttl(key, ttl)
+  if rcall('PTTL', key) < ttl then rcall('PEXPIRE', key, ttl) end
+end
+"#;
+
+/// ARGV: prefix, now, ttl_ms, node JSON, rooms JSON array. Returns the command count.
+pub(crate) const HEARTBEAT: &str = r#"
+local TTL = tonumber(ARGV[3])
+local node = cjson.decode(ARGV[4])
+local rooms = cjson.decode(ARGV[5])
+local id = node.nodeId
+local old_region = rcall('HGET', node_key(id), 'region')
+if old_region and old_region ~= node.region then remove_node(id) end
+rcall('HSET', node_key(id), 'region', node.region, 'url', node.publicUrl, 'state', node.state,
+  'cap', node.roomCapacity, 'rooms', node.rooms, 'humans', node.humans)
+rcall('PEXPIRE', node_key(id), TTL)
+local reported = {}
+for _, room in ipairs(rooms) do reported[room.roomId] = true end
+for _, old in ipairs(rcall('SMEMBERS', node_rooms_key(id))) do
+  if not reported[old] and rcall('HGET', room_key(old), 'node') == id then remove_room(old) end
+end
+rcall('DEL', node_rooms_key(id))
+local batch = {}
+for _, room in ipairs(rooms) do
+  batch[#batch + 1] = room.roomId
+  if #batch == 500 then
+    rcall('SADD', node_rooms_key(id), unpack(batch))
+    batch = {}
+  end
+end
+if #batch > 0 then rcall('SADD', node_rooms_key(id), unpack(batch)) end
+rcall('PEXPIRE', node_rooms_key(id), TTL)
+for _, room in ipairs(rooms) do
+  local key = room_key(room.roomId)
+  local owner = rcall('HGET', key, 'node')
+  -- A room id another live node owns stays with it until that node stops reporting it.
+  if not owner or owner == id then
+    rcall('HSET', key, 'region', room.region, 'node', id, 'humans', room.humans, 'bots', room.bots,
+      'state', room.state, 'tick', room.tickP95Ms, 'joinable', room.joinable and '1' or '0', 'pending', '0')
+    rcall('PEXPIRE', key, TTL)
+    rcall('ZREM', node_pending_key(id), room.roomId)
+    reindex_room(room.roomId, nil)
+  end
+end
+reindex_node(id, old_region)
+return touched
+"#;
+
+/// ARGV: prefix, now, soft cap, limit, override room ('' for none), regions... Returns JSON.
+pub(crate) const CANDIDATES: &str = r#"
+local SOFT = tonumber(ARGV[3])
+local LIMIT = tonumber(ARGV[4])
+local OVERRIDE = ARGV[5]
+local function candidate(room)
+  local node = load_node(room.node)
+  if node == nil then return nil end
+  return {id = room.id, node = room.node, region = room.region, state = room.state,
+    joinable = room.joinable, humans = room.humans, res = room.res, tick = room.tick, nstate = node.state}
+end
+local out = {regions = {}}
+if OVERRIDE ~= '' then
+  local room = load_room(OVERRIDE)
+  if room then out.override = candidate(room) end
+end
+for i = 6, #ARGV do
+  local region = ARGV[i]
+  local view = {region = region, rooms = {}, nodes = {}}
+  -- Seats whose reservation ran out are free again: re-rank those rooms first (at most 1,000
+  -- per call; each expiry is handled once, so this is amortized O(1) per reservation).
+  local expired = rcall('ZRANGEBYSCORE', region_res_key(region), '-inf', NOW, 'LIMIT', 0, 1000)
+  if #expired > 0 then
+    rcall('ZREM', region_res_key(region), unpack(expired))
+    local seen = {}
+    for _, member in ipairs(expired) do
+      local room_id = string.match(member, '^(.*)|')
+      if room_id and not seen[room_id] then
+        seen[room_id] = true
+        reindex_room(room_id, region)
+      end
+    end
+  end
+  local fullest = rcall('ZREVRANGEBYSCORE', fill_key(region), '(' .. SOFT, 1, 'LIMIT', 0, LIMIT)
+  local empty = rcall('ZRANGEBYSCORE', fill_key(region), 0, 0, 'LIMIT', 0, LIMIT)
+  for _, list in ipairs({fullest, empty}) do
+    for _, room_id in ipairs(list) do
+      -- Re-rank on the way: reservations may have expired, the room or its node may be gone.
+      local room = reindex_room(room_id, region)
+      if room then
+        local c = candidate(room)
+        if c then view.rooms[#view.rooms + 1] = c end
+      end
+    end
+  end
+  for _, node_id in ipairs(rcall('ZRANGE', open_key(region), 0, LIMIT - 1)) do
+    local node = reindex_node(node_id, region)
+    if node then
+      view.nodes[#view.nodes + 1] = {id = node_id, state = node.state, cap = node.cap,
+        rooms = node.rooms + node.pending, humans = node.humans}
+    end
+  end
+  local cap_rooms, humans = 0, 0
+  local fields = rcall('HGETALL', totals_key(region))
+  for j = 1, #fields, 2 do
+    local exp, cap, h = string.match(fields[j + 1], '^(%d+):(%d+):(%d+)$')
+    if exp and tonumber(exp) > NOW then
+      cap_rooms = cap_rooms + tonumber(cap)
+      humans = humans + tonumber(h)
+    else
+      rcall('HDEL', totals_key(region), fields[j])
+    end
+  end
+  view.capRooms = cap_rooms
+  view.humans = humans
+  view.reserved = rcall('ZCOUNT', region_res_key(region), '(' .. NOW, '+inf')
+  out.regions[#out.regions + 1] = view
+end
+out.touched = touched
+return cjson.encode(out)
+"#;
+
+/// ARGV: prefix, now, room, cap, nonce, expiry. Returns JSON with `status`.
+pub(crate) const RESERVE_EXISTING: &str = r#"
+local ROOM = ARGV[3]
+local CAP = tonumber(ARGV[4])
+local NONCE = ARGV[5]
+local EXP = tonumber(ARGV[6])
+local room = load_room(ROOM)
+if room == nil then return cjson.encode({status = 'gone', touched = touched}) end
+local node = load_node(room.node)
+if not room_open(room, node) then
+  reindex_room(ROOM, room.region)
+  return cjson.encode({status = 'closed', touched = touched})
+end
+if room.humans + room.res >= CAP then
+  reindex_room(ROOM, room.region)
+  return cjson.encode({status = 'full', touched = touched})
+end
+local ttl = EXP - NOW
+rcall('ZADD', res_key(ROOM), EXP, NONCE)
+extend_ttl(res_key(ROOM), ttl)
+rcall('ZADD', region_res_key(room.region), EXP, ROOM .. '|' .. NONCE)
+if room.pending then
+  -- Not reported by its node yet: the room lives as long as its reservations.
+  extend_ttl(room_key(ROOM), ttl)
+  rcall('ZADD', node_pending_key(room.node), 'GT', EXP, ROOM)
+  extend_ttl(node_pending_key(room.node), ttl)
+end
+reindex_room(ROOM, room.region)
+return cjson.encode({status = 'ok', node = room.node, region = room.region, url = node.url, touched = touched})
+"#;
+
+/// ARGV: prefix, now, node, new room id, nonce, expiry. Returns JSON with `status`.
+pub(crate) const RESERVE_NEW_ROOM: &str = r#"
+local NODE = ARGV[3]
+local ROOM = ARGV[4]
+local NONCE = ARGV[5]
+local EXP = tonumber(ARGV[6])
+local node = load_node(NODE)
+if node == nil then return cjson.encode({status = 'gone', touched = touched}) end
+if node.state ~= 'ACTIVE' then return cjson.encode({status = 'closed', touched = touched}) end
+local pending = live_count(node_pending_key(NODE))
+if node.rooms + pending >= node.cap then
+  reindex_node(NODE, node.region)
+  return cjson.encode({status = 'full', touched = touched})
+end
+if rcall('EXISTS', room_key(ROOM)) == 1 then return cjson.encode({status = 'collision', touched = touched}) end
+local ttl = EXP - NOW
+rcall('HSET', room_key(ROOM), 'region', node.region, 'node', NODE, 'humans', 0, 'bots', 0,
+  'state', 'WARM', 'tick', 0, 'joinable', '1', 'pending', '1')
+rcall('PEXPIRE', room_key(ROOM), ttl)
+rcall('ZADD', res_key(ROOM), EXP, NONCE)
+rcall('PEXPIRE', res_key(ROOM), ttl)
+rcall('ZADD', region_res_key(node.region), EXP, ROOM .. '|' .. NONCE)
+rcall('ZADD', node_pending_key(NODE), EXP, ROOM)
+extend_ttl(node_pending_key(NODE), ttl)
+reindex_room(ROOM, node.region)
+reindex_node(NODE, node.region)
+return cjson.encode({status = 'ok', node = NODE, region = node.region, url = node.url, touched = touched})
+"#;
+
+/// ARGV: prefix, now, room, nonce, hold-until. Returns 1 if the reservation was live.
+pub(crate) const CONFIRM: &str = r#"
+local ROOM = ARGV[3]
+local NONCE = ARGV[4]
+local HOLD = tonumber(ARGV[5])
+local score = rcall('ZSCORE', res_key(ROOM), NONCE)
+if not score or tonumber(score) <= NOW then return 0 end
+rcall('ZADD', res_key(ROOM), 'XX', 'LT', HOLD, NONCE)
+local region = rcall('HGET', room_key(ROOM), 'region')
+if region then rcall('ZADD', region_res_key(region), 'XX', 'LT', HOLD, ROOM .. '|' .. NONCE) end
+return 1
+"#;
+
+/// ARGV: prefix, now, node. Returns 1 if the node exists.
+pub(crate) const DRAIN_NODE: &str = r#"
+local NODE = ARGV[3]
+if rcall('EXISTS', node_key(NODE)) == 0 then return 0 end
+rcall('HSET', node_key(NODE), 'drain', '1')
+node_cache[NODE] = nil
+local lists = {rcall('SMEMBERS', node_rooms_key(NODE)), rcall('ZRANGE', node_pending_key(NODE), 0, -1)}
+for _, list in ipairs(lists) do
+  for _, room_id in ipairs(list) do reindex_room(room_id, nil) end
+end
+reindex_node(NODE, nil)
+return 1
+"#;
+
+/// ARGV: prefix, now, node.
+pub(crate) const REMOVE_NODE: &str = r#"
+remove_node(ARGV[3])
+return touched
+"#;
+
+/// ARGV: prefix, now, region. Returns JSON of every live node and room of the region.
+pub(crate) const REGION_SNAPSHOT: &str = r#"
+local REGION = ARGV[3]
+local out = {nodes = {}, rooms = {}}
+local fields = rcall('HGETALL', totals_key(REGION))
+for j = 1, #fields, 2 do
+  local id = fields[j]
+  local node = load_node(id)
+  if node and node.region == REGION then
+    out.nodes[#out.nodes + 1] = {nodeId = id, region = REGION, publicUrl = node.url, state = node.state,
+      roomCapacity = node.cap, rooms = node.rooms, humans = node.humans}
+    local lists = {rcall('SMEMBERS', node_rooms_key(id)), rcall('ZRANGEBYSCORE', node_pending_key(id), '(' .. ARGV[2], '+inf')}
+    for _, list in ipairs(lists) do
+      for _, room_id in ipairs(list) do
+        local room = load_room(room_id)
+        if room and room.node == id then out.rooms[#out.rooms + 1] = room end
+      end
+    end
+  end
+end
+return cjson.encode(out)
+"#;

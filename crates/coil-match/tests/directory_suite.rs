@@ -1,0 +1,992 @@
+//! The same directory test suite against `InMemoryDirectory` and `RedisDirectory`.
+//!
+//! Redis runs when `TEST_REDIS_URL` is set (CI always sets it); each test uses a random key prefix
+//! and deletes its keys at the end. Time is the caller's `now_ms`: tests jump it forward instead of
+//! sleeping, except the TTL test, which needs Redis's own clock to run out and polls with a deadline.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use coil_match::{
+    ConflictReason, DirectoryOptions, Heartbeat, InMemoryDirectory, MatchError, MatchRequest,
+    NodeId, NodeState, NodeStatus, Placement, PlacementPolicy, RedisDirectory,
+    RedisDirectoryConfig, Region, RoomDirectory, RoomId, RoomState, RoomStatus, TokenSigner,
+};
+
+const LONG_TTL: Duration = Duration::from_secs(60);
+
+fn wall_clock_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+fn region(name: &str) -> Region {
+    Region::parse(name).unwrap()
+}
+
+fn room_id(name: &str) -> RoomId {
+    RoomId::parse(name).unwrap()
+}
+
+fn node_id(name: &str) -> NodeId {
+    NodeId::parse(name).unwrap()
+}
+
+/// A heartbeat of `node` in `region` with `room_capacity` slots and the given rooms.
+fn heartbeat(
+    node: &str,
+    region_name: &str,
+    room_capacity: u32,
+    rooms: &[(&str, u32, RoomState)],
+) -> Heartbeat {
+    let rooms: Vec<RoomStatus> = rooms
+        .iter()
+        .map(|&(id, humans, state)| RoomStatus {
+            room_id: room_id(id),
+            region: region(region_name),
+            node_id: node_id(node),
+            humans,
+            bots: 10,
+            state,
+            tick_p95_ms: 5.0,
+            joinable: true,
+        })
+        .collect();
+    Heartbeat {
+        node: NodeStatus {
+            node_id: node_id(node),
+            region: region(region_name),
+            public_url: format!("ws://127.0.0.1:9{:03}", node.len()),
+            state: NodeState::Active,
+            room_capacity,
+            rooms: u32::try_from(rooms.len()).unwrap(),
+            humans: rooms.iter().map(|room| room.humans).sum(),
+        },
+        rooms,
+    }
+}
+
+fn policy() -> PlacementPolicy {
+    let mut policy = PlacementPolicy {
+        default_region: region("us-east"),
+        // Most tests are about rooms, not the regional buffer.
+        spare_fraction: 0.0,
+        seat_reservation_ttl_ms: 5_000,
+        ..PlacementPolicy::default()
+    };
+    policy
+        .nearest_regions
+        .insert(region("us-east"), vec![region("us-west")]);
+    policy
+}
+
+fn request() -> MatchRequest {
+    MatchRequest {
+        preferred_region: Some(region("us-east")),
+        room_override: None,
+    }
+}
+
+fn override_request(id: &str) -> MatchRequest {
+    MatchRequest {
+        room_override: Some(room_id(id)),
+        ..request()
+    }
+}
+
+enum Backend {
+    Memory(Arc<InMemoryDirectory>),
+    Redis {
+        directory: Arc<RedisDirectory>,
+        url: String,
+        prefix: String,
+    },
+}
+
+struct Harness {
+    directory: Arc<dyn RoomDirectory>,
+    backend: Backend,
+}
+
+impl Harness {
+    fn in_memory() -> Harness {
+        let memory = Arc::new(InMemoryDirectory::new(DirectoryOptions::default()));
+        Harness {
+            directory: memory.clone(),
+            backend: Backend::Memory(memory),
+        }
+    }
+
+    async fn redis() -> Option<Harness> {
+        let Ok(url) = std::env::var("TEST_REDIS_URL") else {
+            eprintln!("TEST_REDIS_URL is not set: skipping the Redis half of this test");
+            return None;
+        };
+        let prefix = format!("coil-match-test:{}:", coil_match::Nonce::random().to_hex());
+        let config = RedisDirectoryConfig {
+            key_prefix: prefix.clone(),
+            // Generous: 500 concurrent matchmakes on a shared 2-core machine queue up.
+            command_timeout: Duration::from_secs(10),
+            options: DirectoryOptions::default(),
+        };
+        let directory = Arc::new(
+            RedisDirectory::connect(&url, config)
+                .await
+                .expect("connect to TEST_REDIS_URL"),
+        );
+        Some(Harness {
+            directory: directory.clone(),
+            backend: Backend::Redis {
+                directory,
+                url,
+                prefix,
+            },
+        })
+    }
+
+    /// Work done by matchmakes so far: rooms examined (memory) or Redis commands run (Redis).
+    fn matchmake_work(&self) -> u64 {
+        match &self.backend {
+            Backend::Memory(memory) => memory.rooms_examined(),
+            Backend::Redis { directory, .. } => directory.matchmake_commands(),
+        }
+    }
+
+    async fn cleanup(self) {
+        if let Backend::Redis { url, prefix, .. } = &self.backend {
+            let client = redis::Client::open(url.as_str()).unwrap();
+            let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}*"))
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            if !keys.is_empty() {
+                let _: () = redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    async fn beat(&self, heartbeat: &Heartbeat, now_ms: u64) {
+        self.directory
+            .heartbeat(heartbeat, LONG_TTL, now_ms)
+            .await
+            .unwrap();
+    }
+
+    async fn matchmake(
+        &self,
+        request: &MatchRequest,
+        now_ms: u64,
+    ) -> Result<Placement, MatchError> {
+        self.directory.matchmake(request, &policy(), now_ms).await
+    }
+}
+
+macro_rules! directory_suite {
+    ($($scenario:ident),* $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(&super::Harness::in_memory()).await;
+                }
+            )*
+        }
+        mod on_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some(harness) = super::Harness::redis().await {
+                        super::$scenario(&harness).await;
+                        harness.cleanup().await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+directory_suite!(
+    heartbeat_makes_node_and_rooms_visible,
+    rooms_vanish_when_heartbeats_stop,
+    matchmake_fills_the_fullest_room_and_reservations_count,
+    new_room_counts_at_once_and_fills_before_its_node_reports_it,
+    draining_nodes_and_rooms_receive_no_one,
+    room_override_places_up_to_the_hard_cap_and_conflicts_beyond,
+    concurrent_overrides_never_exceed_the_hard_cap,
+    concurrent_automatic_matchmakes_never_exceed_the_soft_cap,
+    reservations_expire_and_free_their_seats,
+    confirmed_seat_keeps_counting_until_the_hold_ends,
+    removed_node_takes_its_rooms_along,
+    full_preferred_region_spills_to_the_nearest_other,
+    spare_fraction_is_kept_across_the_region,
+    matchmake_work_does_not_grow_with_the_directory,
+    placement_signs_into_a_token_the_node_accepts,
+);
+
+async fn heartbeat_makes_node_and_rooms_visible(harness: &Harness) {
+    let now = wall_clock_ms();
+    let east = region("us-east");
+    harness
+        .beat(
+            &heartbeat(
+                "node-a",
+                "us-east",
+                4,
+                &[("r-1", 3, RoomState::Active), ("r-2", 0, RoomState::Warm)],
+            ),
+            now,
+        )
+        .await;
+    let snapshot = harness.directory.region_snapshot(&east, now).await.unwrap();
+    assert_eq!(snapshot.nodes.len(), 1);
+    assert_eq!(snapshot.nodes[0].public_url, "ws://127.0.0.1:9006");
+    assert_eq!(snapshot.nodes[0].room_capacity, 4);
+    let ids: Vec<&str> = snapshot
+        .rooms
+        .iter()
+        .map(|room| room.status.room_id.as_str())
+        .collect();
+    assert_eq!(ids, ["r-1", "r-2"]);
+    let first = snapshot.room(&room_id("r-1")).unwrap();
+    assert_eq!(
+        (first.status.humans, first.status.bots, first.status.state),
+        (3, 10, RoomState::Active)
+    );
+    assert_eq!((first.reserved, first.pending), (0, false));
+    // Another region sees nothing.
+    assert!(
+        harness
+            .directory
+            .region_snapshot(&region("us-west"), now)
+            .await
+            .unwrap()
+            .rooms
+            .is_empty()
+    );
+    // A room the node stops reporting is gone at once, and updates are applied.
+    harness
+        .beat(
+            &heartbeat("node-a", "us-east", 4, &[("r-1", 7, RoomState::Active)]),
+            now + 1_000,
+        )
+        .await;
+    let snapshot = harness
+        .directory
+        .region_snapshot(&east, now + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.rooms.len(), 1);
+    assert_eq!(snapshot.rooms[0].status.humans, 7);
+}
+
+async fn rooms_vanish_when_heartbeats_stop(harness: &Harness) {
+    let east = region("us-east");
+    let beat = heartbeat("node-a", "us-east", 4, &[("r-1", 3, RoomState::Active)]);
+    harness
+        .directory
+        .heartbeat(&beat, Duration::from_millis(1_000), wall_clock_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        harness
+            .directory
+            .region_snapshot(&east, wall_clock_ms())
+            .await
+            .unwrap()
+            .rooms
+            .len(),
+        1
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let snapshot = harness
+            .directory
+            .region_snapshot(&east, wall_clock_ms())
+            .await
+            .unwrap();
+        if snapshot.rooms.is_empty() && snapshot.nodes.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rooms of a silent node are still listed: {snapshot:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And nobody is placed on the dead node.
+    assert!(matches!(
+        harness.matchmake(&request(), wall_clock_ms()).await,
+        Err(MatchError::NoCapacity { .. })
+    ));
+}
+
+async fn matchmake_fills_the_fullest_room_and_reservations_count(harness: &Harness) {
+    let now = wall_clock_ms();
+    harness
+        .beat(
+            &heartbeat(
+                "node-a",
+                "us-east",
+                3,
+                &[
+                    ("r-10", 10, RoomState::Active),
+                    ("r-50", 50, RoomState::Active),
+                    ("r-118", 118, RoomState::Active),
+                ],
+            ),
+            now,
+        )
+        .await;
+    let mut rooms = Vec::new();
+    for _ in 0..4 {
+        rooms.push(
+            harness
+                .matchmake(&request(), now)
+                .await
+                .unwrap()
+                .room_id
+                .to_string(),
+        );
+    }
+    // 118 + 2 reservations reaches the soft cap; then the next fullest.
+    assert_eq!(rooms, ["r-118", "r-118", "r-50", "r-50"]);
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.room(&room_id("r-118")).unwrap().reserved, 2);
+    assert_eq!(snapshot.room(&room_id("r-50")).unwrap().reserved, 2);
+}
+
+async fn new_room_counts_at_once_and_fills_before_its_node_reports_it(harness: &Harness) {
+    let now = wall_clock_ms();
+    // One room slot taken by a room that takes no one: the matchmaker must open a room.
+    let mut closed = heartbeat(
+        "node-a",
+        "us-east",
+        2,
+        &[("r-closed", 0, RoomState::Active)],
+    );
+    closed.rooms[0].joinable = false;
+    harness.beat(&closed, now).await;
+    let first = harness.matchmake(&request(), now).await.unwrap();
+    assert!(first.new_room);
+    assert_eq!(first.node_id, node_id("node-a"));
+    assert!(
+        first.room_id.as_str().starts_with("us-east-"),
+        "{}",
+        first.room_id
+    );
+    assert_eq!(
+        first.ws_url(),
+        format!("ws://127.0.0.1:9006/api/room/{}", first.room_id)
+    );
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now)
+        .await
+        .unwrap();
+    let pending = snapshot
+        .room(&first.room_id)
+        .expect("the new room is listed before its node reports it");
+    assert!(pending.pending);
+    assert_eq!(pending.reserved, 1);
+    // The next player goes into the pending room, not another new one.
+    let second = harness.matchmake(&request(), now).await.unwrap();
+    assert_eq!(second.room_id, first.room_id);
+    assert!(!second.new_room);
+    // The node is now at its 2 room slots (1 reported + 1 pending): no third room.
+    let mut full = closed.clone();
+    harness.beat(&full, now + 10).await;
+    let policy = PlacementPolicy {
+        soft_cap: 2,
+        ..policy()
+    };
+    assert!(matches!(
+        harness
+            .directory
+            .matchmake(&request(), &policy, now + 10)
+            .await,
+        Err(MatchError::NoCapacity { .. })
+    ));
+    // Once the node reports the room, it is an ordinary room holding its reservations.
+    full.rooms.push(RoomStatus {
+        room_id: first.room_id.clone(),
+        humans: 0,
+        ..full.rooms[0].clone()
+    });
+    full.node.rooms = 2;
+    harness.beat(&full, now + 20).await;
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now + 20)
+        .await
+        .unwrap();
+    let reported = snapshot.room(&first.room_id).unwrap();
+    assert_eq!((reported.pending, reported.reserved), (false, 2));
+}
+
+async fn draining_nodes_and_rooms_receive_no_one(harness: &Harness) {
+    let now = wall_clock_ms();
+    let mut draining_room = heartbeat("node-a", "us-east", 2, &[("r-a", 50, RoomState::Draining)]);
+    harness.beat(&draining_room, now).await;
+    harness
+        .beat(
+            &heartbeat("node-b", "us-east", 1, &[("r-b", 60, RoomState::Active)]),
+            now,
+        )
+        .await;
+    // r-a is DRAINING; r-b is the only room open; node-a may still open a new room.
+    assert_eq!(
+        harness.matchmake(&request(), now).await.unwrap().room_id,
+        room_id("r-b")
+    );
+    assert!(
+        harness
+            .directory
+            .mark_node_draining(&node_id("node-b"), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !harness
+            .directory
+            .mark_node_draining(&node_id("node-unknown"), now)
+            .await
+            .unwrap()
+    );
+    // node-b drains: its room is closed; the only option is a new room on node-a.
+    let placed = harness.matchmake(&request(), now).await.unwrap();
+    assert!(placed.new_room);
+    assert_eq!(placed.node_id, node_id("node-a"));
+    // The drain mark survives the node's own "ACTIVE" heartbeats.
+    harness
+        .beat(
+            &heartbeat("node-b", "us-east", 1, &[("r-b", 60, RoomState::Active)]),
+            now + 10,
+        )
+        .await;
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now + 10)
+        .await
+        .unwrap();
+    let node_b = snapshot
+        .nodes
+        .iter()
+        .find(|node| node.node_id == node_id("node-b"))
+        .unwrap();
+    assert_eq!(node_b.state, NodeState::Draining);
+    // Now node-a drains by its own heartbeat: nothing is left.
+    draining_room.node.state = NodeState::Draining;
+    harness.beat(&draining_room, now + 10).await;
+    assert!(matches!(
+        harness.matchmake(&request(), now + 10).await,
+        Err(MatchError::NoCapacity { .. })
+    ));
+    // Overrides into draining rooms conflict.
+    match harness.matchmake(&override_request("r-b"), now + 10).await {
+        Err(MatchError::OverrideConflict {
+            reason: ConflictReason::Draining,
+            ..
+        }) => {}
+        other => panic!("expected a draining conflict, got {other:?}"),
+    }
+}
+
+async fn room_override_places_up_to_the_hard_cap_and_conflicts_beyond(harness: &Harness) {
+    let now = wall_clock_ms();
+    harness
+        .beat(
+            &heartbeat(
+                "node-a",
+                "us-east",
+                2,
+                &[
+                    ("r-party", 138, RoomState::Active),
+                    ("r-open", 20, RoomState::Active),
+                ],
+            ),
+            now,
+        )
+        .await;
+    for _ in 0..2 {
+        assert_eq!(
+            harness
+                .matchmake(&override_request("r-party"), now)
+                .await
+                .unwrap()
+                .room_id,
+            room_id("r-party")
+        );
+    }
+    match harness.matchmake(&override_request("r-party"), now).await {
+        Err(MatchError::OverrideConflict {
+            reason: ConflictReason::Full,
+            suggested,
+            ..
+        }) => {
+            assert_eq!(suggested, Some(room_id("r-open")));
+        }
+        other => panic!("expected a full conflict, got {other:?}"),
+    }
+    match harness.matchmake(&override_request("r-nowhere"), now).await {
+        Err(MatchError::OverrideConflict {
+            reason: ConflictReason::Unknown,
+            suggested,
+            ..
+        }) => {
+            assert_eq!(suggested, Some(room_id("r-open")));
+        }
+        other => panic!("expected an unknown-room conflict, got {other:?}"),
+    }
+}
+
+async fn run_concurrently(
+    harness: &Harness,
+    request: MatchRequest,
+    count: usize,
+    now: u64,
+) -> Vec<Result<Placement, MatchError>> {
+    let policy = Arc::new(policy());
+    let request = Arc::new(request);
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let directory = harness.directory.clone();
+            let (policy, request) = (policy.clone(), request.clone());
+            tokio::spawn(async move { directory.matchmake(&request, &policy, now).await })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(count);
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+async fn concurrent_overrides_never_exceed_the_hard_cap(harness: &Harness) {
+    let now = wall_clock_ms();
+    harness
+        .beat(
+            &heartbeat(
+                "node-a",
+                "us-east",
+                1,
+                &[("r-party", 100, RoomState::Active)],
+            ),
+            now,
+        )
+        .await;
+    let results = run_concurrently(harness, override_request("r-party"), 500, now).await;
+    let placed = results.iter().filter(|result| result.is_ok()).count();
+    assert_eq!(
+        placed,
+        140 - 100,
+        "exactly the free seats up to the hard cap are handed out"
+    );
+    for result in &results {
+        match result {
+            Ok(placement) => assert_eq!(placement.room_id, room_id("r-party")),
+            Err(MatchError::OverrideConflict {
+                reason: ConflictReason::Full,
+                ..
+            }) => {}
+            Err(other) => panic!("unexpected failure: {other:?}"),
+        }
+    }
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now)
+        .await
+        .unwrap();
+    let room = snapshot.room(&room_id("r-party")).unwrap();
+    assert_eq!(room.status.humans + room.reserved, 140);
+}
+
+async fn concurrent_automatic_matchmakes_never_exceed_the_soft_cap(harness: &Harness) {
+    let now = wall_clock_ms();
+    // One node, one room slot, already used: every seat comes from r-only.
+    harness
+        .beat(
+            &heartbeat(
+                "node-a",
+                "us-east",
+                1,
+                &[("r-only", 100, RoomState::Active)],
+            ),
+            now,
+        )
+        .await;
+    let results = run_concurrently(harness, request(), 500, now).await;
+    let placed = results.iter().filter(|result| result.is_ok()).count();
+    // A reservation only fails once the room is full, so exactly the free seats are handed out.
+    assert_eq!(placed, 120 - 100);
+    for result in &results {
+        assert!(
+            matches!(result, Ok(_) | Err(MatchError::NoCapacity { .. })),
+            "{result:?}"
+        );
+    }
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now)
+        .await
+        .unwrap();
+    let room = snapshot.room(&room_id("r-only")).unwrap();
+    assert_eq!(u64::from(room.reserved), u64::try_from(placed).unwrap());
+    assert_eq!(room.status.humans + room.reserved, 120);
+}
+
+async fn reservations_expire_and_free_their_seats(harness: &Harness) {
+    let now = wall_clock_ms();
+    harness
+        .beat(
+            &heartbeat("node-a", "us-east", 1, &[("r-1", 119, RoomState::Active)]),
+            now,
+        )
+        .await;
+    let placement = harness.matchmake(&request(), now).await.unwrap();
+    assert_eq!(placement.reservation_expires_at_ms, now + 5_000);
+    assert!(matches!(
+        harness.matchmake(&request(), now + 4_999).await,
+        Err(MatchError::NoCapacity { .. })
+    ));
+    // The player never showed up: at expiry the seat is free again.
+    let later = harness.matchmake(&request(), now + 5_000).await.unwrap();
+    assert_eq!(later.room_id, room_id("r-1"));
+    assert_ne!(later.reservation, placement.reservation);
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now + 5_000)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.room(&room_id("r-1")).unwrap().reserved, 1);
+}
+
+async fn confirmed_seat_keeps_counting_until_the_hold_ends(harness: &Harness) {
+    let now = wall_clock_ms();
+    harness
+        .beat(
+            &heartbeat("node-a", "us-east", 1, &[("r-1", 119, RoomState::Active)]),
+            now,
+        )
+        .await;
+    let policy = PlacementPolicy {
+        seat_reservation_ttl_ms: 30_000,
+        ..policy()
+    };
+    let placement = harness
+        .directory
+        .matchmake(&request(), &policy, now)
+        .await
+        .unwrap();
+    let hold = DirectoryOptions::default().confirmed_seat_hold_ms;
+    // Joined 1 s later: the reservation now ends at now + 1 s + hold, sooner than its TTL would.
+    let joined = now + 1_000;
+    assert!(
+        harness
+            .directory
+            .confirm_seat(&placement.room_id, &placement.reservation, joined)
+            .await
+            .unwrap()
+    );
+    let reserved_at = |at| {
+        let directory = harness.directory.clone();
+        async move {
+            directory
+                .region_snapshot(&region("us-east"), at)
+                .await
+                .unwrap()
+                .room(&room_id("r-1"))
+                .unwrap()
+                .reserved
+        }
+    };
+    assert_eq!(reserved_at(joined + hold - 1).await, 1);
+    assert_eq!(reserved_at(joined + hold).await, 0);
+    assert!(
+        joined + hold < placement.reservation_expires_at_ms,
+        "the hold is shorter than the TTL"
+    );
+    // Unknown or expired reservations are not confirmed.
+    assert!(
+        !harness
+            .directory
+            .confirm_seat(&placement.room_id, &coil_match::Nonce::random(), joined)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !harness
+            .directory
+            .confirm_seat(&placement.room_id, &placement.reservation, joined + hold)
+            .await
+            .unwrap()
+    );
+}
+
+async fn removed_node_takes_its_rooms_along(harness: &Harness) {
+    let now = wall_clock_ms();
+    harness
+        .beat(
+            &heartbeat("node-a", "us-east", 2, &[("r-1", 5, RoomState::Active)]),
+            now,
+        )
+        .await;
+    harness
+        .beat(
+            &heartbeat("node-b", "us-east", 2, &[("r-2", 5, RoomState::Active)]),
+            now,
+        )
+        .await;
+    harness
+        .directory
+        .remove_node(&node_id("node-a"))
+        .await
+        .unwrap();
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.nodes.len(), 1);
+    assert!(snapshot.room(&room_id("r-1")).is_none());
+    for _ in 0..5 {
+        let placement = harness.matchmake(&request(), now).await.unwrap();
+        assert_eq!(placement.node_id, node_id("node-b"));
+    }
+}
+
+async fn full_preferred_region_spills_to_the_nearest_other(harness: &Harness) {
+    let now = wall_clock_ms();
+    harness
+        .beat(
+            &heartbeat(
+                "node-east",
+                "us-east",
+                1,
+                &[("r-east", 120, RoomState::Active)],
+            ),
+            now,
+        )
+        .await;
+    harness
+        .beat(
+            &heartbeat(
+                "node-west",
+                "us-west",
+                1,
+                &[("r-west", 40, RoomState::Active)],
+            ),
+            now,
+        )
+        .await;
+    harness
+        .beat(
+            &heartbeat(
+                "node-eu",
+                "eu-central",
+                1,
+                &[("r-eu", 80, RoomState::Active)],
+            ),
+            now,
+        )
+        .await;
+    let placement = harness.matchmake(&request(), now).await.unwrap();
+    assert_eq!(
+        (placement.room_id, placement.region),
+        (room_id("r-west"), region("us-west"))
+    );
+    // eu-central is not a neighbour of us-east: never used, even when us-west fills.
+    harness
+        .beat(
+            &heartbeat(
+                "node-west",
+                "us-west",
+                1,
+                &[("r-west", 120, RoomState::Active)],
+            ),
+            now,
+        )
+        .await;
+    assert!(matches!(
+        harness.matchmake(&request(), now).await,
+        Err(MatchError::NoCapacity { retry_after_s: 5 })
+    ));
+}
+
+async fn spare_fraction_is_kept_across_the_region(harness: &Harness) {
+    let now = wall_clock_ms();
+    // 2 nodes × 1 room slot × 120 = 240 seats; 15% spare leaves 204 placeable; 203 are taken.
+    harness
+        .beat(
+            &heartbeat("node-a", "us-east", 1, &[("r-a", 110, RoomState::Active)]),
+            now,
+        )
+        .await;
+    harness
+        .beat(
+            &heartbeat("node-b", "us-east", 1, &[("r-b", 93, RoomState::Active)]),
+            now,
+        )
+        .await;
+    let policy = PlacementPolicy {
+        spare_fraction: 0.15,
+        ..policy()
+    };
+    let east_only = MatchRequest {
+        preferred_region: Some(region("eu-central")),
+        room_override: None,
+    };
+    harness
+        .beat(
+            &heartbeat(
+                "node-eu",
+                "eu-central",
+                1,
+                &[("r-eu", 1, RoomState::Active)],
+            ),
+            now,
+        )
+        .await;
+    assert!(
+        harness
+            .directory
+            .matchmake(&east_only, &policy, now)
+            .await
+            .is_ok()
+    );
+    let placed = harness
+        .directory
+        .matchmake(&request(), &policy, now)
+        .await
+        .unwrap();
+    assert_eq!(placed.room_id, room_id("r-a"));
+    // 204 committed: the rest of us-east is spare, kept for parties and reconnects.
+    assert!(matches!(
+        harness.directory.matchmake(&request(), &policy, now).await,
+        Err(MatchError::NoCapacity { .. })
+    ));
+    assert_eq!(
+        harness
+            .directory
+            .matchmake(&override_request("r-b"), &policy, now)
+            .await
+            .unwrap()
+            .room_id,
+        room_id("r-b")
+    );
+}
+
+async fn matchmake_work_does_not_grow_with_the_directory(harness: &Harness) {
+    let now = wall_clock_ms();
+    // Beats `nodes` nodes of 20 rooms each into `region_name`.
+    let fill_region = |region_name: &'static str, nodes: u32| async move {
+        for node in 0..nodes {
+            let ids: Vec<(String, u32)> = (0..20)
+                .map(|index| {
+                    (
+                        format!("{region_name}-{node}-{index}"),
+                        10 + (node + index) % 100,
+                    )
+                })
+                .collect();
+            let rooms: Vec<(&str, u32, RoomState)> = ids
+                .iter()
+                .map(|(id, humans)| (id.as_str(), *humans, RoomState::Active))
+                .collect();
+            harness
+                .beat(
+                    &heartbeat(&format!("{region_name}-n{node}"), region_name, 30, &rooms),
+                    now,
+                )
+                .await;
+        }
+    };
+    let measure = |preferred: &'static str| async move {
+        let before = harness.matchmake_work();
+        let request = MatchRequest {
+            preferred_region: Some(region(preferred)),
+            room_override: None,
+        };
+        let placement = harness.matchmake(&request, now).await.unwrap();
+        assert_eq!(placement.region, region(preferred));
+        harness.matchmake_work() - before
+    };
+    // 200 rooms on 10 nodes, then 2,000 rooms on 100 nodes: both have more rooms and nodes than
+    // placement reads, so any growth would come from scanning.
+    fill_region("us-west", 10).await;
+    fill_region("us-east", 100).await;
+    assert_eq!(
+        harness
+            .directory
+            .region_snapshot(&region("us-east"), now)
+            .await
+            .unwrap()
+            .rooms
+            .len(),
+        2_000
+    );
+    let small_work = measure("us-west").await;
+    let large_work = measure("us-east").await;
+    eprintln!("matchmake work: {small_work} with 200 rooms, {large_work} with 2,000 rooms");
+    assert!(large_work <= small_work + 5, "{large_work} vs {small_work}");
+    assert!(large_work <= 200, "{large_work}");
+}
+
+async fn placement_signs_into_a_token_the_node_accepts(harness: &Harness) {
+    let now = wall_clock_ms();
+    harness
+        .beat(
+            &heartbeat("node-a", "us-east", 1, &[("r-1", 10, RoomState::Active)]),
+            now,
+        )
+        .await;
+    let placement = harness.matchmake(&request(), now).await.unwrap();
+    let signer = TokenSigner::generate();
+    let claims = placement.join_claims("player-1", "Ann", Duration::from_secs(20), now);
+    let token = signer.sign(&claims).unwrap();
+    let guard = coil_match::ReplayGuard::default();
+    let verifier =
+        coil_match::TokenVerifier::from_public_key_base64(&signer.public_key_base64()).unwrap();
+    let admitted = coil_match::admit_join(
+        &verifier,
+        &guard,
+        token.as_bytes(),
+        "r-1",
+        "node-a",
+        now + 100,
+    )
+    .unwrap();
+    // The node confirms the seat with the nonce the token carried.
+    assert!(
+        harness
+            .directory
+            .confirm_seat(&room_id(&admitted.room_id), &admitted.nonce, now + 100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        coil_match::admit_join(
+            &verifier,
+            &guard,
+            token.as_bytes(),
+            "r-1",
+            "node-a",
+            now + 200
+        )
+        .is_err()
+    );
+}
