@@ -1,0 +1,423 @@
+//! Configuration of a game node, from flags and environment variables, validated before any
+//! socket is bound.
+//!
+//! Every setting is a flag with an environment variable of the same meaning; `coil serve
+//! --help` prints them all. Tests build a [`NodeConfig`] directly or parse flags from a slice,
+//! so no test ever mutates the process environment.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Flags and environment of `coil serve` (and later `coil node`).
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// Address to listen on. Use 0.0.0.0 to accept players from other machines.
+    #[arg(long, env = "HOST", value_name = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// TCP port for HTTP, WebSockets and metrics.
+    #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 8787)]
+    pub port: u16,
+
+    /// Leaderboard database: sqlite://path (created on start) or postgres://user@host/db.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        default_value = "sqlite://data/leaderboard.db"
+    )]
+    pub database_url: String,
+
+    /// Directory for generated keys (score-receipt secret) and the default SQLite file.
+    #[arg(
+        long,
+        env = "DATA_DIR",
+        value_name = "DATA_DIR",
+        default_value = "data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Milliseconds per simulation tick (50 = 20 Hz). Range 10..=200.
+    #[arg(long, env = "TICK_MS", value_name = "TICK_MS", default_value_t = 50)]
+    pub tick_ms: u64,
+
+    /// Humans per room at which the matchmaker stops placing players.
+    #[arg(
+        long,
+        env = "ROOM_SOFT_CAP",
+        value_name = "ROOM_SOFT_CAP",
+        default_value_t = 120
+    )]
+    pub room_soft_cap: usize,
+
+    /// Humans per room at which the node refuses joins with ROOM_FULL. Range 1..=1000.
+    #[arg(
+        long,
+        env = "ROOM_HARD_CAP",
+        value_name = "ROOM_HARD_CAP",
+        default_value_t = 140
+    )]
+    pub room_hard_cap: usize,
+
+    /// Bots top each room up to this many snakes (humans + bots); 0 disables bots. Bots never
+    /// take a human's seat and step aside as humans join.
+    #[arg(
+        long,
+        env = "ROOM_POPULATION_TARGET",
+        value_name = "ROOM_POPULATION_TARGET",
+        default_value_t = 120
+    )]
+    pub room_population_target: usize,
+
+    /// Most rooms this node runs at once; joins that would create more are refused.
+    #[arg(
+        long,
+        env = "MAX_ROOMS",
+        value_name = "MAX_ROOMS",
+        default_value_t = 500
+    )]
+    pub max_rooms: usize,
+
+    /// Seconds an empty room (no humans) is kept before it is reaped.
+    #[arg(
+        long,
+        env = "ROOM_IDLE_SECS",
+        value_name = "ROOM_IDLE_SECS",
+        default_value_t = 30
+    )]
+    pub room_idle_secs: u64,
+
+    /// Seconds a draining node waits for rooms to empty before it closes what is left and exits.
+    #[arg(
+        long,
+        env = "DRAIN_TIMEOUT_SECS",
+        value_name = "DRAIN_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
+    pub drain_timeout_secs: u64,
+
+    /// Seconds a client may go without reading before it is disconnected as too slow.
+    #[arg(
+        long,
+        env = "SLOW_CLIENT_TIMEOUT_SECS",
+        value_name = "SLOW_CLIENT_TIMEOUT_SECS",
+        default_value_t = 5
+    )]
+    pub slow_client_timeout_secs: u64,
+
+    /// Origins allowed to call the HTTP API from a browser, comma separated
+    /// (e.g. https://play.example.com). Empty = same origin only. "*" is refused.
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        value_name = "CORS_ORIGINS",
+        default_value = ""
+    )]
+    pub cors_origins: String,
+
+    /// Accept protocol v11 joins without a matchmaker token (migration window).
+    #[arg(
+        long,
+        env = "ALLOW_PROTOCOL_V11",
+        value_name = "ALLOW_PROTOCOL_V11",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub allow_protocol_v11: bool,
+
+    /// Enable POST /api/debug/kill (never in production).
+    #[arg(
+        long,
+        env = "ENABLE_DEBUG_COMMANDS",
+        value_name = "ENABLE_DEBUG_COMMANDS",
+        default_value = "0",
+        value_parser = parse_flag,
+        action = clap::ArgAction::Set
+    )]
+    pub enable_debug_commands: bool,
+
+    /// This node's id in the directory and in score run ids.
+    #[arg(
+        long,
+        env = "NODE_ID",
+        value_name = "NODE_ID",
+        default_value = "local-1"
+    )]
+    pub node_id: String,
+
+    /// Region this node serves (matchmaker placement).
+    #[arg(long, env = "REGION", value_name = "REGION", default_value = "local")]
+    pub region: String,
+}
+
+fn parse_flag(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("expected 0 or 1, got {other:?}")),
+    }
+}
+
+/// A validated node configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub tick: Duration,
+    pub room_soft_cap: usize,
+    pub room_hard_cap: usize,
+    pub room_population_target: usize,
+    pub max_rooms: usize,
+    pub room_idle: Duration,
+    pub drain_timeout: Duration,
+    pub slow_client_timeout: Duration,
+    pub cors_origins: Vec<String>,
+    pub allow_protocol_v11: bool,
+    pub enable_debug_commands: bool,
+    pub node_id: String,
+    pub region: String,
+}
+
+/// A configuration value that is out of range. Its message names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+impl NodeArgs {
+    /// Checks ranges and relations between settings.
+    pub fn validate(self) -> Result<NodeConfig, ConfigError> {
+        if !(10..=200).contains(&self.tick_ms) {
+            return Err(invalid(
+                "TICK_MS",
+                format!("{} is outside 10..=200", self.tick_ms),
+            ));
+        }
+        if !(1..=1000).contains(&self.room_hard_cap) {
+            return Err(invalid(
+                "ROOM_HARD_CAP",
+                format!("{} is outside 1..=1000", self.room_hard_cap),
+            ));
+        }
+        if self.room_soft_cap == 0 || self.room_soft_cap > self.room_hard_cap {
+            return Err(invalid(
+                "ROOM_SOFT_CAP",
+                format!(
+                    "{} must be between 1 and ROOM_HARD_CAP ({})",
+                    self.room_soft_cap, self.room_hard_cap
+                ),
+            ));
+        }
+        if self.room_population_target > 1000 {
+            return Err(invalid(
+                "ROOM_POPULATION_TARGET",
+                format!("{} is above 1000", self.room_population_target),
+            ));
+        }
+        if self.max_rooms == 0 || self.max_rooms > 100_000 {
+            return Err(invalid(
+                "MAX_ROOMS",
+                format!("{} is outside 1..=100000", self.max_rooms),
+            ));
+        }
+        if self.drain_timeout_secs > 3600 {
+            return Err(invalid("DRAIN_TIMEOUT_SECS", "must be at most 3600"));
+        }
+        if !(1..=120).contains(&self.slow_client_timeout_secs) {
+            return Err(invalid(
+                "SLOW_CLIENT_TIMEOUT_SECS",
+                "must be within 1..=120",
+            ));
+        }
+        let database_url = self.database_url.trim().to_string();
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        let cors_origins = parse_origins(&self.cors_origins)?;
+        if !valid_id(&self.node_id) {
+            return Err(invalid(
+                "NODE_ID",
+                "use 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'",
+            ));
+        }
+        if !valid_id(&self.region) {
+            return Err(invalid(
+                "REGION",
+                "use 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'",
+            ));
+        }
+        Ok(NodeConfig {
+            listen: SocketAddr::new(self.host, self.port),
+            database_url,
+            data_dir: self.data_dir,
+            tick: Duration::from_millis(self.tick_ms),
+            room_soft_cap: self.room_soft_cap,
+            room_hard_cap: self.room_hard_cap,
+            room_population_target: self.room_population_target,
+            max_rooms: self.max_rooms,
+            room_idle: Duration::from_secs(self.room_idle_secs),
+            drain_timeout: Duration::from_secs(self.drain_timeout_secs),
+            slow_client_timeout: Duration::from_secs(self.slow_client_timeout_secs),
+            cors_origins,
+            allow_protocol_v11: self.allow_protocol_v11,
+            enable_debug_commands: self.enable_debug_commands,
+            node_id: self.node_id,
+            region: self.region,
+        })
+    }
+}
+
+fn valid_id(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        if origin == "*" {
+            return Err(invalid(
+                "CORS_ORIGINS",
+                "\"*\" is not allowed; list the origins that may call the API",
+            ));
+        }
+        let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+        let host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+        if !scheme_ok || host.is_empty() || host.contains('/') {
+            return Err(invalid(
+                "CORS_ORIGINS",
+                format!("{origin:?} is not an origin like https://play.example.com"),
+            ));
+        }
+        origins.push(origin.to_string());
+    }
+    Ok(origins)
+}
+
+impl NodeConfig {
+    /// A configuration for tests and benchmarks: port 0, a given data directory, SQLite inside
+    /// it, debug commands on, short idle and drain windows.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> NodeConfig {
+        let data_dir = data_dir.into();
+        NodeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: format!("sqlite://{}", data_dir.join("leaderboard.db").display()),
+            data_dir,
+            tick: Duration::from_millis(50),
+            room_soft_cap: 120,
+            room_hard_cap: 140,
+            room_population_target: 20,
+            max_rooms: 100,
+            room_idle: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(5),
+            slow_client_timeout: Duration::from_secs(5),
+            cors_origins: Vec::new(),
+            allow_protocol_v11: true,
+            enable_debug_commands: true,
+            node_id: "test-node".into(),
+            region: "local".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        node: NodeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<NodeConfig, String> {
+        let mut full = vec!["coil"];
+        full.extend_from_slice(args);
+        let cli = Cli::try_parse_from(full).map_err(|e| e.to_string())?;
+        cli.node.validate().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.listen.port(), 8787);
+        assert_eq!(config.tick, Duration::from_millis(50));
+        assert_eq!((config.room_soft_cap, config.room_hard_cap), (120, 140));
+        assert!(config.cors_origins.is_empty());
+        assert!(!config.enable_debug_commands);
+        assert!(config.allow_protocol_v11);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert!(
+            parse(&["--tick-ms", "5"])
+                .unwrap_err()
+                .starts_with("TICK_MS")
+        );
+        assert!(
+            parse(&["--room-soft-cap", "150"])
+                .unwrap_err()
+                .starts_with("ROOM_SOFT_CAP")
+        );
+        assert!(
+            parse(&["--cors-origins", "*"])
+                .unwrap_err()
+                .starts_with("CORS_ORIGINS")
+        );
+        assert!(
+            parse(&["--cors-origins", "example.com"])
+                .unwrap_err()
+                .starts_with("CORS_ORIGINS")
+        );
+        assert!(
+            parse(&["--database-url", "mysql://x"])
+                .unwrap_err()
+                .starts_with("DATABASE_URL")
+        );
+        assert!(
+            parse(&["--node-id", "a b"])
+                .unwrap_err()
+                .starts_with("NODE_ID")
+        );
+        // Type errors come from clap and name the variable through the value name.
+        assert!(parse(&["--port", "abc"]).unwrap_err().contains("PORT"));
+        assert!(
+            parse(&["--enable-debug-commands", "maybe"])
+                .unwrap_err()
+                .contains("ENABLE_DEBUG_COMMANDS")
+        );
+    }
+
+    #[test]
+    fn origins_are_parsed_as_a_list() {
+        let config =
+            parse(&["--cors-origins", "https://a.example, http://localhost:5173"]).unwrap();
+        assert_eq!(
+            config.cors_origins,
+            vec!["https://a.example", "http://localhost:5173"]
+        );
+    }
+}

@@ -1,0 +1,623 @@
+//! The room runtime: one tokio task per room drives a [`Game`] at a fixed tick rate.
+//!
+//! The task owns the game state outright (no lock around it) and reads a closed enum of
+//! [`RoomEvent`]s. Each tick it measures the real elapsed time, advances the game, and sends
+//! every player exactly one message through that player's bounded outbound queue. It never
+//! waits on a socket or a database inside a tick: a full queue means the frame is dropped
+//! (and the player's view re-sent in full later), scores go to the leaderboard writer through
+//! a bounded channel.
+//!
+//! Lifecycle: WARM (no humans) → ACTIVE (humans present) → DRAINING (no new joins; players
+//! told to re-matchmake before a deadline) → TERMINATED (task ended, removed from the
+//! registry). An empty room is reaped after the idle grace window.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use coil_game::{Game, GameEvent, JoinInfo, PlayerId};
+use coil_protocol::envelope::{NoticeKind, write_error, write_notice, write_score_receipt};
+use coil_protocol::{ErrorCode, Writer};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::MissedTickBehavior;
+
+use crate::metrics as m;
+use crate::scores::ScoreSink;
+
+/// A validated room name: 1–32 characters of `A-Z a-z 0-9 - _`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomId(Arc<str>);
+
+impl RoomId {
+    pub const MAX_LEN: usize = 32;
+
+    pub fn parse(name: &str) -> Result<RoomId, &'static str> {
+        if name.is_empty() || name.len() > Self::MAX_LEN {
+            return Err("room names are 1 to 32 characters long");
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err("room names use only letters, digits, '-' and '_'");
+        }
+        Ok(RoomId(name.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RoomId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Lifecycle state of a room, as published in health, metrics and the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RoomState {
+    Warm = 0,
+    Active = 1,
+    Draining = 2,
+    Terminated = 3,
+}
+
+impl RoomState {
+    pub const ALL: [RoomState; 4] = [
+        RoomState::Warm,
+        RoomState::Active,
+        RoomState::Draining,
+        RoomState::Terminated,
+    ];
+
+    fn from_u8(value: u8) -> RoomState {
+        match value {
+            0 => RoomState::Warm,
+            1 => RoomState::Active,
+            2 => RoomState::Draining,
+            _ => RoomState::Terminated,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomState::Warm => "warm",
+            RoomState::Active => "active",
+            RoomState::Draining => "draining",
+            RoomState::Terminated => "terminated",
+        }
+    }
+}
+
+/// Figures a room publishes for readers outside its task (health, metrics, directory),
+/// updated once per tick with relaxed atomics: readers never message the room.
+#[derive(Debug, Default)]
+pub struct RoomStats {
+    state: AtomicU8,
+    humans: AtomicU32,
+    bots: AtomicU32,
+    /// Last tick's duration in microseconds.
+    last_tick_micros: AtomicU32,
+    /// Smoothed tick utilisation (tick time or lateness over budget), per mille.
+    pressure_per_mille: AtomicU32,
+    ticks: AtomicU64,
+}
+
+impl RoomStats {
+    pub fn state(&self) -> RoomState {
+        RoomState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+    pub fn humans(&self) -> usize {
+        self.humans.load(Ordering::Relaxed) as usize
+    }
+    pub fn bots(&self) -> usize {
+        self.bots.load(Ordering::Relaxed) as usize
+    }
+    pub fn last_tick(&self) -> Duration {
+        Duration::from_micros(u64::from(self.last_tick_micros.load(Ordering::Relaxed)))
+    }
+    pub fn pressure(&self) -> f32 {
+        self.pressure_per_mille.load(Ordering::Relaxed) as f32 / 1000.0
+    }
+    pub fn ticks(&self) -> u64 {
+        self.ticks.load(Ordering::Relaxed)
+    }
+}
+
+/// What a session hands the room to receive its messages.
+#[derive(Debug)]
+pub enum Outbound {
+    /// One WebSocket binary message (all of this tick's frames for the player).
+    Message(Bytes),
+    /// Send an error frame with this code, then close.
+    Close(ErrorCode, &'static str),
+}
+
+/// Capacity of a player's outbound queue, in messages (ticks). Eight ticks = 400 ms at 20 Hz:
+/// enough to ride out a scheduling hiccup, small enough that a stalled client costs at most a
+/// few kilobytes before its frames are dropped instead of queued.
+pub const OUTBOUND_QUEUE: usize = 8;
+
+/// Capacity of a room's event channel. Inputs beyond it are dropped (they are coalesced per
+/// tick anyway); joins and leaves wait for space.
+pub const ROOM_EVENT_QUEUE: usize = 2048;
+
+/// Why a join was refused by the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinRefusal {
+    Full,
+    Draining,
+}
+
+/// Why a player left, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    ClientClosed,
+    ProtocolError,
+    SlowClient,
+}
+
+#[derive(Debug)]
+pub enum RoomEvent {
+    Join {
+        info: JoinInfo,
+        outbound: mpsc::Sender<Outbound>,
+        reply: oneshot::Sender<Result<PlayerId, JoinRefusal>>,
+    },
+    Leave {
+        player: PlayerId,
+        reason: LeaveReason,
+    },
+    /// A game-level frame from a player (input, respawn, …).
+    Game { player: PlayerId, frame: Bytes },
+    /// Debug/admin: end the runs of players with this name.
+    Kill {
+        name: String,
+        reply: oneshot::Sender<usize>,
+    },
+    /// Stop taking joins; tell players; close what is left at `deadline`.
+    Drain { deadline: tokio::time::Instant },
+}
+
+/// Settings every room of a node shares.
+#[derive(Debug, Clone)]
+pub struct RoomSettings {
+    pub tick: Duration,
+    pub hard_cap: usize,
+    pub population_target: usize,
+    pub idle_grace: Duration,
+    pub slow_client_timeout: Duration,
+}
+
+/// The sender side of a room, held by the registry and by sessions.
+#[derive(Debug, Clone)]
+pub struct RoomHandle {
+    pub id: RoomId,
+    pub events: mpsc::Sender<RoomEvent>,
+    pub stats: Arc<RoomStats>,
+}
+
+struct Session {
+    name: String,
+    outbound: mpsc::Sender<Outbound>,
+    /// Runtime frames (receipts, notices) to append to the next message.
+    pending: Vec<u8>,
+    /// Consecutive ticks whose frame could not be queued.
+    stalled_ticks: u32,
+    needs_resync: bool,
+    last_message_len: usize,
+}
+
+/// Everything the room task owns. Generic over the game so a 4v4 mode reuses the runtime.
+pub struct Room<G: Game> {
+    id: RoomId,
+    game: G,
+    settings: RoomSettings,
+    stats: Arc<RoomStats>,
+    sessions: HashMap<PlayerId, Session>,
+    next_player: u32,
+    scores: ScoreSink,
+    state: RoomState,
+    drain_deadline: Option<tokio::time::Instant>,
+    empty_since: Option<Instant>,
+    last_tick: Instant,
+    events: Vec<GameEvent>,
+    evictions: Vec<PlayerId>,
+    /// Bots are shed when the room's smoothed pressure passes 0.5 and restored below 0.3.
+    shedding: bool,
+    pressure: f32,
+}
+
+impl<G: Game> Room<G> {
+    pub fn new(id: RoomId, game: G, settings: RoomSettings, scores: ScoreSink) -> Room<G> {
+        Room {
+            id,
+            game,
+            settings,
+            stats: Arc::new(RoomStats::default()),
+            sessions: HashMap::new(),
+            next_player: 1,
+            scores,
+            state: RoomState::Warm,
+            drain_deadline: None,
+            empty_since: Some(Instant::now()),
+            last_tick: Instant::now(),
+            events: Vec::new(),
+            evictions: Vec::new(),
+            shedding: false,
+            pressure: 0.0,
+        }
+    }
+
+    pub fn stats(&self) -> Arc<RoomStats> {
+        self.stats.clone()
+    }
+
+    /// Runs the room until it is reaped, drained or its channel closes. `on_exit` runs after
+    /// the room stopped accepting events, so the registry entry can be removed.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<RoomEvent>,
+        on_exit: impl FnOnce(&RoomId),
+    ) {
+        let mut ticker = tokio::time::interval(self.settings.tick);
+        // A late tick is not replayed back-to-back: the game takes the real elapsed time.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        self.publish_stats();
+        loop {
+            tokio::select! {
+                biased;
+                _ = ticker.tick() => {
+                    if !self.tick() {
+                        break;
+                    }
+                }
+                event = events.recv() => match event {
+                    Some(event) => self.handle(event),
+                    None => break,
+                },
+            }
+        }
+        // Stop taking events first: joins still queued see their reply dropped and retry on
+        // a fresh room.
+        events.close();
+        on_exit(&self.id);
+        while let Ok(event) = events.try_recv() {
+            drop(event);
+        }
+        self.terminate();
+    }
+
+    fn handle(&mut self, event: RoomEvent) {
+        match event {
+            RoomEvent::Join {
+                info,
+                outbound,
+                reply,
+            } => {
+                let result = self.join(info, outbound);
+                let _ = reply.send(result);
+            }
+            RoomEvent::Leave { player, reason } => self.leave(player, reason),
+            RoomEvent::Game { player, frame } => {
+                if self.sessions.contains_key(&player)
+                    && let Err(rejected) = self.game.handle_message(player, &frame)
+                {
+                    if let Some(session) = self.sessions.get(&player) {
+                        let _ = session
+                            .outbound
+                            .try_send(Outbound::Close(rejected.code, rejected.reason));
+                    }
+                    self.leave(player, LeaveReason::ProtocolError);
+                }
+            }
+            RoomEvent::Kill { name, reply } => {
+                let players: Vec<PlayerId> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, session)| session.name == name)
+                    .map(|(id, _)| *id)
+                    .collect();
+                let killed = players
+                    .into_iter()
+                    .filter(|player| self.game.kill(*player))
+                    .count();
+                let _ = reply.send(killed);
+            }
+            RoomEvent::Drain { deadline } => self.start_drain(deadline),
+        }
+    }
+
+    fn join(
+        &mut self,
+        info: JoinInfo,
+        outbound: mpsc::Sender<Outbound>,
+    ) -> Result<PlayerId, JoinRefusal> {
+        if self.state == RoomState::Draining {
+            return Err(JoinRefusal::Draining);
+        }
+        if self.sessions.len() >= self.settings.hard_cap {
+            return Err(JoinRefusal::Full);
+        }
+        let player = PlayerId(self.next_player);
+        self.next_player += 1;
+        self.game.add_player(player, &info);
+        self.sessions.insert(
+            player,
+            Session {
+                name: info.name,
+                outbound,
+                pending: Vec::new(),
+                stalled_ticks: 0,
+                needs_resync: false,
+                last_message_len: 256,
+            },
+        );
+        // Make room for the human at once: bots never hold a human's seat.
+        self.game.set_bot_target(self.bot_target());
+        self.empty_since = None;
+        self.set_state(RoomState::Active);
+        self.publish_stats();
+        Ok(player)
+    }
+
+    fn leave(&mut self, player: PlayerId, reason: LeaveReason) {
+        let Some(session) = self.sessions.remove(&player) else {
+            return;
+        };
+        if let Some(score) = self.game.remove_player(player) {
+            self.scores.record(&self.id, &session.name, score);
+        }
+        m::disconnect(match reason {
+            LeaveReason::ClientClosed => "client_closed",
+            LeaveReason::ProtocolError => "protocol_error",
+            LeaveReason::SlowClient => "slow_client",
+        });
+        if self.sessions.is_empty() {
+            self.empty_since = Some(Instant::now());
+            if self.state == RoomState::Active {
+                self.set_state(RoomState::Warm);
+            }
+        }
+        self.game.set_bot_target(self.bot_target());
+        self.publish_stats();
+    }
+
+    fn start_drain(&mut self, deadline: tokio::time::Instant) {
+        if self.state == RoomState::Draining {
+            return;
+        }
+        self.set_state(RoomState::Draining);
+        self.drain_deadline = Some(deadline);
+        let deadline_ms = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .as_millis();
+        let deadline_ms = u32::try_from(deadline_ms).unwrap_or(u32::MAX);
+        for session in self.sessions.values_mut() {
+            write_notice(
+                &mut Writer::new(&mut session.pending),
+                NoticeKind::Draining,
+                deadline_ms,
+            );
+        }
+    }
+
+    fn bot_target(&self) -> usize {
+        let humans = self.sessions.len();
+        let wanted = self.settings.population_target.saturating_sub(humans);
+        let under_cap = self.settings.hard_cap.saturating_sub(humans);
+        let wanted = wanted.min(under_cap);
+        if self.shedding || self.state == RoomState::Draining {
+            0
+        } else {
+            wanted
+        }
+    }
+
+    /// One tick. Returns false when the room should end.
+    fn tick(&mut self) -> bool {
+        let started = Instant::now();
+        let elapsed = started.duration_since(self.last_tick);
+        self.last_tick = started;
+        // The first tick and any stall are clamped: the game never integrates a huge step.
+        let dt = elapsed.min(self.settings.tick * 5).as_secs_f32();
+        let lateness = elapsed.saturating_sub(self.settings.tick);
+
+        self.game.set_bot_target(self.bot_target());
+        self.game.tick(dt, &mut self.events);
+        for event in self.events.drain(..) {
+            match event {
+                GameEvent::PlayerDied {
+                    player,
+                    name,
+                    score,
+                } => {
+                    let receipt = self.scores.record(&self.id, &name, score);
+                    if let (Some(session), Some(receipt)) =
+                        (self.sessions.get_mut(&player), receipt)
+                    {
+                        write_score_receipt(&mut Writer::new(&mut session.pending), &receipt);
+                    }
+                }
+            }
+        }
+
+        let encode_started = Instant::now();
+        let stall_limit = self.stall_limit_ticks();
+        let mut bytes_sent = 0u64;
+        let mut dropped = 0u64;
+        for (player, session) in self.sessions.iter_mut() {
+            if session.outbound.capacity() == 0 {
+                // The client is not reading: skip encoding (saves the CPU too) and re-send the
+                // full view once it catches up.
+                dropped += 1;
+                session.needs_resync = true;
+                session.stalled_ticks += 1;
+                if session.stalled_ticks >= stall_limit {
+                    self.evictions.push(*player);
+                }
+                continue;
+            }
+            session.stalled_ticks = 0;
+            if session.needs_resync {
+                self.game.resync(*player);
+                session.needs_resync = false;
+            }
+            let mut message = Vec::with_capacity(session.last_message_len + 64);
+            self.game.write_update(*player, &mut message);
+            message.extend_from_slice(&session.pending);
+            session.pending.clear();
+            if message.is_empty() {
+                continue;
+            }
+            session.last_message_len = message.len();
+            bytes_sent += message.len() as u64;
+            // Capacity was checked above and only this task sends data frames.
+            let _ = session
+                .outbound
+                .try_send(Outbound::Message(Bytes::from(message)));
+        }
+        let encode_time = encode_started.elapsed();
+
+        for player in std::mem::take(&mut self.evictions) {
+            if let Some(session) = self.sessions.get(&player) {
+                let _ = session.outbound.try_send(Outbound::Close(
+                    ErrorCode::SlowClient,
+                    "client stopped reading",
+                ));
+            }
+            tracing::info!(room = %self.id, player = player.0, "disconnecting a client that stopped reading");
+            self.leave(player, LeaveReason::SlowClient);
+        }
+
+        let tick_time = started.elapsed();
+        let utilisation = tick_time.max(lateness).as_secs_f32() / self.settings.tick.as_secs_f32();
+        self.pressure = 0.9 * self.pressure + 0.1 * utilisation;
+        if !self.shedding && self.pressure > 0.5 {
+            self.shedding = true;
+            tracing::warn!(room = %self.id, pressure = self.pressure, "tick near budget: shedding bots");
+        } else if self.shedding && self.pressure < 0.3 {
+            self.shedding = false;
+        }
+        m::tick_finished(
+            tick_time,
+            encode_time,
+            tick_time > self.settings.tick,
+            bytes_sent,
+            dropped,
+        );
+        self.stats.ticks.fetch_add(1, Ordering::Relaxed);
+        self.stats.last_tick_micros.store(
+            tick_time.as_micros().min(u32::MAX as u128) as u32,
+            Ordering::Relaxed,
+        );
+        self.stats
+            .pressure_per_mille
+            .store((self.pressure * 1000.0) as u32, Ordering::Relaxed);
+        self.publish_stats();
+
+        self.keep_running()
+    }
+
+    fn stall_limit_ticks(&self) -> u32 {
+        let ticks =
+            self.settings.slow_client_timeout.as_millis() / self.settings.tick.as_millis().max(1);
+        u32::try_from(ticks).unwrap_or(u32::MAX).max(1)
+    }
+
+    fn keep_running(&mut self) -> bool {
+        if self.state == RoomState::Draining {
+            if self.sessions.is_empty() {
+                return false;
+            }
+            if self
+                .drain_deadline
+                .is_some_and(|deadline| tokio::time::Instant::now() >= deadline)
+            {
+                let players: Vec<PlayerId> = self.sessions.keys().copied().collect();
+                for player in players {
+                    if let Some(session) = self.sessions.remove(&player) {
+                        let _ = session
+                            .outbound
+                            .try_send(Outbound::Close(ErrorCode::RoomDraining, "room closed"));
+                        if let Some(score) = self.game.remove_player(player) {
+                            self.scores.record(&self.id, &session.name, score);
+                        }
+                        m::disconnect("drain");
+                    }
+                }
+                return false;
+            }
+            return true;
+        }
+        self.empty_since
+            .is_none_or(|since| since.elapsed() < self.settings.idle_grace)
+    }
+
+    fn set_state(&mut self, state: RoomState) {
+        self.state = state;
+    }
+
+    fn publish_stats(&self) {
+        let population = self.game.population();
+        self.stats.state.store(self.state as u8, Ordering::Relaxed);
+        self.stats
+            .humans
+            .store(self.sessions.len() as u32, Ordering::Relaxed);
+        self.stats
+            .bots
+            .store(population.bots as u32, Ordering::Relaxed);
+    }
+
+    fn terminate(&mut self) {
+        for (player, session) in std::mem::take(&mut self.sessions) {
+            if let Some(score) = self.game.remove_player(player) {
+                self.scores.record(&self.id, &session.name, score);
+            }
+            let _ = session
+                .outbound
+                .try_send(Outbound::Close(ErrorCode::RoomDraining, "room closed"));
+            m::disconnect("server_shutdown");
+        }
+        self.set_state(RoomState::Terminated);
+        self.stats.humans.store(0, Ordering::Relaxed);
+        self.stats.bots.store(0, Ordering::Relaxed);
+        tracing::debug!(room = %self.id, "room terminated");
+    }
+}
+
+/// Milliseconds since the Unix epoch (for score records).
+pub fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Writes an error frame into a fresh message (for sessions closing before or outside a room).
+pub fn error_message(code: ErrorCode, reason: &str) -> Bytes {
+    let mut out = Vec::with_capacity(8 + reason.len());
+    write_error(&mut Writer::new(&mut out), code, reason);
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_are_validated() {
+        assert!(RoomId::parse("main-0421").is_ok());
+        assert!(RoomId::parse("a_B-9").is_ok());
+        assert!(RoomId::parse("").is_err());
+        assert!(RoomId::parse(&"x".repeat(33)).is_err());
+        assert!(RoomId::parse("has space").is_err());
+        assert!(RoomId::parse("../etc").is_err());
+        assert!(RoomId::parse("ünïcode").is_err());
+    }
+}

@@ -1,0 +1,277 @@
+//! Shared pieces of the node's integration tests: a real node on 127.0.0.1:0 and players that
+//! speak the real protocol over real WebSockets.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use coil_game::arena::client::ClientMirror;
+use coil_protocol::arena::{Input, encode_input, encode_respawn};
+use coil_protocol::codec::server_frames;
+use coil_protocol::envelope::{Join, ServerEnvelope, decode_server_envelope, encode_join};
+use coil_protocol::{PROTOCOL_V11, PROTOCOL_V12};
+use coil_server::NodeConfig;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestNode {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    pub async fn start(adjust: impl FnOnce(&mut NodeConfig)) -> TestNode {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = NodeConfig::for_tests(data_dir.path());
+        adjust(&mut config);
+        let listener = coil_server::bind(config.listen).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let factory = coil_server::arena_factory(config.tick);
+        let task = tokio::spawn(coil_server::run(config, listener, factory, async move {
+            let _ = signal.await;
+        }));
+        // The node is serving once health answers.
+        let node = TestNode {
+            addr,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            data_dir,
+        };
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while reqwest::get(node.url("/api/health")).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "node did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        node
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self, room: &str) -> String {
+        format!("ws://{}/api/room/{}", self.addr, room)
+    }
+
+    /// Triggers the drain and returns the task running the node.
+    pub fn shut_down(&mut self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.task.take().expect("node already shut down")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::get(self.url(path)).await.unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// Sums every sample of a metric family (all label sets) in Prometheus text.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A player speaking the real protocol, with the reference Rust client mirror.
+pub struct Player {
+    pub socket: Socket,
+    pub mirror: ClientMirror,
+    pub receipts: Vec<String>,
+    /// Error frames received: (code, reason).
+    pub errors: Vec<(u16, String)>,
+    pub closed: bool,
+}
+
+impl Player {
+    pub async fn connect(node: &TestNode, room: &str) -> Socket {
+        let (socket, _) = tokio_tungstenite::connect_async(node.ws_url(room))
+            .await
+            .unwrap();
+        socket
+    }
+
+    /// Joins with protocol v11 (no token) and waits for the first state.
+    pub async fn join(node: &TestNode, room: &str, name: &str) -> Player {
+        let mut player = Player::join_only(node, room, name, PROTOCOL_V11, None).await;
+        player
+            .wait_until(
+                |p| p.mirror.own_snake().is_some(),
+                "first state with own snake",
+            )
+            .await;
+        player
+    }
+
+    /// Connects and sends a join frame without waiting for anything.
+    pub async fn join_only(
+        node: &TestNode,
+        room: &str,
+        name: &str,
+        version: u8,
+        token: Option<&[u8]>,
+    ) -> Player {
+        let socket = Player::connect(node, room).await;
+        let mut player = Player {
+            socket,
+            mirror: ClientMirror::new(),
+            receipts: Vec::new(),
+            errors: Vec::new(),
+            closed: false,
+        };
+        let mut frame = Vec::new();
+        let token = if version == PROTOCOL_V12 {
+            Some(token.unwrap_or_default())
+        } else {
+            None
+        };
+        encode_join(
+            &Join {
+                version,
+                name,
+                skin: 3,
+                token,
+            },
+            &mut frame,
+        );
+        player.send(frame).await;
+        player
+    }
+
+    pub async fn send(&mut self, frame: Vec<u8>) {
+        self.socket
+            .send(Message::Binary(frame.into()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn steer(&mut self, angle: f32, boost: bool) {
+        let mut frame = Vec::new();
+        encode_input(
+            Input {
+                angle: coil_protocol::arena::angle_to_u16(angle),
+                boost,
+            },
+            &mut frame,
+        );
+        self.send(frame).await;
+    }
+
+    pub async fn respawn(&mut self) {
+        let mut frame = Vec::new();
+        encode_respawn(&mut frame);
+        self.send(frame).await;
+    }
+
+    /// Reads one message (or the close) and applies it. Returns false once the socket closed.
+    pub async fn read_one(&mut self) -> bool {
+        if self.closed {
+            return false;
+        }
+        match tokio::time::timeout(WAIT, self.socket.next()).await {
+            Ok(Some(Ok(Message::Binary(bytes)))) => {
+                for frame in server_frames(&bytes) {
+                    let (frame_type, payload) = frame.expect("server frames are well formed");
+                    match decode_server_envelope(frame_type, payload)
+                        .expect("server envelope decodes")
+                    {
+                        Some(ServerEnvelope::ScoreReceipt { receipt }) => {
+                            self.receipts.push(receipt.to_string())
+                        }
+                        Some(ServerEnvelope::Error { code, reason }) => {
+                            self.errors.push((code, reason.to_string()))
+                        }
+                        _ => {}
+                    }
+                }
+                self.mirror
+                    .apply_message(&bytes)
+                    .expect("the mirror follows the server's frames");
+                true
+            }
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
+                self.closed = true;
+                false
+            }
+            Ok(Some(Ok(_))) => true,
+            Err(_) => panic!("no message from the server within {WAIT:?}"),
+        }
+    }
+
+    /// Reads until `condition` holds, failing the test after [`WAIT`].
+    pub async fn wait_until(&mut self, mut condition: impl FnMut(&Player) -> bool, what: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !condition(self) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            if !self.read_one().await && !condition(self) {
+                panic!(
+                    "connection closed while waiting for {what}; errors: {:?}",
+                    self.errors
+                );
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection; returns the error codes received.
+    pub async fn read_until_closed(&mut self) -> Vec<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.read_one().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server did not close the connection"
+            );
+        }
+        self.errors.iter().map(|(code, _)| *code).collect()
+    }
+}
