@@ -55,8 +55,9 @@ const MAX_TOP_LIMIT: u32 = 100;
 /// Tunables for [`Leaderboard::connect_with`]. [`Default`] is what [`Leaderboard::connect`] uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderboardSettings {
-    /// Deadline for each SQL call, including waiting for a pooled connection. Also SQLite's busy
-    /// timeout, so a writer waiting on a lock gives up no later than the call itself. Must be > 0.
+    /// Deadline for each SQL call, including waiting for a pooled connection. SQLite's busy
+    /// timeout is set to 3/4 of it, so a writer waiting on a lock gives up before the call is
+    /// abandoned. Must be > 0.
     pub statement_timeout: Duration,
     /// Deadline for opening the first connection and running the migrations. Must be > 0.
     pub connect_timeout: Duration,
@@ -164,7 +165,9 @@ impl Leaderboard {
         }
     }
 
-    /// Stores a finished run once. The name is validated with [`validate_player_name`] and
+    /// Stores a finished run once. After [`StoreError::Timeout`] the write may or may not have
+    /// happened (the database can finish a statement the caller stopped waiting for); retrying
+    /// with the same `run_id` is always safe and stores the run at most once. The name is validated with [`validate_player_name`] and
     /// stored trimmed; `run_id` must be 1..=128 printable ASCII characters, `room` 1..=64
     /// characters without control characters, and `recorded_at_ms` ≥ 0.
     pub async fn record(&self, entry: &ScoreEntry) -> Result<Recorded, StoreError> {
@@ -315,7 +318,10 @@ async fn connect_sqlite(
         // last commits), which is the right trade for a game leaderboard.
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(settings.statement_timeout);
+        // SQLite's own lock wait ends a little before our deadline, so a call blocked on a lock
+        // usually fails cleanly (SQLITE_BUSY, nothing written) instead of being abandoned by the
+        // timeout while the statement may still complete on sqlx's worker thread.
+        .busy_timeout(settings.statement_timeout.mul_f64(0.75));
 
     if !is_in_memory_sqlite(url, options.get_filename()) {
         create_parent_directory(options.get_filename()).await?;
