@@ -474,3 +474,211 @@ pub enum PolicyError {
         sum_of_minimums: u64,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_is_valid() {
+        assert_eq!(Policy::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn nonsense_is_reported_with_the_setting_named() {
+        type Breaker = fn(&mut Policy);
+        type Expectation = fn(&PolicyError) -> bool;
+        let cases: [(&str, Breaker, Expectation); 14] = [
+            (
+                "buffer above 1",
+                |policy| policy.spare_seat_buffer = 1.5,
+                |error| matches!(error, PolicyError::SpareSeatBufferOutOfRange(_)),
+            ),
+            (
+                "buffer of exactly 1",
+                |policy| policy.spare_seat_buffer = 1.0,
+                |error| matches!(error, PolicyError::SpareSeatBufferOutOfRange(_)),
+            ),
+            (
+                "negative buffer",
+                |policy| policy.spare_seat_buffer = -0.1,
+                |error| matches!(error, PolicyError::SpareSeatBufferOutOfRange(_)),
+            ),
+            (
+                "NaN buffer",
+                |policy| policy.spare_seat_buffer = f64::NAN,
+                |error| matches!(error, PolicyError::SpareSeatBufferOutOfRange(_)),
+            ),
+            (
+                "max below min",
+                |policy| {
+                    policy.default_limits.min_nodes = 5;
+                    policy.default_limits.max_nodes = 2;
+                },
+                |error| matches!(error, PolicyError::MaxBelowMin { .. }),
+            ),
+            (
+                "region max below min",
+                |policy| {
+                    policy.regions.insert(
+                        RegionId::new("ash"),
+                        RegionLimits {
+                            min_nodes: 3,
+                            max_nodes: 1,
+                            schedule: Vec::new(),
+                        },
+                    );
+                },
+                |error| matches!(error, PolicyError::MaxBelowMin { region, .. } if region.0 == "ash"),
+            ),
+            (
+                "zero seats",
+                |policy| policy.seats_per_node = 0,
+                |error| matches!(error, PolicyError::ZeroSeatsPerNode),
+            ),
+            (
+                "zero signals",
+                |policy| policy.min_pressure_signals = 0,
+                |error| matches!(error, PolicyError::MinPressureSignalsOutOfRange(0)),
+            ),
+            (
+                "more signals than exist",
+                |policy| policy.min_pressure_signals = 8,
+                |error| matches!(error, PolicyError::MinPressureSignalsOutOfRange(8)),
+            ),
+            (
+                "margin pushing the buffer to 100%",
+                |policy| policy.scale_in_buffer_margin = 0.9,
+                |error| matches!(error, PolicyError::ScaleInMarginOutOfRange(_)),
+            ),
+            (
+                "zero drain deadline",
+                |policy| policy.drain_deadline_ms = 0,
+                |error| matches!(error, PolicyError::ZeroDuration("drain_deadline_ms")),
+            ),
+            (
+                "cpu threshold above 100%",
+                |policy| policy.thresholds.cpu_utilization = 1.2,
+                |error| {
+                    matches!(
+                        error,
+                        PolicyError::ThresholdInvalid {
+                            name: "cpu_utilization",
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "scheduled floor above max",
+                |policy| {
+                    policy.default_limits.schedule = vec![ScheduledFloor::Once {
+                        from_ms: 0,
+                        until_ms: 10,
+                        min_nodes: 99,
+                    }];
+                },
+                |error| matches!(error, PolicyError::ScheduledFloorAboveMax { floor: 99, .. }),
+            ),
+            (
+                "fleet max below the region minimums",
+                |policy| {
+                    policy.max_total_nodes = Some(3);
+                    for name in ["ash", "hil"] {
+                        policy.regions.insert(
+                            RegionId::new(name),
+                            RegionLimits {
+                                min_nodes: 2,
+                                max_nodes: 5,
+                                schedule: Vec::new(),
+                            },
+                        );
+                    }
+                },
+                |error| {
+                    matches!(
+                        error,
+                        PolicyError::TotalMaxBelowRegionMinimums {
+                            sum_of_minimums: 4,
+                            ..
+                        }
+                    )
+                },
+            ),
+        ];
+        for (name, breaker, expected) in cases {
+            let mut policy = Policy::default();
+            breaker(&mut policy);
+            let errors = policy.validate().expect_err(name);
+            assert!(errors.iter().any(expected), "{name}: {errors:?}");
+            assert!(errors.iter().all(|error| !error.to_string().is_empty()));
+        }
+    }
+
+    #[test]
+    fn schedule_mistakes_are_reported() {
+        let mut policy = Policy::default();
+        policy.default_limits.schedule = vec![
+            ScheduledFloor::Weekly {
+                weekdays: Vec::new(),
+                start_minute_utc: 1_440,
+                end_minute_utc: 60,
+                min_nodes: 2,
+            },
+            ScheduledFloor::Once {
+                from_ms: 10,
+                until_ms: 10,
+                min_nodes: 2,
+            },
+        ];
+        let errors = policy.validate().expect_err("two mistakes");
+        assert!(errors.iter().any(|error| matches!(
+            error,
+            PolicyError::ScheduleMinuteOutOfRange { minute: 1_440, .. }
+        )));
+        assert!(
+            errors
+                .iter()
+                .any(|error| matches!(error, PolicyError::ScheduleWindowEmpty { .. }))
+        );
+    }
+
+    #[test]
+    fn min_nodes_zero_is_valid() {
+        let mut policy = Policy::default();
+        policy.default_limits.min_nodes = 0;
+        assert_eq!(policy.validate(), Ok(()));
+    }
+
+    #[test]
+    fn config_loads_with_defaults_and_rejects_unknown_keys() {
+        let text = r#"{
+            "spare_seat_buffer": 0.2,
+            "seats_per_node": 600,
+            "default_limits": { "min_nodes": 0, "max_nodes": 40 },
+            "regions": { "ash": { "min_nodes": 2, "max_nodes": 60, "schedule": [
+                { "kind": "weekly", "weekdays": ["friday", "saturday"],
+                  "start_minute_utc": 1080, "end_minute_utc": 60, "min_nodes": 20 }
+            ] } },
+            "thresholds": { "cpu_utilization": 0.7 }
+        }"#;
+        let policy: Policy = serde_json::from_str(text).expect("valid config");
+        assert_eq!(policy.seats_per_node, 600);
+        assert_eq!(policy.spare_seat_buffer, 0.2);
+        assert_eq!(policy.thresholds.cpu_utilization, 0.7);
+        assert_eq!(
+            policy.thresholds.tick_p99_ms,
+            PressureThresholds::default().tick_p99_ms
+        );
+        assert_eq!(
+            policy.scale_out_window_ms,
+            Policy::default().scale_out_window_ms
+        );
+        assert_eq!(policy.limits_for(&RegionId::new("ash")).max_nodes, 60);
+        assert_eq!(policy.limits_for(&RegionId::new("fsn1")).max_nodes, 40);
+        assert_eq!(policy.validate(), Ok(()));
+
+        let typo = r#"{ "spare_seat_bufer": 0.2 }"#;
+        assert!(serde_json::from_str::<Policy>(typo).is_err());
+    }
+}
