@@ -142,6 +142,9 @@ fn check_mirror(
         );
     }
 
+    if !viewer.pellets_reconciled_last_frame(&game.settings().view) {
+        return Ok(());
+    }
     // Pellets: each known pellet is a live pellet of the same colour within its cell, and
     // every pellet well inside the view box is known.
     let cell_world = f32::from(init.pellet_cell) * quantum;

@@ -39,6 +39,10 @@ pub struct ViewSettings {
     pub teleport_distance: i32,
     /// State frames per second (the prediction velocity of a snake entering view).
     pub tick_rate: u8,
+    /// Eaten and new pellets are reconciled every this many frames per viewer (the cull runs
+    /// every frame on both sides). Pellet reconciliation is most of the encode cost, and
+    /// food appearing or vanishing 50 ms late is invisible in play.
+    pub pellet_interval: u8,
 }
 
 impl Default for ViewSettings {
@@ -54,6 +58,7 @@ impl Default for ViewSettings {
             keep_margin: 120.0,
             teleport_distance: 64,
             tick_rate: 20,
+            pellet_interval: 2,
         }
     }
 }
@@ -157,6 +162,7 @@ pub struct ViewerState {
     identities_sent: HashSet<u16>,
     center: [i32; 2],
     frame: StateFrame,
+    frames_encoded: u64,
 }
 
 impl ViewerState {
@@ -166,6 +172,7 @@ impl ViewerState {
         self.known_pellets.clear();
         self.identities_sent.clear();
         self.center = [0, 0];
+        self.frames_encoded = 0;
     }
 
     /// The view centre the client uses, in position units.
@@ -175,6 +182,12 @@ impl ViewerState {
 
     pub fn known_snake_count(&self) -> usize {
         self.known_snakes.len()
+    }
+
+    /// Whether the last frame reconciled pellets (on other frames eaten pellets may still be
+    /// listed and new ones missing until the next reconciliation).
+    pub fn pellets_reconciled_last_frame(&self, settings: &ViewSettings) -> bool {
+        self.frames_encoded > 0 && (self.frames_encoded - 1) % u64::from(settings.pellet_interval.max(1)) == 0
     }
 
     pub fn known_pellet_count(&self) -> usize {
@@ -215,7 +228,11 @@ impl ViewerState {
         scratch.outer.sort_unstable();
 
         self.encode_snakes(world, settings, scratch);
-        self.encode_pellets(world, settings, scratch);
+        // The first frame after a reset always carries pellets; later ones every
+        // `pellet_interval` frames.
+        let reconcile = self.frames_encoded % u64::from(settings.pellet_interval.max(1)) == 0;
+        self.encode_pellets(world, settings, scratch, reconcile);
+        self.frames_encoded += 1;
         &self.frame
     }
 
@@ -363,6 +380,7 @@ impl ViewerState {
         world: &World,
         settings: &ViewSettings,
         scratch: &mut EncoderScratch,
+        reconcile: bool,
     ) {
         let [half_width, half_height] = [
             i32::from(settings.view_half_width),
@@ -374,6 +392,9 @@ impl ViewerState {
             |p: [i32; 2]| p[0] >= min[0] && p[0] <= max[0] && p[1] >= min[1] && p[1] <= max[1];
         // 1. The cull both sides apply without any bytes on the wire.
         self.known_pellets.retain(|pellet| inside(pellet.position));
+        if !reconcile {
+            return;
+        }
 
         // 2. What is really there (a little beyond the box, so a known pellet on the edge is
         //    not mistaken for an eaten one).
