@@ -20,7 +20,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -87,8 +87,9 @@ pub struct ScoreEntry {
     pub recorded_at_ms: i64,
 }
 
-/// One leaderboard line, as served to clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One leaderboard line, as served to clients (JSON: `name`, `score`, `room`, `recordedAtMs`).
+/// `Deserialize` is there for HTTP clients and tests that read the served list back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreRow {
     pub name: String,

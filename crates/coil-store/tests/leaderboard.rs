@@ -658,3 +658,11 @@ async fn postgres_calls_time_out_while_the_table_is_locked_then_recover() {
     leaderboard.close().await;
     database.drop_postgres_schema().await;
 }
+
+#[test]
+fn score_rows_read_back_from_json() {
+    let text = r#"[{"name":"ada","score":3,"room":"r","recordedAtMs":7}]"#;
+    let rows: Vec<ScoreRow> = serde_json::from_str(text).unwrap();
+    assert_eq!(rows[0].recorded_at_ms, 7);
+    assert_eq!(serde_json::to_string(&rows).unwrap(), text);
+}
