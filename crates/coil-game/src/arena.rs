@@ -22,7 +22,7 @@ use coil_protocol::{ErrorCode, Writer};
 use coil_sim::{ArenaConfig, SEGMENT_SPACING, SimEvent, SnakeId, SnakeKind, World};
 
 use crate::{Game, GameEvent, JoinInfo, PlayerId, Population, Rejected};
-use view::{EncoderScratch, ViewSettings, ViewerState, wire_girth};
+use view::{EncoderScratch, PelletTracker, ViewSettings, ViewerState, wire_girth};
 
 /// Everything that shapes one arena room.
 #[derive(Debug, Clone)]
@@ -68,6 +68,7 @@ pub struct Arena {
     owners: HashMap<SnakeId, PlayerId>,
     sim_events: Vec<SimEvent>,
     scratch: EncoderScratch,
+    pellets: PelletTracker,
     /// Live snakes by descending score, rebuilt at most once per tick when a meta is due.
     ranking: Vec<(u32, SnakeId)>,
     ranking_tick: Option<u64>,
@@ -75,7 +76,8 @@ pub struct Arena {
 }
 
 impl Arena {
-    pub fn new(settings: ArenaSettings) -> Arena {
+    pub fn new(mut settings: ArenaSettings) -> Arena {
+        settings.view = settings.view.sanitized();
         Arena {
             world: World::new(settings.arena.clone(), settings.seed),
             settings,
@@ -83,6 +85,7 @@ impl Arena {
             owners: HashMap::new(),
             sim_events: Vec::new(),
             scratch: EncoderScratch::default(),
+            pellets: PelletTracker::default(),
             ranking: Vec::new(),
             ranking_tick: None,
             seats_added: 0,
@@ -242,6 +245,7 @@ impl Game for Arena {
         }
         self.sim_events.clear();
         self.world.step(dt, &mut self.sim_events);
+        self.pellets.update(&self.world);
         for event in std::mem::take(&mut self.sim_events) {
             let SimEvent::SnakeDied {
                 snake,
@@ -299,6 +303,7 @@ impl Game for Arena {
             &self.world,
             Some(snake),
             &self.settings.view,
+            &self.pellets,
             &mut self.scratch,
         );
         write_state(&mut writer, state);

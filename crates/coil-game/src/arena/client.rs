@@ -368,13 +368,16 @@ impl ClientMirror {
             !gone
         });
 
-        // 7. New pellets, placed at the centre of their cell.
-        let cell = i32::from(init.pellet_cell);
+        // 7. New pellets, at the centre of their cell on the global pellet grid.
+        let cell = i32::from(init.pellet_cell.max(1));
+        let base = [min[0].div_euclid(cell), min[1].div_euclid(cell)];
         for pellet in &frame.new_pellets {
+            let cell_x = base[0].wrapping_add(i32::from(pellet.cell_x));
+            let cell_y = base[1].wrapping_add(i32::from(pellet.cell_y));
             self.pellets.push(MirrorPellet {
                 position: [
-                    min[0].wrapping_add(i32::from(pellet.cell_x) * cell + cell / 2),
-                    min[1].wrapping_add(i32::from(pellet.cell_y) * cell + cell / 2),
+                    cell_x.wrapping_mul(cell).wrapping_add(cell / 2),
+                    cell_y.wrapping_mul(cell).wrapping_add(cell / 2),
                 ],
                 color: pellet.color,
                 size: pellet.size,

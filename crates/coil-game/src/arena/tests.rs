@@ -142,44 +142,38 @@ fn check_mirror(
         );
     }
 
-    if !viewer.pellets_reconciled_last_frame(&game.settings().view) {
-        return Ok(());
-    }
-    // Pellets: each known pellet is a live pellet of the same colour within its cell, and
-    // every pellet well inside the view box is known.
-    let cell_world = f32::from(init.pellet_cell) * quantum;
-    let reach = cell_world * 0.5 + 1e-3;
-    let mut live = Vec::new();
+    // Pellets: the client holds exactly the live pellets whose cell centre (on the global
+    // grid of `pellet_cell` position units) lies inside the view box, each at that centre.
+    let cell = i32::from(init.pellet_cell);
+    let cell_world = cell as f32 * quantum;
+    let [cx, cy] = mirror.center();
+    let (hw, hh) = (
+        i32::from(init.view_half_width),
+        i32::from(init.view_half_height),
+    );
+    let mut expected = Vec::new();
     world.for_each_pellet_in(
         center,
-        Vec2::new(half.x + cell_world, half.y + cell_world),
-        |pellet| live.push(*pellet),
+        Vec2::new(half.x + 2.0 * cell_world, half.y + 2.0 * cell_world),
+        |pellet| {
+            let stored = [
+                (pellet.pos.x / cell_world).floor() as i32 * cell + cell / 2,
+                (pellet.pos.y / cell_world).floor() as i32 * cell + cell / 2,
+            ];
+            if (cx - hw..=cx + hw).contains(&stored[0]) && (cy - hh..=cy + hh).contains(&stored[1])
+            {
+                expected.push((stored, pellet.color & 0xf));
+            }
+        },
     );
-    let close = |pellet: &coil_sim::Pellet, known: &super::client::MirrorPellet| {
-        let x = known.position[0] as f32 * quantum;
-        let y = known.position[1] as f32 * quantum;
-        (pellet.pos.x - x).abs() <= reach
-            && (pellet.pos.y - y).abs() <= reach
-            && pellet.color & 0xf == known.color
-    };
-    for known in mirror.pellets() {
-        prop_assert!(
-            live.iter().any(|pellet| close(pellet, known)),
-            "pellet {:?} is not in the world",
-            known
-        );
-    }
-    for pellet in &live {
-        let inside = (pellet.pos.x - center.x).abs() < half.x - 2.0 * cell_world
-            && (pellet.pos.y - center.y).abs() < half.y - 2.0 * cell_world;
-        if inside {
-            prop_assert!(
-                mirror.pellets().iter().any(|known| close(pellet, known)),
-                "pellet {:?} in view but unknown",
-                pellet
-            );
-        }
-    }
+    let mut held: Vec<_> = mirror
+        .pellets()
+        .iter()
+        .map(|pellet| (pellet.position, pellet.color))
+        .collect();
+    expected.sort_unstable();
+    held.sort_unstable();
+    prop_assert_eq!(held, expected);
     Ok(())
 }
 

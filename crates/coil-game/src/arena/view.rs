@@ -12,13 +12,15 @@
 //! No IO and no allocation per tick once the buffers have grown (scratch lives in
 //! [`EncoderScratch`], shared by every viewer of a room).
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 
 use coil_protocol::arena::{
-    Extension, GIRTH_STEPS_PER_UNIT, MoveCode, PelletEntry, SnakeEntry, SnakeIdentity, StateFrame,
-    body_direction, nearest_body_direction, state::PELLET_CELLS,
+    Extension, GIRTH_STEPS_PER_UNIT, MoveCode, PELLET_CELLS, PELLET_SIZES, PelletEntry, SnakeEntry,
+    SnakeIdentity, StateFrame, body_direction, nearest_body_direction,
 };
-use coil_sim::{SEGMENT_SPACING, Snake, SnakeId, Vec2, World};
+use coil_sim::{Pellet, SEGMENT_SPACING, Snake, SnakeId, Vec2, World};
 
 /// How a room quantizes and crops what its viewers see. Shared by every viewer of a room and
 /// announced to clients in the init frame.
@@ -39,10 +41,6 @@ pub struct ViewSettings {
     pub teleport_distance: i32,
     /// State frames per second (the prediction velocity of a snake entering view).
     pub tick_rate: u8,
-    /// Eaten and new pellets are reconciled every this many frames per viewer (the cull runs
-    /// every frame on both sides). Pellet reconciliation is most of the encode cost, and
-    /// food appearing or vanishing 50 ms late is invisible in play.
-    pub pellet_interval: u8,
 }
 
 impl Default for ViewSettings {
@@ -58,7 +56,6 @@ impl Default for ViewSettings {
             keep_margin: 120.0,
             teleport_distance: 64,
             tick_rate: 20,
-            pellet_interval: 2,
         }
     }
 }
@@ -84,13 +81,221 @@ impl ViewSettings {
         )
     }
 
-    /// Pellet cells across the view box on each axis (cells that straddle the far edge are
-    /// not used, so every stored pellet lies inside the box).
-    pub fn pellet_cells(&self) -> [i32; 2] {
-        let cell = i32::from(self.pellet_cell.max(1));
-        let across = |half: u16| ((2 * i32::from(half)) / cell).min(i32::from(PELLET_CELLS));
-        [across(self.view_half_width), across(self.view_half_height)]
+    /// A copy whose view box fits the pellet entry's cell range (an oversized view would
+    /// make pellet cells unencodable).
+    pub fn sanitized(&self) -> ViewSettings {
+        let cell = self.pellet_cell.max(1);
+        let largest_half = (u16::from(cell) * (PELLET_CELLS / 2 - 1)).max(1);
+        ViewSettings {
+            pellet_cell: cell,
+            view_half_width: self.view_half_width.clamp(1, largest_half),
+            view_half_height: self.view_half_height.clamp(1, largest_half),
+            tick_rate: self.tick_rate.max(1),
+            position_quantum: if self.position_quantum.is_finite() && self.position_quantum > 0.0 {
+                self.position_quantum
+            } else {
+                ViewSettings::default().position_quantum
+            },
+            ..*self
+        }
     }
+
+    /// Where a client stores a pellet at `position`: the centre of its cell on the global
+    /// grid of `pellet_cell` position units. A pellet is in view exactly when this point is
+    /// inside the view box, which is what lets the client's cull replace removal messages.
+    pub fn stored_pellet_position(&self, position: Vec2) -> [i32; 2] {
+        let cell = i32::from(self.pellet_cell.max(1));
+        let cell_world = cell as f32 * self.position_quantum;
+        let index = |value: f32| {
+            let index = (value / cell_world).floor();
+            if index.is_finite() {
+                index.clamp(-(1 << 24) as f32, (1 << 24) as f32) as i32
+            } else {
+                0
+            }
+        };
+        [
+            index(position.x) * cell + cell / 2,
+            index(position.y) * cell + cell / 2,
+        ]
+    }
+}
+
+/// The view box in position units, bounds inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewBox {
+    /// `[min x, min y, max x, max y]`.
+    pub bounds: [i32; 4],
+}
+
+impl ViewBox {
+    pub fn around(center: [i32; 2], settings: &ViewSettings) -> ViewBox {
+        let (half_width, half_height) = (
+            i32::from(settings.view_half_width),
+            i32::from(settings.view_half_height),
+        );
+        ViewBox {
+            bounds: [
+                center[0] - half_width,
+                center[1] - half_height,
+                center[0] + half_width,
+                center[1] + half_height,
+            ],
+        }
+    }
+
+    pub fn contains(&self, point: [i32; 2]) -> bool {
+        let [min_x, min_y, max_x, max_y] = self.bounds;
+        point[0] >= min_x && point[0] <= max_x && point[1] >= min_y && point[1] <= max_y
+    }
+}
+
+/// A pellet as the encoder needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct TrackedPellet {
+    pub id: u32,
+    pub pos: Vec2,
+    pub color: u8,
+    pub size: u8,
+}
+
+impl From<&Pellet> for TrackedPellet {
+    fn from(pellet: &Pellet) -> TrackedPellet {
+        TrackedPellet {
+            id: pellet.id,
+            pos: pellet.pos,
+            color: pellet.color & 0xf,
+            size: pellet_size_class(pellet.value),
+        }
+    }
+}
+
+/// A fast hasher for pellet ids (sequential u32s): the tracker looks every pellet up every
+/// tick, and SipHash's DoS resistance buys nothing for ids the server assigns.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PelletIdHasher(u64);
+
+impl std::hash::Hasher for PelletIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.0 = u64::from(value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Which pellets appeared and vanished in the world during the last tick, computed once per
+/// room tick and shared by every viewer (each viewer then only looks at changes and at the
+/// strips its view newly covers, instead of every pellet in its view).
+#[derive(Debug, Default)]
+pub struct PelletTracker {
+    /// Live pellets as of the last update, with the generation that last saw them.
+    alive: HashMap<u32, (TrackedPellet, u64), BuildHasherDefault<PelletIdHasher>>,
+    removed: Vec<TrackedPellet>,
+    added: Vec<TrackedPellet>,
+    /// Every pellet with an id at or above this was created since the previous update.
+    added_from: u32,
+    next_id: u32,
+    generation: u64,
+}
+
+impl PelletTracker {
+    /// Records what changed since the last call. Call once per room tick, after the world
+    /// stepped and before any viewer is encoded.
+    pub fn update(&mut self, world: &World) {
+        self.generation += 1;
+        self.removed.clear();
+        self.added.clear();
+        self.added_from = self.next_id;
+        self.next_id = world.next_pellet_id();
+        let generation = self.generation;
+        let reach = world.config().radius + 2.0 * world.config().grid_cell_size;
+        let (alive, added) = (&mut self.alive, &mut self.added);
+        world.for_each_pellet_in(Vec2::ZERO, Vec2::new(reach, reach), |pellet| {
+            match alive.entry(pellet.id) {
+                Entry::Occupied(mut seen) => seen.get_mut().1 = generation,
+                Entry::Vacant(slot) => {
+                    let tracked = TrackedPellet::from(pellet);
+                    slot.insert((tracked, generation));
+                    added.push(tracked);
+                }
+            }
+        });
+        let removed = &mut self.removed;
+        self.alive.retain(|_, (pellet, seen)| {
+            let live = *seen == generation;
+            if !live {
+                removed.push(*pellet);
+            }
+            live
+        });
+        // A pellet counts as new by id only if it really was unseen before (the first update
+        // sees every pellet as added).
+        if self.generation == 1 {
+            self.added_from = 0;
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// Pellet changes since a viewer's previous frame.
+struct PelletDelta<'a> {
+    removed: &'a [TrackedPellet],
+    added: &'a [TrackedPellet],
+    added_from: u32,
+}
+
+impl PelletDelta<'_> {
+    const NONE: PelletDelta<'static> = PelletDelta {
+        removed: &[],
+        added: &[],
+        added_from: u32::MAX,
+    };
+}
+
+fn push_new_pellet(
+    frame: &mut StateFrame,
+    known: &mut Vec<KnownPellet>,
+    settings: &ViewSettings,
+    view_box: ViewBox,
+    pellet: &TrackedPellet,
+    stored: [i32; 2],
+) {
+    let cell = i32::from(settings.pellet_cell.max(1));
+    let base = [
+        view_box.bounds[0].div_euclid(cell),
+        view_box.bounds[1].div_euclid(cell),
+    ];
+    let offset = [
+        stored[0].div_euclid(cell) - base[0],
+        stored[1].div_euclid(cell) - base[1],
+    ];
+    let limit = i32::from(PELLET_CELLS);
+    if !(0..limit).contains(&offset[0]) || !(0..limit).contains(&offset[1]) {
+        // Unreachable with sanitized settings; skipping keeps the client consistent anyway
+        // (it simply never hears of this pellet).
+        return;
+    }
+    frame.new_pellets.push(PelletEntry {
+        cell_x: offset[0] as u16,
+        cell_y: offset[1] as u16,
+        color: pellet.color,
+        size: pellet.size,
+    });
+    known.push(KnownPellet {
+        id: pellet.id,
+        position: stored,
+    });
 }
 
 /// Length as the client knows it: whole visible trail points.
@@ -113,10 +318,10 @@ pub fn wire_girth(girth: f32) -> u32 {
     }
 }
 
-/// Pellet size class on the wire: the value rounded, `0..=15`.
+/// Pellet size class on the wire: the value rounded, `0..=3`.
 pub fn pellet_size_class(value: f32) -> u8 {
     if value.is_finite() {
-        value.round().clamp(0.0, 15.0) as u8
+        value.round().clamp(0.0, f32::from(PELLET_SIZES - 1)) as u8
     } else {
         0
     }
@@ -143,7 +348,8 @@ struct KnownPellet {
 pub struct EncoderScratch {
     inner: Vec<u16>,
     outer: Vec<u16>,
-    pellets_in_view: Vec<(u32, [i32; 2], u8, u8)>,
+    exposed: Vec<TrackedPellet>,
+    gone: Vec<u32>,
     pellet_seen: Vec<bool>,
     out_of_date: Vec<KnownSnake>,
 }
@@ -162,7 +368,10 @@ pub struct ViewerState {
     identities_sent: HashSet<u16>,
     center: [i32; 2],
     frame: StateFrame,
-    frames_encoded: u64,
+    /// The view box and tracker generation of the previous frame's pellet update; `None`
+    /// until the first frame after a reset.
+    pellet_box: Option<ViewBox>,
+    pellet_generation: u64,
 }
 
 impl ViewerState {
@@ -172,7 +381,7 @@ impl ViewerState {
         self.known_pellets.clear();
         self.identities_sent.clear();
         self.center = [0, 0];
-        self.frames_encoded = 0;
+        self.pellet_box = None;
     }
 
     /// The view centre the client uses, in position units.
@@ -182,12 +391,6 @@ impl ViewerState {
 
     pub fn known_snake_count(&self) -> usize {
         self.known_snakes.len()
-    }
-
-    /// Whether the last frame reconciled pellets (on other frames eaten pellets may still be
-    /// listed and new ones missing until the next reconciliation).
-    pub fn pellets_reconciled_last_frame(&self, settings: &ViewSettings) -> bool {
-        self.frames_encoded > 0 && (self.frames_encoded - 1) % u64::from(settings.pellet_interval.max(1)) == 0
     }
 
     pub fn known_pellet_count(&self) -> usize {
@@ -201,6 +404,7 @@ impl ViewerState {
         world: &World,
         own: Option<SnakeId>,
         settings: &ViewSettings,
+        tracker: &PelletTracker,
         scratch: &mut EncoderScratch,
     ) -> &StateFrame {
         self.frame.clear();
@@ -228,11 +432,7 @@ impl ViewerState {
         scratch.outer.sort_unstable();
 
         self.encode_snakes(world, settings, scratch);
-        // The first frame after a reset always carries pellets; later ones every
-        // `pellet_interval` frames.
-        let reconcile = self.frames_encoded % u64::from(settings.pellet_interval.max(1)) == 0;
-        self.encode_pellets(world, settings, scratch, reconcile);
-        self.frames_encoded += 1;
+        self.encode_pellets(world, settings, tracker, scratch);
         &self.frame
     }
 
@@ -379,74 +579,193 @@ impl ViewerState {
         &mut self,
         world: &World,
         settings: &ViewSettings,
+        tracker: &PelletTracker,
         scratch: &mut EncoderScratch,
-        reconcile: bool,
     ) {
-        let [half_width, half_height] = [
-            i32::from(settings.view_half_width),
-            i32::from(settings.view_half_height),
-        ];
-        let min = [self.center[0] - half_width, self.center[1] - half_height];
-        let max = [self.center[0] + half_width, self.center[1] + half_height];
-        let inside =
-            |p: [i32; 2]| p[0] >= min[0] && p[0] <= max[0] && p[1] >= min[1] && p[1] <= max[1];
+        let view_box = ViewBox::around(self.center, settings);
         // 1. The cull both sides apply without any bytes on the wire.
-        self.known_pellets.retain(|pellet| inside(pellet.position));
-        if !reconcile {
+        self.known_pellets
+            .retain(|pellet| view_box.contains(pellet.position));
+        let previous_box = self.pellet_box.replace(view_box);
+        let previous_generation =
+            std::mem::replace(&mut self.pellet_generation, tracker.generation);
+        match previous_box {
+            Some(previous_box) if previous_generation == tracker.generation => {
+                self.update_pellets(
+                    world,
+                    settings,
+                    &PelletDelta::NONE,
+                    previous_box,
+                    view_box,
+                    scratch,
+                );
+            }
+            Some(previous_box) if previous_generation + 1 == tracker.generation => {
+                let delta = PelletDelta {
+                    removed: &tracker.removed,
+                    added: &tracker.added,
+                    added_from: tracker.added_from,
+                };
+                self.update_pellets(world, settings, &delta, previous_box, view_box, scratch);
+            }
+            _ => self.reconcile_pellets(world, settings, view_box, scratch),
+        }
+    }
+
+    /// The incremental path: the client held exactly the live pellets stored inside
+    /// `previous_box` (culled to `view_box` by now), and `delta` lists every pellet removed or
+    /// added since. What is new is the delta's additions inside the box plus older pellets in
+    /// the part of the box that was not in view before.
+    fn update_pellets(
+        &mut self,
+        world: &World,
+        settings: &ViewSettings,
+        delta: &PelletDelta<'_>,
+        previous_box: ViewBox,
+        view_box: ViewBox,
+        scratch: &mut EncoderScratch,
+    ) {
+        let frame = &mut self.frame;
+        scratch.gone.clear();
+        for pellet in delta.removed {
+            let stored = settings.stored_pellet_position(pellet.pos);
+            if previous_box.contains(stored) && view_box.contains(stored) {
+                scratch.gone.push(pellet.id);
+            }
+        }
+        if !scratch.gone.is_empty() {
+            let mut index = 0u32;
+            self.known_pellets.retain(|known| {
+                let keep = !scratch.gone.contains(&known.id);
+                if !keep {
+                    frame.eaten.push(index);
+                }
+                index += 1;
+                keep
+            });
+        }
+        for pellet in delta.added {
+            let stored = settings.stored_pellet_position(pellet.pos);
+            if view_box.contains(stored) {
+                push_new_pellet(
+                    frame,
+                    &mut self.known_pellets,
+                    settings,
+                    view_box,
+                    pellet,
+                    stored,
+                );
+            }
+        }
+        if previous_box == view_box {
             return;
         }
-
-        // 2. What is really there (a little beyond the box, so a known pellet on the edge is
-        //    not mistaken for an eaten one).
-        let cell = i32::from(settings.pellet_cell.max(1));
-        let cells = settings.pellet_cells();
+        // Newly exposed strips: up to two rectangles of the new box outside the old one,
+        // grown by a cell because a stored position is up to half a cell from the pellet.
+        scratch.exposed.clear();
         let quantum = settings.position_quantum;
-        scratch.pellets_in_view.clear();
-        let center_world = Vec2::new(
-            self.center[0] as f32 * quantum,
-            self.center[1] as f32 * quantum,
-        );
-        let margin = (cell as f32 + 1.0) * quantum;
-        let half = settings.view_half_extent();
-        world.for_each_pellet_in(
-            center_world,
-            Vec2::new(half.x + margin, half.y + margin),
-            |pellet| {
-                let cell_x = ((pellet.pos.x / quantum - min[0] as f32) / cell as f32).floor();
-                let cell_y = ((pellet.pos.y / quantum - min[1] as f32) / cell as f32).floor();
-                let in_cells = cell_x >= 0.0
-                    && cell_y >= 0.0
-                    && cell_x < cells[0] as f32
-                    && cell_y < cells[1] as f32;
-                let packed = if in_cells {
-                    [cell_x as i32, cell_y as i32]
-                } else {
-                    [-1, -1]
-                };
-                scratch.pellets_in_view.push((
-                    pellet.id,
-                    packed,
-                    pellet.color & 0xf,
-                    pellet_size_class(pellet.value),
-                ));
-            },
-        );
-        scratch
-            .pellets_in_view
-            .sort_unstable_by_key(|entry| entry.0);
-        scratch.pellet_seen.clear();
-        scratch
-            .pellet_seen
-            .resize(scratch.pellets_in_view.len(), false);
+        let grow = f32::from(settings.pellet_cell.max(1)) * quantum;
+        let [min_x, min_y, max_x, max_y] = view_box.bounds;
+        let [old_min_x, old_min_y, old_max_x, old_max_y] = previous_box.bounds;
+        let mut query = |x0: i32, x1: i32, y0: i32, y1: i32| {
+            if x0 > x1 || y0 > y1 {
+                return;
+            }
+            let center = Vec2::new(
+                (x0 + x1) as f32 * 0.5 * quantum,
+                (y0 + y1) as f32 * 0.5 * quantum,
+            );
+            let half = Vec2::new(
+                (x1 - x0) as f32 * 0.5 * quantum + grow,
+                (y1 - y0) as f32 * 0.5 * quantum + grow,
+            );
+            world.for_each_pellet_in(center, half, |pellet| {
+                if pellet.id >= delta.added_from {
+                    return;
+                }
+                let stored = settings.stored_pellet_position(pellet.pos);
+                if view_box.contains(stored) && !previous_box.contains(stored) {
+                    scratch.exposed.push(TrackedPellet::from(pellet));
+                }
+            });
+        };
+        // Columns entering on the left or right, over the new box's full height.
+        if min_x < old_min_x {
+            query(min_x, (old_min_x - 1).min(max_x), min_y, max_y);
+        }
+        if max_x > old_max_x {
+            query((old_max_x + 1).max(min_x), max_x, min_y, max_y);
+        }
+        // Rows entering at the bottom or top, over the columns both boxes share.
+        let (shared_min_x, shared_max_x) = (min_x.max(old_min_x), max_x.min(old_max_x));
+        if min_y < old_min_y {
+            query(
+                shared_min_x,
+                shared_max_x,
+                min_y,
+                (old_min_y - 1).min(max_y),
+            );
+        }
+        if max_y > old_max_y {
+            query(
+                shared_min_x,
+                shared_max_x,
+                (old_max_y + 1).max(min_y),
+                max_y,
+            );
+        }
+        // The grown rectangles overlap; report each pellet once, in id order.
+        scratch.exposed.sort_unstable_by_key(|pellet| pellet.id);
+        scratch.exposed.dedup_by_key(|pellet| pellet.id);
+        for pellet in &scratch.exposed {
+            let stored = settings.stored_pellet_position(pellet.pos);
+            push_new_pellet(
+                frame,
+                &mut self.known_pellets,
+                settings,
+                view_box,
+                pellet,
+                stored,
+            );
+        }
+    }
 
-        // 3. Eaten (or gone) pellets, by index in the culled list.
+    /// The full path (first frame, after a reset, or when frames were skipped): compare what
+    /// the client holds with every live pellet in the box.
+    fn reconcile_pellets(
+        &mut self,
+        world: &World,
+        settings: &ViewSettings,
+        view_box: ViewBox,
+        scratch: &mut EncoderScratch,
+    ) {
+        let quantum = settings.position_quantum;
+        let grow = f32::from(settings.pellet_cell.max(1)) * quantum;
+        let [min_x, min_y, max_x, max_y] = view_box.bounds;
+        let center = Vec2::new(
+            (min_x + max_x) as f32 * 0.5 * quantum,
+            (min_y + max_y) as f32 * 0.5 * quantum,
+        );
+        let half = Vec2::new(
+            (max_x - min_x) as f32 * 0.5 * quantum + grow,
+            (max_y - min_y) as f32 * 0.5 * quantum + grow,
+        );
+        scratch.exposed.clear();
+        world.for_each_pellet_in(center, half, |pellet| {
+            if view_box.contains(settings.stored_pellet_position(pellet.pos)) {
+                scratch.exposed.push(TrackedPellet::from(pellet));
+            }
+        });
+        scratch.exposed.sort_unstable_by_key(|pellet| pellet.id);
+        scratch.pellet_seen.clear();
+        scratch.pellet_seen.resize(scratch.exposed.len(), false);
         let frame = &mut self.frame;
         let mut index = 0u32;
         self.known_pellets.retain(|known| {
-            let found = scratch
-                .pellets_in_view
-                .binary_search_by_key(&known.id, |entry| entry.0);
-            let keep = match found {
+            let keep = match scratch
+                .exposed
+                .binary_search_by_key(&known.id, |pellet| pellet.id)
+            {
                 Ok(position) => {
                     scratch.pellet_seen[position] = true;
                     true
@@ -459,26 +778,18 @@ impl ViewerState {
             index += 1;
             keep
         });
-
-        // 4. New pellets, appended in id order.
-        for (position, &(id, cell_xy, color, size)) in scratch.pellets_in_view.iter().enumerate() {
-            if scratch.pellet_seen[position] || cell_xy[0] < 0 {
-                continue;
+        for (position, pellet) in scratch.exposed.iter().enumerate() {
+            if !scratch.pellet_seen[position] {
+                let stored = settings.stored_pellet_position(pellet.pos);
+                push_new_pellet(
+                    frame,
+                    &mut self.known_pellets,
+                    settings,
+                    view_box,
+                    pellet,
+                    stored,
+                );
             }
-            frame.new_pellets.push(PelletEntry {
-                cell_x: cell_xy[0] as u16,
-                cell_y: cell_xy[1] as u16,
-                color,
-                size,
-            });
-            let stored = [
-                min[0] + cell_xy[0] * cell + cell / 2,
-                min[1] + cell_xy[1] * cell + cell / 2,
-            ];
-            self.known_pellets.push(KnownPellet {
-                id,
-                position: stored,
-            });
         }
     }
 }

@@ -13,7 +13,7 @@
 //! 4. one [`Extension`] for every [`MoveCode::Extended`], in the same order;
 //! 5. eaten pellets: `count varint`, then ascending indices into the client's pellet list as
 //!    gaps (`first index`, then `index - previous - 1`), varints;
-//! 6. new pellets: `count varint`, then one packed `u32 LE` [`PelletEntry`] each.
+//! 6. new pellets: `count varint`, then one packed 3-byte [`PelletEntry`] each.
 //!
 //! The decoder reuses the frame's buffers and never reserves capacity from a length field, so
 //! hostile counts cost at most the bytes actually present.
@@ -113,38 +113,41 @@ const EXT_GIRTH: u8 = 4;
 const EXT_BOOST: u8 = 8;
 const EXT_KNOWN: u8 = EXT_RESIDUAL | EXT_LENGTH | EXT_GIRTH | EXT_BOOST;
 
-/// A pellet entering the viewer's pellet list, packed into a `u32 LE`:
-/// bits 0..12 cell x, 12..24 cell y, 24..28 color, 28..32 size class. Cells count from the
-/// view box's minimum corner after this frame's moves (see `docs/protocol.md`).
+/// A pellet entering the viewer's pellet list, packed into 3 bytes (`u24` little-endian):
+/// bits 0..9 cell x, 9..18 cell y, 18..22 color, 22..24 size class. Cells are counted on a
+/// global grid of `pellet_cell` position units, from the cell holding the view box's minimum
+/// corner (see `docs/protocol.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PelletEntry {
-    /// `0..4096`.
+    /// `0..512`.
     pub cell_x: u16,
-    /// `0..4096`.
+    /// `0..512`.
     pub cell_y: u16,
     /// `0..16`.
     pub color: u8,
-    /// `0..16`.
+    /// `0..4`.
     pub size: u8,
 }
 
-/// Largest cell coordinate a pellet entry can carry, plus one.
-pub const PELLET_CELLS: u16 = 4096;
+/// Largest cell offset a pellet entry can carry, plus one.
+pub const PELLET_CELLS: u16 = 512;
+/// Largest size class, plus one.
+pub const PELLET_SIZES: u8 = 4;
 
 impl PelletEntry {
     fn pack(self) -> u32 {
-        u32::from(self.cell_x & 0xfff)
-            | u32::from(self.cell_y & 0xfff) << 12
-            | u32::from(self.color & 0xf) << 24
-            | u32::from(self.size & 0xf) << 28
+        u32::from(self.cell_x & 0x1ff)
+            | u32::from(self.cell_y & 0x1ff) << 9
+            | u32::from(self.color & 0xf) << 18
+            | u32::from(self.size & 0x3) << 22
     }
 
     fn unpack(packed: u32) -> PelletEntry {
         PelletEntry {
-            cell_x: (packed & 0xfff) as u16,
-            cell_y: ((packed >> 12) & 0xfff) as u16,
-            color: ((packed >> 24) & 0xf) as u8,
-            size: (packed >> 28) as u8,
+            cell_x: (packed & 0x1ff) as u16,
+            cell_y: ((packed >> 9) & 0x1ff) as u16,
+            color: ((packed >> 18) & 0xf) as u8,
+            size: ((packed >> 22) & 0x3) as u8,
         }
     }
 }
@@ -260,7 +263,8 @@ impl StateFrame {
         }
         w.varint(self.new_pellets.len() as u32);
         for pellet in &self.new_pellets {
-            w.u32(pellet.pack());
+            let packed = pellet.pack();
+            w.bytes(&packed.to_le_bytes()[..3]);
         }
     }
 
@@ -356,11 +360,12 @@ impl StateFrame {
             next_free = index.checked_add(1).ok_or(DecodeError::OutOfRange)?;
         }
         let new_pellets = r.varint()? as usize;
-        if new_pellets > r.remaining() / 4 {
+        if new_pellets > r.remaining() / 3 {
             return Err(DecodeError::Truncated);
         }
         for _ in 0..new_pellets {
-            self.new_pellets.push(PelletEntry::unpack(r.u32()?));
+            let b = r.bytes(3)?;
+            self.new_pellets.push(PelletEntry::unpack(u32::from_le_bytes([b[0], b[1], b[2], 0])));
         }
         Ok(())
     }
@@ -452,7 +457,7 @@ mod tests {
                          moves in proptest::collection::vec(move_code(), 0..30),
                          extensions in proptest::collection::vec(extension(), 30),
                          mut eaten in proptest::collection::btree_set(0u32..5000, 0..20),
-                         pellets in proptest::collection::vec((0u16..4096, 0u16..4096, 0u8..16, 0u8..16), 0..20)) -> StateFrame {
+                         pellets in proptest::collection::vec((0u16..512, 0u16..512, 0u8..16, 0u8..4), 0..20)) -> StateFrame {
             let extended = moves.iter().filter(|m| **m == MoveCode::Extended).count();
             let mut frame = StateFrame {
                 removed,
