@@ -83,7 +83,7 @@ impl Default for Policy {
             scale_out_cooldown_ms: 3 * 60_000,
             scale_in_window_ms: 10 * 60_000,
             scale_in_delay_after_scale_out_ms: 15 * 60_000,
-            scale_in_cooldown_ms: 5 * 60_000,
+            scale_in_cooldown_ms: 2 * 60_000,
             low_use_signal_fraction: 0.6,
             drain_deadline_ms: 10 * 60_000,
             eviction_grace_ms: 30_000,
