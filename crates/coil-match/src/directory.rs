@@ -224,6 +224,50 @@ pub enum MatchError {
     Directory(#[from] DirectoryError),
 }
 
+impl MatchError {
+    /// Stable code for the HTTP error body and metrics labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MatchError::OverrideConflict {
+                reason: ConflictReason::Full,
+                ..
+            } => "room_full",
+            MatchError::OverrideConflict {
+                reason: ConflictReason::Draining,
+                ..
+            } => "room_draining",
+            MatchError::OverrideConflict {
+                reason: ConflictReason::NotJoinable,
+                ..
+            } => "room_not_joinable",
+            MatchError::OverrideConflict {
+                reason: ConflictReason::Unknown,
+                ..
+            } => "room_unknown",
+            MatchError::NoCapacity { .. } => "no_capacity",
+            MatchError::Contended { .. } => "contended",
+            MatchError::Directory(_) => "directory_unavailable",
+        }
+    }
+
+    /// HTTP status: 409 for override conflicts (with `suggested`), 503 otherwise.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            MatchError::OverrideConflict { .. } => 409,
+            _ => 503,
+        }
+    }
+
+    /// `Retry-After` seconds for the 503s (1 s after a lost race or a directory fault).
+    pub fn retry_after_s(&self) -> Option<u32> {
+        match self {
+            MatchError::OverrideConflict { .. } => None,
+            MatchError::NoCapacity { retry_after_s } => Some(*retry_after_s),
+            MatchError::Contended { .. } | MatchError::Directory(_) => Some(1),
+        }
+    }
+}
+
 /// What a matchmake asks for (the body of `POST /api/matchmake`, minus player identity).
 pub type MatchRequest = PlacementRequest;
 

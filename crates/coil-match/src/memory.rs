@@ -204,9 +204,14 @@ impl InMemoryDirectory {
         {
             state.remove_node(&node_id);
         }
+        // A node never runs fewer rooms than it lists, whatever its counter says.
+        let mut node_status = heartbeat.node.clone();
+        node_status.rooms = node_status
+            .rooms
+            .max(u32::try_from(heartbeat.rooms.len()).unwrap_or(u32::MAX));
         let previously_reported = match state.nodes.get_mut(&node_id) {
             Some(node) => {
-                node.status = heartbeat.node.clone();
+                node.status = node_status;
                 node.expires_at_ms = expires_at_ms;
                 for room_id in &reported {
                     node.pending_rooms.remove(room_id);
@@ -217,7 +222,7 @@ impl InMemoryDirectory {
                 state.nodes.insert(
                     node_id.clone(),
                     NodeRecord {
-                        status: heartbeat.node.clone(),
+                        status: node_status,
                         expires_at_ms,
                         drain_requested: false,
                         reported_rooms: reported.clone(),

@@ -163,7 +163,7 @@ local id = node.nodeId
 local old_region = rcall('HGET', node_key(id), 'region')
 if old_region and old_region ~= node.region then remove_node(id) end
 rcall('HSET', node_key(id), 'region', node.region, 'url', node.publicUrl, 'state', node.state,
-  'cap', node.roomCapacity, 'rooms', node.rooms, 'humans', node.humans)
+  'cap', node.roomCapacity, 'rooms', math.max(node.rooms, #rooms), 'humans', node.humans)
 rcall('PEXPIRE', node_key(id), TTL)
 local reported = {}
 for _, room in ipairs(rooms) do reported[room.roomId] = true end

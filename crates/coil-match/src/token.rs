@@ -27,7 +27,7 @@ use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::RngCore;
 use rand::rngs::OsRng;
 
@@ -288,7 +288,8 @@ impl TokenVerifier {
             .map_err(|_| TokenError::Invalid)?;
         let signature = Signature::from_slice(&signature_bytes).map_err(|_| TokenError::Invalid)?;
         self.verifying_key
-            .verify(&signed_message(&payload), &signature)
+            // Strict: also refuses malleable signatures and weak keys.
+            .verify_strict(&signed_message(&payload), &signature)
             .map_err(|_| TokenError::Invalid)?;
         // Signed by us, so a decode failure means a version we do not speak: still invalid.
         let claims = decode_payload(&payload).ok_or(TokenError::Invalid)?;

@@ -232,7 +232,43 @@ directory_suite!(
     spare_fraction_is_kept_across_the_region,
     matchmake_work_does_not_grow_with_the_directory,
     placement_signs_into_a_token_the_node_accepts,
+    invalid_heartbeat_is_refused_and_changes_nothing,
 );
+
+#[tokio::test]
+async fn unreachable_redis_is_an_error_within_the_timeout_not_a_hang() {
+    let config = RedisDirectoryConfig {
+        command_timeout: Duration::from_millis(300),
+        ..RedisDirectoryConfig::default()
+    };
+    // Port 1 on loopback: nothing listens there.
+    let result = RedisDirectory::connect("redis://127.0.0.1:1", config).await;
+    assert!(
+        matches!(
+            result,
+            Err(coil_match::DirectoryError::Timeout { .. }
+                | coil_match::DirectoryError::Store { .. })
+        ),
+        "{result:?}"
+    );
+}
+
+async fn invalid_heartbeat_is_refused_and_changes_nothing(harness: &Harness) {
+    let now = wall_clock_ms();
+    let mut foreign = heartbeat("node-a", "us-east", 2, &[("r-1", 5, RoomState::Active)]);
+    foreign.rooms[0].node_id = node_id("node-b");
+    let result = harness.directory.heartbeat(&foreign, LONG_TTL, now).await;
+    assert!(
+        matches!(result, Err(coil_match::DirectoryError::InvalidHeartbeat(_))),
+        "{result:?}"
+    );
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now)
+        .await
+        .unwrap();
+    assert!(snapshot.nodes.is_empty() && snapshot.rooms.is_empty());
+}
 
 async fn heartbeat_makes_node_and_rooms_visible(harness: &Harness) {
     let now = wall_clock_ms();
