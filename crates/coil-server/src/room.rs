@@ -609,6 +609,157 @@ pub fn error_message(code: ErrorCode, reason: &str) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coil_game::arena::{Arena, ArenaSettings};
+    use coil_protocol::codec::server_frames;
+
+    const INIT_FRAME: u8 = 0x90;
+
+    struct TestRoom {
+        events: mpsc::Sender<RoomEvent>,
+        stats: Arc<RoomStats>,
+        _scores: mpsc::Receiver<coil_store::ScoreEntry>,
+    }
+
+    fn start_room(slow_client_timeout: Duration) -> TestRoom {
+        let (queue, scores) = mpsc::channel(64);
+        let receipts = Arc::new(coil_store::ReceiptKey::from_secret(&[7; 32]).unwrap());
+        let sink = ScoreSink::new(queue, receipts, "test");
+        let settings = RoomSettings {
+            tick: Duration::from_millis(50),
+            hard_cap: 10,
+            population_target: 8,
+            idle_grace: Duration::from_secs(3600),
+            slow_client_timeout,
+        };
+        let game = Arena::new(ArenaSettings {
+            seed: 42,
+            ..ArenaSettings::default()
+        });
+        let room = Room::new(RoomId::parse("unit").unwrap(), game, settings, sink);
+        let stats = room.stats();
+        let (events, receiver) = mpsc::channel(ROOM_EVENT_QUEUE);
+        tokio::spawn(room.run(receiver, |_| {}));
+        TestRoom {
+            events,
+            stats,
+            _scores: scores,
+        }
+    }
+
+    async fn join(room: &TestRoom, name: &str) -> (PlayerId, mpsc::Receiver<Outbound>) {
+        let (outbound, inbound) = mpsc::channel(OUTBOUND_QUEUE);
+        let (reply, answer) = oneshot::channel();
+        let info = JoinInfo {
+            name: name.into(),
+            skin: 0,
+        };
+        room.events
+            .send(RoomEvent::Join {
+                info,
+                outbound,
+                reply,
+            })
+            .await
+            .unwrap();
+        (answer.await.unwrap().unwrap(), inbound)
+    }
+
+    fn has_init(message: &Outbound) -> bool {
+        match message {
+            Outbound::Message(bytes) => {
+                server_frames(bytes).any(|f| f.is_ok_and(|(t, _)| t == INIT_FRAME))
+            }
+            Outbound::Close(..) => false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_bounded_then_dropped_and_others_are_untouched() {
+        let room = start_room(Duration::from_secs(1));
+        let (_reader, mut reader_inbox) = join(&room, "reader").await;
+        let (_stalled, mut stalled_inbox) = join(&room, "stalled").await;
+        assert_eq!(room.stats.humans(), 2);
+        // Two seconds of ticks (paused time advances as the room waits).
+        for _ in 0..40 {
+            let message = reader_inbox
+                .recv()
+                .await
+                .expect("the reader keeps receiving");
+            assert!(matches!(message, Outbound::Message(_)));
+        }
+        // After the 1 s stall limit (20 ticks) the stalled client was removed.
+        assert_eq!(room.stats.humans(), 1);
+        // It never had more than its queue's worth of messages waiting for it.
+        let mut queued = 0;
+        while let Ok(message) = stalled_inbox.try_recv() {
+            assert!(matches!(message, Outbound::Message(_)));
+            queued += 1;
+        }
+        assert_eq!(queued, OUTBOUND_QUEUE);
+        // The room dropped its sender: the session sees the end of the queue.
+        assert!(stalled_inbox.recv().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_falls_behind_gets_a_full_resend_not_a_broken_delta() {
+        let room = start_room(Duration::from_secs(5));
+        let (_player, mut inbox) = join(&room, "laggy").await;
+        let first = inbox.recv().await.unwrap();
+        assert!(has_init(&first), "the first message carries init");
+        // Stop reading long enough for frames to be dropped (the queue holds 8 ticks).
+        tokio::time::sleep(Duration::from_millis(50 * 20)).await;
+        let mut backlog = Vec::new();
+        while let Ok(message) = inbox.try_recv() {
+            backlog.push(message);
+        }
+        assert_eq!(backlog.len(), OUTBOUND_QUEUE);
+        assert!(
+            backlog.iter().all(|m| !has_init(m)),
+            "queued deltas are plain state"
+        );
+        // The next message after the drop starts the client over.
+        let next = inbox.recv().await.unwrap();
+        assert!(
+            has_init(&next),
+            "after dropped frames the client is resynchronised in full"
+        );
+        assert_eq!(room.stats.humans(), 1, "a short stall is not a disconnect");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bots_make_room_for_humans_and_never_exceed_the_cap() {
+        let room = start_room(Duration::from_secs(5));
+        let mut inboxes = Vec::new();
+        for index in 0..10 {
+            let (_, inbox) = join(&room, &format!("h{index}")).await;
+            inboxes.push(inbox);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let humans = room.stats.humans();
+            assert!(
+                humans + room.stats.bots() <= 10,
+                "humans {humans} + bots {} > cap",
+                room.stats.bots()
+            );
+            for inbox in &mut inboxes {
+                while inbox.try_recv().is_ok() {}
+            }
+        }
+        let (outbound, _inbox) = mpsc::channel(OUTBOUND_QUEUE);
+        let (reply, answer) = oneshot::channel();
+        let info = JoinInfo {
+            name: "late".into(),
+            skin: 0,
+        };
+        room.events
+            .send(RoomEvent::Join {
+                info,
+                outbound,
+                reply,
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer.await.unwrap(), Err(JoinRefusal::Full));
+    }
 
     #[test]
     fn room_names_are_validated() {

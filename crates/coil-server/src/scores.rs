@@ -24,6 +24,19 @@ pub struct ScoreSink {
 }
 
 impl ScoreSink {
+    /// A sink feeding `queue` directly (the writer task, or a test that reads the queue).
+    pub fn new(
+        queue: mpsc::Sender<ScoreEntry>,
+        receipts: Arc<ReceiptKey>,
+        node_id: &str,
+    ) -> ScoreSink {
+        ScoreSink {
+            queue,
+            receipts,
+            node_id: node_id.into(),
+        }
+    }
+
     /// Records a finished run and returns its receipt (none for an empty score).
     pub fn record(&self, room: &RoomId, name: &str, score: u32) -> Option<String> {
         if score == 0 {
