@@ -1,9 +1,10 @@
 //! The uniform spatial grid: cell geometry, and the per-tick index of every snake body point.
 //!
 //! Owns cell arithmetic and the body-point index used for head-vs-body collisions, bot sensing
-//! and spawn safety. The index is rebuilt once per tick with a counting sort into flat `Vec`s
-//! that keep their capacity, so it allocates nothing after warm-up. It must never be used as
-//! the source of truth for a snake: entries are a snapshot taken right after movement.
+//! and spawn safety. The index is updated incrementally as heads move and trails gain and lose
+//! points, in per-cell `Vec`s that keep their capacity, so it allocates nothing after warm-up.
+//! It is derived data: the snakes are the source of truth, and the tests check that the index
+//! always matches them.
 
 use crate::math::Vec2;
 
@@ -73,77 +74,108 @@ impl GridGeometry {
     }
 }
 
-/// One body point in the index. `segment` 0 is the head.
-#[derive(Debug, Clone, Copy, Default)]
+/// One body point in the index: a snake's head, or one of its visible trail points.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyEntry {
     pub(crate) position: Vec2,
     pub(crate) slot: u16,
-    pub(crate) segment: u16,
+    pub(crate) is_head: bool,
+    /// Which trail point this is (the low bits of the snake's trail serial; unused for heads).
+    pub(crate) serial: u32,
 }
 
-/// Body points bucketed by cell: the points of cell `c` are
-/// `entries[cell_starts[c]..cell_starts[c + 1]]`.
-#[derive(Debug, Default)]
+/// Body points bucketed by cell, kept up to date point by point.
+///
+/// A trail point never moves once the head has left it behind: per tick a snake only moves
+/// its head, gains a point or so at the front and loses one at the back. Updating those few
+/// entries costs a handful of operations per snake, where rebuilding the index would touch
+/// every body point of the arena every tick. Each cell's `Vec` keeps its capacity.
+#[derive(Debug)]
 pub(crate) struct BodyGrid {
-    cell_starts: Vec<u32>,
-    write_cursors: Vec<u32>,
-    entries: Vec<BodyEntry>,
-    /// The unsorted points of this rebuild, kept between ticks for their capacity.
-    pending: Vec<(u32, BodyEntry)>,
+    cells: Vec<Vec<BodyEntry>>,
+    len: usize,
 }
 
 impl BodyGrid {
     pub(crate) fn new(geometry: &GridGeometry) -> BodyGrid {
         BodyGrid {
-            cell_starts: vec![0; geometry.cell_count() + 1],
-            write_cursors: vec![0; geometry.cell_count()],
-            entries: Vec::new(),
-            pending: Vec::new(),
+            cells: (0..geometry.cell_count()).map(|_| Vec::new()).collect(),
+            len: 0,
         }
     }
 
-    /// Starts a rebuild; follow with `push` for every point and then `finish`.
-    pub(crate) fn begin(&mut self) {
-        self.pending.clear();
+    pub(crate) fn insert(&mut self, geometry: &GridGeometry, entry: BodyEntry) {
+        self.cells[geometry.cell_index(entry.position)].push(entry);
+        self.len += 1;
     }
 
-    pub(crate) fn push(&mut self, geometry: &GridGeometry, entry: BodyEntry) {
-        let cell = geometry.cell_index(entry.position) as u32;
-        self.pending.push((cell, entry));
+    /// Removes the entry of `slot` with this `serial` (or its head) stored at `position`.
+    /// Returns false if there was none, which would mean the index drifted from the bodies.
+    pub(crate) fn remove(
+        &mut self,
+        geometry: &GridGeometry,
+        position: Vec2,
+        slot: u16,
+        is_head: bool,
+        serial: u32,
+    ) -> bool {
+        let cell = &mut self.cells[geometry.cell_index(position)];
+        let found = cell.iter().position(|entry| {
+            entry.slot == slot && entry.is_head == is_head && (is_head || entry.serial == serial)
+        });
+        match found {
+            Some(index) => {
+                cell.swap_remove(index);
+                self.len -= 1;
+                true
+            }
+            None => false,
+        }
     }
 
-    /// Counting sort of the pushed points into their cells (stable, so the order inside a
-    /// cell follows push order and the index is deterministic).
-    pub(crate) fn finish(&mut self) {
-        self.cell_starts.fill(0);
-        for &(cell, _) in &self.pending {
-            self.cell_starts[cell as usize + 1] += 1;
+    /// Moves the head entry of `slot` from `old_position` to `new_position`.
+    pub(crate) fn move_head(
+        &mut self,
+        geometry: &GridGeometry,
+        slot: u16,
+        old_position: Vec2,
+        new_position: Vec2,
+    ) {
+        let old_cell = geometry.cell_index(old_position);
+        let new_cell = geometry.cell_index(new_position);
+        if old_cell == new_cell {
+            if let Some(entry) = self.cells[old_cell]
+                .iter_mut()
+                .find(|entry| entry.slot == slot && entry.is_head)
+            {
+                entry.position = new_position;
+            }
+            return;
         }
-        for index in 1..self.cell_starts.len() {
-            self.cell_starts[index] += self.cell_starts[index - 1];
-        }
-        let cell_count = self.write_cursors.len();
-        self.write_cursors
-            .copy_from_slice(&self.cell_starts[..cell_count]);
-        self.entries.clear();
-        self.entries
-            .resize(self.pending.len(), BodyEntry::default());
-        for &(cell, entry) in &self.pending {
-            let cursor = &mut self.write_cursors[cell as usize];
-            self.entries[*cursor as usize] = entry;
-            *cursor += 1;
+        if self.remove(geometry, old_position, slot, true, 0) {
+            let head = BodyEntry {
+                position: new_position,
+                slot,
+                is_head: true,
+                serial: 0,
+            };
+            self.insert(geometry, head);
         }
     }
 
     pub(crate) fn cell(&self, cell: usize) -> &[BodyEntry] {
-        let start = self.cell_starts[cell] as usize;
-        let end = self.cell_starts[cell + 1] as usize;
-        &self.entries[start..end]
+        &self.cells[cell]
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.len
+    }
+
+    /// Every entry, cell by cell (for consistency checks in tests).
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &BodyEntry> {
+        self.cells.iter().flatten()
     }
 }
 
@@ -152,10 +184,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_point_lands_in_the_cell_that_covers_it() {
+    fn entries_land_in_their_cell_and_can_be_moved_and_removed() {
         let geometry = GridGeometry::new(1000.0, 64.0);
         let mut grid = BodyGrid::new(&geometry);
-        grid.begin();
         let points = [
             Vec2::new(0.0, 0.0),
             Vec2::new(999.0, -999.0),
@@ -163,30 +194,50 @@ mod tests {
             Vec2::new(f32::NAN, 3.0),
             Vec2::new(1.0e9, -1.0e9),
         ];
-        for (segment, &position) in points.iter().enumerate() {
-            grid.push(
-                &geometry,
-                BodyEntry {
-                    position,
-                    slot: 1,
-                    segment: segment as u16,
-                },
-            );
+        for (serial, &position) in points.iter().enumerate() {
+            let entry = BodyEntry {
+                position,
+                slot: 1,
+                is_head: false,
+                serial: serial as u32,
+            };
+            grid.insert(&geometry, entry);
         }
-        grid.finish();
-        assert_eq!(grid.len(), points.len());
-        for (segment, &position) in points.iter().enumerate() {
+        let head = BodyEntry {
+            position: Vec2::ZERO,
+            slot: 1,
+            is_head: true,
+            serial: 0,
+        };
+        grid.insert(&geometry, head);
+        assert_eq!(grid.len(), points.len() + 1);
+        for (serial, &position) in points.iter().enumerate() {
             let cell = geometry.cell_index(position);
             assert!(
                 grid.cell(cell)
                     .iter()
-                    .any(|entry| entry.segment as usize == segment)
+                    .any(|entry| entry.serial as usize == serial)
             );
         }
-        let total: usize = (0..geometry.cell_count())
-            .map(|cell| grid.cell(cell).len())
-            .sum();
-        assert_eq!(total, points.len());
+        let far = Vec2::new(300.0, 300.0);
+        grid.move_head(&geometry, 1, Vec2::ZERO, far);
+        let head_cell = grid.cell(geometry.cell_index(far));
+        assert!(
+            head_cell
+                .iter()
+                .any(|entry| entry.is_head && entry.position == far)
+        );
+        assert!(grid.remove(&geometry, points[2], 1, false, 2));
+        assert!(
+            !grid.remove(&geometry, points[2], 1, false, 2),
+            "already gone"
+        );
+        assert!(
+            !grid.remove(&geometry, points[1], 7, false, 1),
+            "wrong slot"
+        );
+        assert_eq!(grid.len(), points.len());
+        assert_eq!(grid.iter().count(), grid.len());
     }
 
     #[test]

@@ -53,13 +53,23 @@ pub struct Snake {
     /// Points the head left behind, newest first, exactly SEGMENT_SPACING apart. One more
     /// than the visible body is kept so the partial tail segment has a direction.
     pub(crate) trail: VecDeque<Vec2>,
+    /// Serial number of `trail.front()`; the point at `trail[i]` has serial `front - i`. The
+    /// grid names trail points by serial because their indices shift as the trail grows.
+    pub(crate) front_serial: u64,
+    /// How many trail points (after the head) the grid currently holds for this snake.
+    pub(crate) grid_trail_points: usize,
+    /// A bot's current food target (pellet id, position) and how many thinks it has chased
+    /// it; unused for humans.
+    pub(crate) bot_food_target: Option<(u32, Vec2)>,
+    pub(crate) bot_food_thinks: u8,
     /// Boost mass already taken from `mass` but not yet dropped as a pellet.
     pub(crate) boost_mass_to_drop: f32,
     /// Set during a step when the snake's death has been decided.
     pub(crate) dying: bool,
     /// An admin kill waiting for the next step, so the death arrives as a normal event.
     pub(crate) kill_requested: bool,
-    /// Bounding box of the visible body (without girth), refreshed whenever the body changes.
+    /// A box holding every visible body point (without girth). Kept conservative: it grows
+    /// every tick and is recomputed exactly every few ticks.
     pub(crate) bounds_min: Vec2,
     pub(crate) bounds_max: Vec2,
 }
@@ -84,6 +94,10 @@ impl Snake {
             score: 0,
             oxygen: 1.0,
             trail: VecDeque::new(),
+            front_serial: 0,
+            grid_trail_points: 0,
+            bot_food_target: None,
+            bot_food_thinks: 0,
             boost_mass_to_drop: 0.0,
             dying: false,
             kill_requested: false,
@@ -188,7 +202,7 @@ impl Snake {
         }
     }
 
-    /// Recomputes the body's bounding box after the body moved or changed length.
+    /// Recomputes the exact bounding box of the visible body.
     pub(crate) fn refresh_bounds(&mut self) {
         let mut low = self.head;
         let mut high = self.head;
@@ -198,6 +212,19 @@ impl Snake {
         }
         self.bounds_min = low;
         self.bounds_max = high;
+    }
+
+    /// Grows the bounding box to cover `point` (cheap per-tick upkeep; `refresh_bounds`
+    /// shrinks it back from time to time).
+    pub(crate) fn extend_bounds(&mut self, point: Vec2) {
+        self.bounds_min = Vec2::new(
+            self.bounds_min.x.min(point.x),
+            self.bounds_min.y.min(point.y),
+        );
+        self.bounds_max = Vec2::new(
+            self.bounds_max.x.max(point.x),
+            self.bounds_max.y.max(point.y),
+        );
     }
 
     /// Whether any body point lies in the box `center ± half_extent`.
@@ -219,12 +246,16 @@ impl Snake {
         })
     }
 
-    /// Lays out a straight fresh body behind `head` (used at spawn).
-    pub(crate) fn lay_out_body(&mut self, head: Vec2, angle: f32) {
+    /// Lays out a straight fresh body behind `head` (used at spawn). `max_length` sizes the
+    /// trail buffer once, so growing later never reallocates it.
+    pub(crate) fn lay_out_body(&mut self, head: Vec2, angle: f32, max_length: f32) {
         self.head = head;
         self.angle = angle;
         self.wanted_angle = angle;
         self.trail.clear();
+        self.trail.reserve(max_length as usize + 2);
+        // A fresh serial range, so no point of this body shares a serial with the last one.
+        self.front_serial += self.length as u64 + 2;
         let backward = -Vec2::from_angle(angle);
         for index in 1..=(self.length as usize + 1) {
             self.trail

@@ -30,6 +30,10 @@ fn crowded_config() -> ArenaConfig {
 fn step(world: &mut World) -> Vec<SimEvent> {
     let mut events = Vec::new();
     world.step(DT, &mut events);
+    assert!(
+        world.grid_matches_bodies(),
+        "the grid drifted from the bodies"
+    );
     events
 }
 
@@ -521,6 +525,10 @@ fn check_invariants(world: &World) -> Result<(), TestCaseError> {
         );
         prop_assert!(pellet.id < world.next_pellet_id());
     }
+    prop_assert!(
+        world.grid_matches_bodies(),
+        "the grid drifted from the bodies"
+    );
     let ledger = world.mass_ledger();
     let expected = ledger.created - ledger.destroyed;
     let actual = world.total_mass();

@@ -69,6 +69,21 @@ const BOT_SKINS: u32 = 24;
 /// Ticks over which the pellet expiry sweep covers the whole grid once.
 const EXPIRY_SWEEP_TICKS: usize = 20;
 
+/// Every this many ticks a snake's bounding box is recomputed exactly (staggered by slot);
+/// in between it only grows, which keeps it correct for the view-query broad phase.
+const BOUNDS_REFRESH_TICKS: u64 = 8;
+
+/// A bot rescans its whole food radius after chasing one pellet for this many thinks.
+const BOT_FOOD_RESCAN_THINKS: u8 = 8;
+
+/// What a bot decided for the coming ticks.
+struct BotPlan {
+    angle: f32,
+    boost: bool,
+    /// The pellet (id, position) it is heading for, remembered to skip the next scans.
+    food_target: Option<(u32, Vec2)>,
+}
+
 /// Tries before a spawn settles for the emptiest spot seen.
 const SPAWN_ATTEMPTS: usize = 24;
 
@@ -414,7 +429,6 @@ impl World {
         self.top_up_bots();
         self.steer_bots();
         self.move_snakes(dt);
-        self.rebuild_body_grid();
         self.find_deaths();
         self.eat_pellets();
         self.resolve_deaths(events);
@@ -458,6 +472,11 @@ impl World {
             hasher.u64(u64::from(snake.score));
             hasher.f32(snake.oxygen);
             hasher.f32(snake.boost_mass_to_drop);
+            if let Some((pellet, position)) = snake.bot_food_target {
+                hasher.u64(u64::from(pellet));
+                hasher.vec2(position);
+            }
+            hasher.u64(u64::from(snake.bot_food_thinks));
             hasher.u64(snake.trail.len() as u64);
             for &point in &snake.trail {
                 hasher.vec2(point);
@@ -507,8 +526,11 @@ impl World {
         snake.boost_mass_to_drop = 0.0;
         snake.dying = false;
         snake.kill_requested = false;
-        snake.lay_out_body(head, angle);
+        snake.bot_food_target = None;
+        snake.bot_food_thinks = 0;
+        snake.lay_out_body(head, angle, config.max_length);
         self.ledger.created += f64::from(config.start_mass);
+        self.insert_into_grid(slot);
     }
 
     /// The emptiest of a few random spots in the inner arena, heading roughly inward so the
@@ -538,8 +560,7 @@ impl World {
         (best_spot, angle)
     }
 
-    /// Distance from `position` to the nearest body point, capped at `limit`. Looks at the
-    /// grid (bodies as of the last step) and at every live head (snakes spawned since).
+    /// Distance from `position` to the nearest body point (any snake), capped at `limit`.
     fn free_distance_around(&self, position: Vec2, limit: f32) -> f32 {
         let mut nearest_squared = limit * limit;
         let range = self
@@ -547,16 +568,8 @@ impl World {
             .cells_overlapping(position, Vec2::new(limit, limit));
         for cell in self.geometry.cell_indices(range) {
             for entry in self.body_grid.cell(cell) {
-                if self.slots[entry.slot as usize].alive() {
-                    nearest_squared =
-                        nearest_squared.min(entry.position.distance_squared(position));
-                }
+                nearest_squared = nearest_squared.min(entry.position.distance_squared(position));
             }
-        }
-        // Heads only: a snake spawned since the last step has a short body right behind it,
-        // and walking every body here would make a spawn cost as much as a whole tick.
-        for snake in self.snakes() {
-            nearest_squared = nearest_squared.min(snake.head.distance_squared(position));
         }
         nearest_squared.sqrt()
     }
@@ -633,6 +646,9 @@ impl World {
 
     /// Returns a slot to the free list, keeping its buffers for the next spawn.
     fn free_slot(&mut self, slot: usize) {
+        if self.slots[slot].alive() {
+            self.remove_from_grid(slot);
+        }
         let snake = &mut self.slots[slot];
         self.slot_of.remove(&snake.id);
         match snake.kind {
@@ -647,6 +663,44 @@ impl World {
         snake.dying = false;
         snake.kill_requested = false;
         self.free_slots.push(slot as u16);
+    }
+
+    /// Adds a live snake's head and visible trail to the grid.
+    fn insert_into_grid(&mut self, slot: usize) {
+        let snake = &mut self.slots[slot];
+        let slot_id = slot as u16;
+        let head = BodyEntry {
+            position: snake.head,
+            slot: slot_id,
+            is_head: true,
+            serial: 0,
+        };
+        self.body_grid.insert(&self.geometry, head);
+        snake.grid_trail_points = snake.visible_trail_points();
+        for (index, &position) in snake.trail.iter().take(snake.grid_trail_points).enumerate() {
+            let serial = (snake.front_serial - index as u64) as u32;
+            let entry = BodyEntry {
+                position,
+                slot: slot_id,
+                is_head: false,
+                serial,
+            };
+            self.body_grid.insert(&self.geometry, entry);
+        }
+    }
+
+    /// Takes a live snake's head and visible trail out of the grid (death, removal).
+    fn remove_from_grid(&mut self, slot: usize) {
+        let snake = &mut self.slots[slot];
+        let slot_id = slot as u16;
+        self.body_grid
+            .remove(&self.geometry, snake.head, slot_id, true, 0);
+        for (index, &position) in snake.trail.iter().take(snake.grid_trail_points).enumerate() {
+            let serial = (snake.front_serial - index as u64) as u32;
+            self.body_grid
+                .remove(&self.geometry, position, slot_id, false, serial);
+        }
+        snake.grid_trail_points = 0;
     }
 
     fn top_up_bots(&mut self) {
@@ -672,17 +726,23 @@ impl World {
             {
                 continue;
             }
-            let (angle, boost) = self.bot_decision(slot);
+            let plan = self.bot_decision(slot);
             let snake = &mut self.slots[slot];
-            snake.wanted_angle = angle;
-            snake.wants_boost = boost;
+            snake.wanted_angle = plan.angle;
+            snake.wants_boost = plan.boost;
+            snake.bot_food_thinks = if plan.food_target == snake.bot_food_target {
+                snake.bot_food_thinks.saturating_add(1)
+            } else {
+                0
+            };
+            snake.bot_food_target = plan.food_target;
         }
     }
 
     /// A bot's steering: seek the best nearby pellet, push away from nearby bodies (more from
     /// those ahead), run from bigger heads (boosting when it can afford to), and turn back
-    /// from the edge. Reads the grid from the previous step, which is at most one tick old.
-    fn bot_decision(&self, slot: usize) -> (f32, bool) {
+    /// from the edge. Sees the other snakes as they were after the previous step.
+    fn bot_decision(&self, slot: usize) -> BotPlan {
         let config = &self.config;
         let me = &self.slots[slot];
         let head = me.head;
@@ -699,9 +759,6 @@ impl World {
                     continue;
                 }
                 let other = &self.slots[entry.slot as usize];
-                if !other.alive() {
-                    continue;
-                }
                 let offset = entry.position - head;
                 let distance_squared = offset.length_squared();
                 if distance_squared >= sense * sense || distance_squared < 1e-6 {
@@ -712,7 +769,7 @@ impl World {
                 let closeness = 1.0 - distance / sense;
                 let ahead = direction.dot(forward).max(0.0);
                 avoid -= direction * (closeness * closeness * (0.5 + ahead));
-                if entry.segment == 0 && other.mass > me.mass * 1.2 {
+                if entry.is_head && other.mass > me.mass * 1.2 {
                     flee -= direction * closeness;
                 }
             }
@@ -729,11 +786,26 @@ impl World {
         let food_reach = config.bot_food_radius;
         let edge_limit = config.radius - margin * 0.5;
         let mut best_food_score = 0.0;
-        let mut food_direction = Vec2::ZERO;
+        // Keep chasing the remembered pellet while it exists (one cell lookup) and rescan the
+        // whole food radius only now and then: the scan is most of a bot's thinking time.
+        let remembered = me
+            .bot_food_target
+            .filter(|_| me.bot_food_thinks < BOT_FOOD_RESCAN_THINKS)
+            .filter(|&(id, position)| {
+                position.distance_squared(head) <= food_reach * food_reach
+                    && self
+                        .pellets
+                        .cell(self.geometry.cell_index(position))
+                        .iter()
+                        .any(|stored| stored.pellet.id == id)
+            });
         let food_range = self
             .geometry
             .cells_overlapping(head, Vec2::new(food_reach, food_reach));
-        for cell in self.geometry.cell_indices(food_range) {
+        // When a target is remembered, no cell is scanned.
+        let cells_to_scan = if remembered.is_some() { 0 } else { usize::MAX };
+        let mut food_target = remembered;
+        for cell in self.geometry.cell_indices(food_range).take(cells_to_scan) {
             for stored in self.pellets.cell(cell) {
                 let offset = stored.pellet.pos - head;
                 let distance_squared = offset.length_squared();
@@ -748,10 +820,13 @@ impl World {
                     stored.pellet.value / (distance + 30.0) * (1.5 + direction.dot(forward));
                 if score > best_food_score {
                     best_food_score = score;
-                    food_direction = direction;
+                    food_target = Some((stored.pellet.id, stored.pellet.pos));
                 }
             }
         }
+        let food_direction = food_target
+            .map(|(_, position)| (position - head).normalized_or_zero())
+            .unwrap_or(Vec2::ZERO);
 
         let desire = food_direction + avoid * 2.5 + flee * 3.0 + wall;
         let angle = if desire.length_squared() > 1e-6 {
@@ -763,12 +838,23 @@ impl World {
             wrap_angle(me.angle + noise * 0.3)
         };
         let boost = flee.length() > 0.3 && me.mass > config.min_boost_mass * 2.0;
-        (angle, boost)
+        BotPlan {
+            angle,
+            boost,
+            food_target,
+        }
     }
 
     fn move_snakes(&mut self, dt: f32) {
         let config = &self.config;
-        for snake in self.slots.iter_mut().filter(|snake| snake.alive()) {
+        let geometry = &self.geometry;
+        for (slot, snake) in self.slots.iter_mut().enumerate() {
+            if !snake.alive() {
+                continue;
+            }
+            let old_head = snake.head;
+            let old_front_serial = snake.front_serial;
+            let old_grid_points = snake.grid_trail_points;
             let difference = wrap_angle(snake.wanted_angle - snake.angle);
             let max_turn = config.turn_rate * dt;
             snake.angle = wrap_angle(snake.angle + difference.clamp(-max_turn, max_turn));
@@ -805,6 +891,7 @@ impl World {
             if snake.trail.is_empty() {
                 let behind = snake.head - Vec2::from_angle(snake.angle) * SEGMENT_SPACING;
                 snake.trail.push_front(behind);
+                snake.front_serial += 1;
             }
             while let Some(&newest) = snake.trail.front() {
                 let offset = snake.head - newest;
@@ -815,12 +902,44 @@ impl World {
                 snake
                     .trail
                     .push_front(newest + offset * (SEGMENT_SPACING / distance));
+                snake.front_serial += 1;
             }
 
             let target_length = config.target_length(snake.mass);
             let max_change = config.length_change_per_second * dt;
             snake.length += (target_length - snake.length).clamp(-max_change, max_change);
             snake.girth = config.girth_for_mass(snake.mass);
+
+            // Bring the grid in line with the new visible body before the trail is cut, while
+            // every point that leaves the body is still in the trail. Serials name points:
+            // the grid held serials (old_low, old_front]; it must hold (new_low, new_front].
+            let slot_id = slot as u16;
+            self.body_grid
+                .move_head(geometry, slot_id, old_head, snake.head);
+            let new_front_serial = snake.front_serial;
+            let new_grid_points = snake.visible_trail_points();
+            let old_low = old_front_serial - old_grid_points as u64;
+            let new_low = new_front_serial - new_grid_points as u64;
+            let trail_index = |serial: u64| (new_front_serial - serial) as usize;
+            for serial in old_low + 1..=new_low.min(old_front_serial) {
+                let position = snake.trail[trail_index(serial)];
+                self.body_grid
+                    .remove(geometry, position, slot_id, false, serial as u32);
+            }
+            let grown_at_tail = new_low + 1..=old_low.min(new_front_serial);
+            let grown_at_head = old_front_serial.max(new_low) + 1..=new_front_serial;
+            for serial in grown_at_tail.chain(grown_at_head) {
+                let position = snake.trail[trail_index(serial)];
+                let entry = BodyEntry {
+                    position,
+                    slot: slot_id,
+                    is_head: false,
+                    serial: serial as u32,
+                };
+                self.body_grid.insert(geometry, entry);
+                snake.extend_bounds(position);
+            }
+            snake.grid_trail_points = new_grid_points;
             // One point beyond the visible body gives the partial tail segment its direction.
             snake.trail.truncate(snake.length as usize + 1);
 
@@ -844,30 +963,16 @@ impl World {
                 }
             }
             snake.score = snake.mass as u32;
-            snake.refresh_bounds();
+            snake.extend_bounds(snake.head);
+            if (self.tick + slot as u64) % BOUNDS_REFRESH_TICKS == 0 {
+                snake.refresh_bounds();
+            }
         }
     }
 
-    fn rebuild_body_grid(&mut self) {
-        self.body_grid.begin();
-        for (slot, snake) in self.slots.iter().enumerate() {
-            if !snake.alive() {
-                continue;
-            }
-            for (segment, position) in snake.body().enumerate() {
-                let entry = BodyEntry {
-                    position,
-                    slot: slot as u16,
-                    segment: segment.min(u16::MAX as usize) as u16,
-                };
-                self.body_grid.push(&self.geometry, entry);
-            }
-        }
-        self.body_grid.finish();
-    }
-
-    /// Decides every death of this tick against one snapshot of the bodies, so the outcome
-    /// does not depend on the order snakes are processed in (two heads meeting both die).
+    /// Decides every death of this tick after every snake has moved and before any is removed,
+    /// so the outcome does not depend on the order snakes are processed in (two heads meeting
+    /// both die).
     fn find_deaths(&mut self) {
         self.deaths.clear();
         let radius = self.config.radius;
@@ -941,6 +1046,7 @@ impl World {
             if self.slots[slot].kind == SnakeKind::Bot {
                 self.free_slot(slot);
             } else {
+                self.remove_from_grid(slot);
                 let snake = &mut self.slots[slot];
                 snake.state = SlotState::Dead;
                 snake.trail.clear();
@@ -976,13 +1082,36 @@ impl World {
     /// Puts a live snake at `head` with a straight body behind it, for scenario tests.
     pub(crate) fn place_snake_for_test(&mut self, id: SnakeId, head: Vec2, angle: f32) {
         let slot = self.slot_of[&id] as usize;
-        self.slots[slot].lay_out_body(head, angle);
+        self.remove_from_grid(slot);
+        let max_length = self.config.max_length;
+        self.slots[slot].lay_out_body(head, angle, max_length);
+        self.insert_into_grid(slot);
     }
 
     /// Mutable access for scenario tests that need a particular mass or oxygen level.
     pub(crate) fn snake_mut_for_test(&mut self, id: SnakeId) -> &mut Snake {
         let slot = self.slot_of[&id] as usize;
         &mut self.slots[slot]
+    }
+
+    /// Whether the grid holds exactly the live bodies: every head and visible trail point once,
+    /// at its current position, and nothing else.
+    pub(crate) fn grid_matches_bodies(&self) -> bool {
+        let expected: usize = self.snakes().map(Snake::body_len).sum();
+        if self.body_grid.len() != expected || self.body_grid.iter().count() != expected {
+            return false;
+        }
+        self.body_grid.iter().all(|entry| {
+            let snake = &self.slots[entry.slot as usize];
+            if !snake.alive() {
+                return false;
+            }
+            if entry.is_head {
+                return entry.position == snake.head;
+            }
+            let index = (snake.front_serial as u32).wrapping_sub(entry.serial) as usize;
+            index < snake.visible_trail_points() && snake.trail[index] == entry.position
+        })
     }
 
     /// Removes every pellet so scenario tests control food exactly.
