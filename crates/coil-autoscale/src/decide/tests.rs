@@ -1385,3 +1385,50 @@ fn room_counts_total_adds_every_state() {
     };
     assert_eq!(rooms.total(), 6);
 }
+
+#[test]
+fn decisions_and_memory_survive_a_json_round_trip() {
+    // The controller logs decisions as JSON and may persist memory across a restart; a
+    // restored memory must lead to the same next decision.
+    let policy = test_policy();
+    let snapshot = idle_fleet();
+    let (_, memory) = run_steady(
+        &snapshot,
+        &policy,
+        PolicyMemory::default(),
+        MONDAY,
+        MONDAY + policy.scale_in_window_ms - STEP,
+    );
+    let stored = serde_json::to_string(&memory).expect("memory serializes");
+    let restored: PolicyMemory = serde_json::from_str(&stored).expect("memory parses");
+    assert_eq!(restored, memory);
+    let now = MONDAY + policy.scale_in_window_ms;
+    let (from_live, _) = decide(&snapshot, &policy, memory, now);
+    let (from_restored, _) = decide(&snapshot, &policy, restored, now);
+    assert_eq!(from_live, from_restored);
+    assert_eq!(marked(&from_live).len(), 1);
+
+    let logged = serde_json::to_string(&from_live).expect("decision serializes");
+    let parsed: Decision = serde_json::from_str(&logged).expect("decision parses");
+    assert_eq!(parsed, from_live);
+    let line = from_live.actions[0].to_string();
+    assert!(line.starts_with("mark n3 in ash draining until"), "{line}");
+    assert!(line.contains("low use since"), "{line}");
+}
+
+#[test]
+fn node_gauges_count_every_state() {
+    let mut booting = node("b", NodeState::Booting, 0);
+    booting.created_at_ms = MONDAY;
+    let snapshot = fleet(vec![
+        active("n1", 10),
+        active("n2", 10),
+        booting,
+        draining("d", 3, MONDAY + MINUTE),
+    ]);
+    let (decision, _) = decide(&snapshot, &test_policy(), PolicyMemory::default(), MONDAY);
+    assert_eq!(
+        decision.node_gauges(),
+        [("booting", 1), ("active", 2), ("draining", 1)]
+    );
+}
