@@ -421,17 +421,14 @@ impl ViewerState {
             self.center[1] as f32 * settings.position_quantum,
         );
         let half = settings.view_half_extent();
-        scratch.inner.clear();
         scratch.outer.clear();
-        world.for_each_snake_near(center_world, half, |snake| scratch.inner.push(snake.id().0));
         let outer_half = Vec2::new(half.x + settings.keep_margin, half.y + settings.keep_margin);
         world.for_each_snake_near(center_world, outer_half, |snake| {
             scratch.outer.push(snake.id().0)
         });
-        scratch.inner.sort_unstable();
         scratch.outer.sort_unstable();
 
-        self.encode_snakes(world, settings, scratch);
+        self.encode_snakes(world, settings, center_world, half, scratch);
         self.encode_pellets(world, settings, tracker, scratch);
         &self.frame
     }
@@ -440,6 +437,8 @@ impl ViewerState {
         &mut self,
         world: &World,
         settings: &ViewSettings,
+        center_world: Vec2,
+        half: Vec2,
         scratch: &mut EncoderScratch,
     ) {
         // Removals: out of the outer box, dead, or jumped (respawned / recycled id).
@@ -498,7 +497,30 @@ impl ViewerState {
             }
         }
 
-        // Entries: in the view box and not known.
+        // Entries: unknown snakes with a body point in the view box. Only snakes near the box
+        // that the client does not know yet need their body points tested.
+        scratch.inner.clear();
+        let (box_min, box_max) = (center_world - half, center_world + half);
+        for &id in &scratch.outer {
+            if self
+                .known_snakes
+                .binary_search_by_key(&id, |known| known.id)
+                .is_ok()
+            {
+                continue;
+            }
+            let in_view = world.snake(SnakeId(id)).is_some_and(|snake| {
+                snake.body().any(|point| {
+                    point.x >= box_min.x
+                        && point.x <= box_max.x
+                        && point.y >= box_min.y
+                        && point.y <= box_max.y
+                })
+            });
+            if in_view {
+                scratch.inner.push(id);
+            }
+        }
         let step_seconds = 1.0 / f32::from(settings.tick_rate.max(1));
         for &id in &scratch.inner {
             if self
