@@ -7,8 +7,9 @@
 //!    WebSocket framing included (2 bytes of header below 126 bytes of payload, 4 below
 //!    65,536, 10 above), and where those bytes go.
 //! 2. divan timings: one room tick with and without encoding every viewer's update in a
-//!    warmed 140-snake room (100 humans + 40 bots); the difference is the encode cost, and
-//!    the items counter turns it into time per viewer.
+//!    warmed 140-snake room (100 humans + 40 bots). `tick_only` is the simulation step plus
+//!    the room-level pellet tracker (shared by all viewers); the difference between the two
+//!    is the per-viewer encode cost, 100 viewers per iteration.
 //!
 //! Run: `cargo bench -p coil-game --bench encode` (set `COIL_BYTES_SECONDS=10` for a shorter
 //! measured window while iterating).
@@ -16,7 +17,9 @@
 use coil_game::arena::client::ClientMirror;
 use coil_game::arena::{Arena, ArenaSettings};
 use coil_game::{Game, GameEvent, JoinInfo, PlayerId};
-use coil_protocol::arena::{Input, StateFrame, angle_to_u16, decode_state_into, encode_input, encode_respawn, server_type};
+use coil_protocol::arena::{
+    Input, StateFrame, angle_to_u16, decode_state_into, encode_input, encode_respawn, server_type,
+};
 use coil_protocol::codec::server_frames;
 use divan::Bencher;
 use divan::counter::ItemsCount;
@@ -52,7 +55,12 @@ struct Driver {
 
 impl Driver {
     fn steer(&mut self, game: &mut Arena, random: &mut Random, radius: f32) {
-        let Some(snake) = game.snake_of(self.player).and_then(|id| game.world().snake(id)) else { return };
+        let Some(snake) = game
+            .snake_of(self.player)
+            .and_then(|id| game.world().snake(id))
+        else {
+            return;
+        };
         if !snake.alive() {
             let waited = self.dead_ticks.get_or_insert(0);
             *waited += 1;
@@ -75,7 +83,13 @@ impl Driver {
         let head = snake.head();
         let angle = (self.target[1] - head.y).atan2(self.target[0] - head.x);
         let mut frame = Vec::new();
-        encode_input(Input { angle: angle_to_u16(angle), boost: self.boost }, &mut frame);
+        encode_input(
+            Input {
+                angle: angle_to_u16(angle),
+                boost: self.boost,
+            },
+            &mut frame,
+        );
         game.handle_message(self.player, &frame).unwrap();
     }
 }
@@ -90,16 +104,37 @@ struct Room {
 
 impl Room {
     fn new(humans: u32, bots: usize, seed: u64) -> Room {
-        let mut game = Arena::new(ArenaSettings { seed, ..ArenaSettings::default() });
+        let mut game = Arena::new(ArenaSettings {
+            seed,
+            ..ArenaSettings::default()
+        });
         game.set_bot_target(bots);
         let drivers = (0..humans)
             .map(|index| {
                 let player = PlayerId(index + 1);
-                game.add_player(player, &JoinInfo { name: format!("human{index:03}"), skin: index as u8 });
-                Driver { player, target: [0.0, 0.0], ticks_to_new_target: 0, boost: false, dead_ticks: None }
+                game.add_player(
+                    player,
+                    &JoinInfo {
+                        name: format!("human{index:03}"),
+                        skin: index as u8,
+                    },
+                );
+                Driver {
+                    player,
+                    target: [0.0, 0.0],
+                    ticks_to_new_target: 0,
+                    boost: false,
+                    dead_ticks: None,
+                }
             })
             .collect();
-        Room { game, drivers, random: Random(seed), events: Vec::new(), out: Vec::new() }
+        Room {
+            game,
+            drivers,
+            random: Random(seed),
+            events: Vec::new(),
+            out: Vec::new(),
+        }
     }
 
     fn step(&mut self) {
@@ -144,7 +179,10 @@ struct Breakdown {
 }
 
 fn bytes_report() {
-    let measured_seconds: u32 = std::env::var("COIL_BYTES_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let measured_seconds: u32 = std::env::var("COIL_BYTES_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
     let mut room = Room::new(100, 20, 42);
     let mut mirrors: Vec<ClientMirror> = (0..100).map(|_| ClientMirror::without_bodies()).collect();
     let mut bytes = vec![0u64; 100];
@@ -159,7 +197,9 @@ fn bytes_report() {
         room.encode_all(|index, message| {
             // Every message is applied by a client mirror, so the figures are for frames a
             // real client can decode.
-            mirrors[index].apply_message(message).expect("client applies the server's message");
+            mirrors[index]
+                .apply_message(message)
+                .expect("client applies the server's message");
             if !measuring {
                 return;
             }
@@ -192,7 +232,9 @@ fn bytes_report() {
     let p95 = per_second[(per_second.len() * 95).div_ceil(100) - 1];
     let humans = per_second.len() as f64;
     let per_human_second = |value: u64| value as f64 / humans / seconds;
-    println!("arena bytes: 120 snakes (100 steering humans + 20 bots), {measured_seconds} s measured after 30 s warm-up");
+    println!(
+        "arena bytes: 120 snakes (100 steering humans + 20 bots), {measured_seconds} s measured after 30 s warm-up"
+    );
     println!(
         "  bytes per human per second (incl. WebSocket header): median {median:.0}, p95 {p95:.0}, min {:.0}, max {:.0}",
         per_second[0],
@@ -214,7 +256,10 @@ fn bytes_report() {
         per_human_second(breakdown.new_pellets),
         per_human_second(breakdown.eaten)
     );
-    println!("  (simulated {total_ticks} ticks in {:.1} s wall)", started.elapsed().as_secs_f64());
+    println!(
+        "  (simulated {total_ticks} ticks in {:.1} s wall)",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn warmed_room() -> Room {
@@ -226,7 +271,7 @@ fn warmed_room() -> Room {
     room
 }
 
-/// One room tick (100 humans steering + 40 bots), no encoding: the baseline.
+/// One room tick (100 humans steering + 40 bots, sim step + pellet tracker), no encoding.
 #[divan::bench(sample_count = 50, sample_size = 4)]
 fn tick_only(bencher: Bencher) {
     let mut room = warmed_room();

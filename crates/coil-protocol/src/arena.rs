@@ -15,8 +15,8 @@ pub mod state;
 use crate::codec::{DecodeError, Reader, Writer};
 
 pub use state::{
-    Extension, MoveCode, PELLET_CELLS, PELLET_SIZES, PelletEntry, SnakeEntry, SnakeIdentity, StateFrame, body_direction,
-    nearest_body_direction,
+    Extension, MoveCode, PELLET_CELLS, PELLET_SIZES, PelletEntry, SnakeEntry, SnakeIdentity,
+    StateFrame, body_direction, nearest_body_direction,
 };
 
 /// Client → server arena frame types.

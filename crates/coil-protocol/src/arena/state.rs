@@ -365,7 +365,10 @@ impl StateFrame {
         }
         for _ in 0..new_pellets {
             let b = r.bytes(3)?;
-            self.new_pellets.push(PelletEntry::unpack(u32::from_le_bytes([b[0], b[1], b[2], 0])));
+            self.new_pellets
+                .push(PelletEntry::unpack(u32::from_le_bytes([
+                    b[0], b[1], b[2], 0,
+                ])));
         }
         Ok(())
     }
