@@ -8,6 +8,18 @@
 //! - [`memory`]: `InMemoryDirectory`, the all-in-one default.
 //! - [`redis_directory`]: `RedisDirectory`, the fleet's shared directory.
 //!
+//! How the pieces fit (the HTTP wiring lives elsewhere):
+//! - Matchmaker, `POST /api/matchmake`: `directory.matchmake(&request, &policy, now_ms)` →
+//!   `placement.join_claims(player_id, name, token_ttl, now_ms)` → `signer.sign(&claims)` →
+//!   `{roomId, wsUrl: placement.ws_url(), joinToken, expiresAt: claims.expires_at_ms, region}`.
+//!   Errors: `MatchError::{http_status, code, retry_after_s}` (409 with `suggested`, or 503).
+//! - Matchmaker, `POST /internal/room-heartbeat`: body is a [`Heartbeat`];
+//!   `directory.heartbeat(&body, ttl, now_ms)` (TTL about three heartbeat intervals).
+//! - Game node, on `Join{joinToken}`: [`admit_join`] (signature, expiry, room/node, single use);
+//!   when `placement.new_room` the room id is new to the node, which creates it on the first
+//!   valid join; then `directory.confirm_seat(room, &claims.nonce, now_ms)` (or let the
+//!   reservation expire).
+//!
 //! This crate is a library: it runs no HTTP server and reads no clock (callers pass `now_ms`).
 //! Must not: scan the whole directory per matchmake, keep entries alive without heartbeats,
 //! let concurrent matchmakes overfill a room, or let the signing key leave the matchmaker.

@@ -64,8 +64,18 @@ impl Default for PlacementPolicy {
 
 impl PlacementPolicy {
     /// Regions in the order placement tries them: preferred (or default), then its neighbours.
+    ///
+    /// A region this policy does not know (neither the default nor a key of `nearest_regions`)
+    /// counts as no preference: a client asking for `"mars"`, or for `"us-east"` from an
+    /// all-in-one server whose only region is `"local"`, is still placed.
     pub fn region_order(&self, preferred: Option<&Region>) -> Vec<Region> {
-        let first = preferred.unwrap_or(&self.default_region).clone();
+        let known = |region: &&Region| {
+            **region == self.default_region || self.nearest_regions.contains_key(*region)
+        };
+        let first = preferred
+            .filter(known)
+            .unwrap_or(&self.default_region)
+            .clone();
         let mut order = vec![first.clone()];
         for region in self.nearest_regions.get(&first).into_iter().flatten() {
             if !order.contains(region) {
@@ -792,6 +802,29 @@ mod tests {
         );
         assert_eq!(first, second);
         assert!(existing("r-a")(&first));
+    }
+
+    #[test]
+    fn unknown_preferred_regions_count_as_no_preference() {
+        let policy = policy();
+        let east_first = vec![region("us-east"), region("us-west"), region("eu-central")];
+        assert_eq!(policy.region_order(Some(&region("mars"))), east_first);
+        assert_eq!(policy.region_order(None), east_first);
+        let all_in_one = PlacementPolicy::default();
+        assert_eq!(
+            all_in_one.region_order(Some(&region("us-east"))),
+            vec![region("local")]
+        );
+        let east = view("us-east", vec![room("r-east", 5)], vec![]);
+        let request = PlacementRequest {
+            preferred_region: Some(region("mars")),
+            room_override: None,
+        };
+        assert!(existing("r-east")(&place(
+            &snapshot(vec![east]),
+            &request,
+            &policy
+        )));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Redis room directory: the fleet's shared directory.
 //!
 //! Owns the connection (redis-rs `ConnectionManager`, reconnecting), per-call timeouts and the
-//! translation between Rust types and the scripts of [`crate::redis_lua`], which hold the data
+//! translation between Rust types and the scripts of `redis_lua.rs`, which hold the data
 //! model and do every multi-key step atomically. A matchmake is: read the top candidates of the
 //! preferred region (one script), place (pure), reserve (one script that re-checks the caps);
 //! if the reservation lost a race, read again, up to `max_attempts`. Other regions are read only
