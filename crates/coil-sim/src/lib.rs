@@ -26,7 +26,11 @@
 //! - `world.rs`: [`World`], the tick and every rule, bots included.
 //! - `snake.rs`: [`Snake`], [`SnakeId`], [`SnakeKind`].
 //! - `pellets.rs`: [`Pellet`] and their per-cell storage.
-//! - `grid.rs`: the uniform grid (cell maths and the per-tick body-point index).
+//! - `grid.rs`: the uniform grid: cell maths and the body-point index, updated point by
+//!   point as heads move (trail points never move once laid). Collisions (head against the
+//!   body points in nearby cells, never all pairs), bot sensing and spawn safety use it;
+//!   pellets are stored per cell of the same grid. Snake view queries use per-snake bounding
+//!   boxes, which beat walking a viewport's cells when a room has 140 snakes.
 //! - `config.rs`: [`ArenaConfig`], every tunable.
 //! - `math.rs`: [`Vec2`]. `rng.rs`: the seeded generator.
 

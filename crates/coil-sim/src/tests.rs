@@ -388,6 +388,22 @@ fn ids_are_not_reused_and_removal_reports_the_score_of_a_live_snake() {
 }
 
 #[test]
+fn a_snake_spawned_between_steps_is_seen_by_view_queries_at_once() {
+    let mut world = World::new(ArenaConfig::default(), 5);
+    let id = world.spawn_snake(SnakeKind::Human, "newcomer", 0);
+    let head = world.snake(id).unwrap().head();
+    let mut seen = Vec::new();
+    world.for_each_snake_near(head, Vec2::new(5.0, 5.0), |snake| seen.push(snake.id()));
+    assert_eq!(seen, vec![id]);
+    seen.clear();
+    world.for_each_snake_near(Vec2::new(0.0, 9000.0), Vec2::new(5.0, 5.0), |snake| {
+        seen.push(snake.id())
+    });
+    assert!(seen.is_empty());
+    assert!(world.grid_matches_bodies());
+}
+
+#[test]
 fn hostile_inputs_are_ignored_instead_of_panicking() {
     let mut world = empty_world();
     let id = world.spawn_snake(SnakeKind::Human, &"名".repeat(100), 255);

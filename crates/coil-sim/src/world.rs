@@ -3,8 +3,9 @@
 //! Owns snakes, pellets, bots, the mass ledger and the uniform grid, and is the only code that
 //! changes them. It never reads a clock (time arrives as `dt`), never reads OS entropy (the
 //! seeded `SimRng` is the only randomness) and never does IO, so a run is a pure function of
-//! its seed and its inputs. After warm-up a step allocates nothing: every scratch buffer and
-//! every retired snake's buffers are kept and reused.
+//! its seed and its inputs. A step allocates nothing once buffers reach their high-water marks:
+//! scratch buffers, per-cell vectors and retired snakes' buffers are kept and reused, and a
+//! trail is sized for `max_length` when laid out (`benches/tick.rs` reports the allocations).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
