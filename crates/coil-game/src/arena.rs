@@ -245,7 +245,11 @@ impl Game for Arena {
         }
         self.sim_events.clear();
         self.world.step(dt, &mut self.sim_events);
-        self.pellets.update(&self.world);
+        // The tracker serves viewers only; a room without players skips it, and a player's
+        // first frame reconciles pellets in full anyway.
+        if !self.seats.is_empty() {
+            self.pellets.update(&self.world);
+        }
         for event in std::mem::take(&mut self.sim_events) {
             let SimEvent::SnakeDied {
                 snake,

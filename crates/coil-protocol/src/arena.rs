@@ -136,7 +136,7 @@ fn read_f32(reader: &mut Reader<'_>) -> Result<f32, DecodeError> {
     Ok(f32::from_bits(reader.u32()?))
 }
 
-/// Writes an init frame (19 bytes of payload).
+/// Writes an init frame (20 bytes of payload).
 pub fn write_init(writer: &mut Writer<'_>, init: &Init) {
     writer.frame(server_type::INIT, |w| {
         w.u16(init.snake_id);
@@ -372,6 +372,8 @@ mod tests {
                               view_half_width: half_width, view_half_height: half_height, pellet_cell: cell };
             let mut out = Vec::new();
             write_init(&mut Writer::new(&mut out), &init);
+            // Type byte, one-byte length, 20 bytes of payload (docs/protocol.md 4.1).
+            prop_assert_eq!(out.len(), 22);
             prop_assert_eq!(one_frame(&out), ArenaServerFrame::Init(init));
         }
 

@@ -190,6 +190,9 @@ enum Action {
     Resync {
         player: usize,
     },
+    Kill {
+        player: usize,
+    },
     Wait,
 }
 
@@ -198,12 +201,13 @@ fn action() -> impl Strategy<Value = Action> {
         6 => (0usize..3, -4.0f32..4.0, prop::bool::weighted(0.2)).prop_map(|(player, angle, boost)| Action::Steer { player, angle, boost }),
         1 => (0usize..3).prop_map(|player| Action::Respawn { player }),
         1 => (0usize..3).prop_map(|player| Action::Resync { player }),
+        1 => (0usize..3).prop_map(|player| Action::Kill { player }),
         4 => Just(Action::Wait),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
     fn every_mirror_matches_the_simulation(seed in any::<u64>(), actions in proptest::collection::vec(action(), 150)) {
@@ -221,6 +225,9 @@ proptest! {
                     game.handle_message(players[player], &frame).unwrap();
                 }
                 Action::Resync { player } => game.resync(players[player]),
+                Action::Kill { player } => {
+                    game.kill(players[player]);
+                }
                 Action::Wait => {}
             }
             game.tick(DT, &mut events);
