@@ -1,0 +1,482 @@
+//! The command line of `coil loadtest` and its validation into a bounded [`Plan`].
+//!
+//! Every run is bounded before it starts: a player count and a duration are always set (by
+//! default or by hand), both have hard upper limits, and targets outside loopback are refused
+//! unless `--allow-remote` is given. Validation is a pure function so tests never need a
+//! process environment.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Most simulated players one run may hold.
+pub const MAX_PLAYERS: usize = 20_000;
+/// Longest a run may last, ramp and warm-up included.
+pub const MAX_RUN: Duration = Duration::from_secs(3_600);
+
+/// A named workload (see docs/loadtest.md and the design's targets page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// N players in fixed rooms who steer, boost, die, respawn and sometimes leave and rejoin;
+    /// measured over a window after a warm-up.
+    ArenaStandard,
+    /// Rooms of players added one step at a time until the node breaks its tick budget or
+    /// runs out of CPU (same as --find-capacity).
+    ArenaCapacity,
+}
+
+/// Flags of `coil loadtest`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadtestArgs {
+    /// Base URL of the game node (HTTP; WebSockets go to ws://<same host>/api/room/<room>).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8787")]
+    pub url: String,
+
+    /// Allow a target outside loopback (127.0.0.0/8, ::1, localhost). Only point this at
+    /// servers you run: it opens thousands of connections.
+    #[arg(long)]
+    pub allow_remote: bool,
+
+    /// Workload to run. arena-capacity is the same as --find-capacity.
+    #[arg(long, value_enum, default_value = "arena-standard")]
+    pub scenario: Scenario,
+
+    /// Add rooms of players step by step until the node breaks its tick budget or runs out of
+    /// CPU, and report players per server core (the arena-capacity scenario).
+    #[arg(long)]
+    pub find_capacity: bool,
+
+    /// Simulated players (arena-standard). Upper bound 20000.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub players: usize,
+
+    /// Rooms the players are spread over, round-robin (arena-standard).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub rooms: usize,
+
+    /// Room names are <prefix>-<number>. Use a fresh prefix to start from empty rooms.
+    #[arg(long, value_name = "PREFIX", default_value = "lt")]
+    pub room_prefix: String,
+
+    /// Seconds over which joins are spread (in --find-capacity: per added room).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub ramp: f64,
+
+    /// Seconds after the ramp before measuring starts (arena-standard).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub warmup: f64,
+
+    /// Seconds of measurement after the warm-up (arena-standard). Ramp + warm-up + duration
+    /// is at most 3600.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub duration: f64,
+
+    /// Fraction of players that leave and rejoin per minute (0.05 = 5%; 60 = each player about
+    /// once a second).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.05)]
+    pub leave_per_minute: f64,
+
+    /// Fraction of the time a player boosts.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.10)]
+    pub boost_fraction: f64,
+
+    /// Seconds a dead player waits before asking to respawn.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub respawn_delay: f64,
+
+    /// Players added per step with --find-capacity (one new room per step; server bots top
+    /// each room up).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub room_size: usize,
+
+    /// Seconds each --find-capacity step is held and measured, after its ramp and 2 s settle.
+    #[arg(long, value_name = "SECS", default_value_t = 15.0)]
+    pub step: f64,
+
+    /// Most players --find-capacity adds before it stops (upper bound 20000).
+    #[arg(long, value_name = "N", default_value_t = MAX_PLAYERS)]
+    pub max_players: usize,
+
+    /// Cores the server may use; --find-capacity stops when it burns 95% of them.
+    #[arg(long, value_name = "N", default_value_t = 1.0)]
+    pub server_cores: f64,
+
+    /// Read the server's CPU-seconds and RSS from /proc/PID (same machine) instead of its
+    /// /metrics, whose CPU counter has whole-second resolution. Use for capacity runs.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+
+    /// Seed for the players' random choices (default: from the clock).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// No progress lines on stderr (the final table is still printed).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Default for LoadtestArgs {
+    /// The defaults of the command line (arena-standard, 100 players, 1 room, 30 s + 60 s).
+    fn default() -> Self {
+        LoadtestArgs {
+            url: "http://127.0.0.1:8787".into(),
+            allow_remote: false,
+            scenario: Scenario::ArenaStandard,
+            find_capacity: false,
+            players: 100,
+            rooms: 1,
+            room_prefix: "lt".into(),
+            ramp: 5.0,
+            warmup: 30.0,
+            duration: 60.0,
+            leave_per_minute: 0.05,
+            boost_fraction: 0.10,
+            respawn_delay: 2.0,
+            room_size: 100,
+            step: 15.0,
+            max_players: MAX_PLAYERS,
+            server_cores: 1.0,
+            server_pid: None,
+            seed: None,
+            json: None,
+            quiet: false,
+        }
+    }
+}
+
+/// Why a command line was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ArgsError {
+    #[error(
+        "refusing to load {host}: it is not loopback (127.0.0.0/8, ::1, localhost); pass --allow-remote if you run that server"
+    )]
+    RemoteTarget { host: String },
+    #[error("--url {url}: {problem}")]
+    BadUrl { url: String, problem: String },
+    #[error("--{flag}: {problem}")]
+    OutOfRange { flag: &'static str, problem: String },
+}
+
+fn out_of_range(flag: &'static str, problem: impl Into<String>) -> ArgsError {
+    ArgsError::OutOfRange {
+        flag,
+        problem: problem.into(),
+    }
+}
+
+/// What the players do, shared by both scenarios.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Behaviour {
+    pub leave_per_minute: f64,
+    pub boost_fraction: f64,
+    pub respawn_delay: Duration,
+}
+
+/// A validated run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub scenario: Scenario,
+    /// `http://host:port` without a trailing slash.
+    pub http_base: String,
+    /// `ws://host:port` without a trailing slash.
+    pub ws_base: String,
+    pub room_prefix: String,
+    pub behaviour: Behaviour,
+    pub seed: u64,
+    pub server_pid: Option<u32>,
+    pub json: Option<PathBuf>,
+    pub quiet: bool,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Standard {
+        players: usize,
+        rooms: usize,
+        ramp: Duration,
+        warmup: Duration,
+        duration: Duration,
+    },
+    Capacity {
+        room_size: usize,
+        ramp: Duration,
+        step: Duration,
+        max_players: usize,
+        server_cores: f64,
+    },
+}
+
+fn seconds(flag: &'static str, value: f64, min: f64) -> Result<Duration, ArgsError> {
+    if !value.is_finite() || value < min || value > MAX_RUN.as_secs_f64() {
+        return Err(out_of_range(
+            flag,
+            format!(
+                "{value} is not between {min} and {} seconds",
+                MAX_RUN.as_secs()
+            ),
+        ));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// Is this URL host (as `Url::host_str` gives it, IPv6 in brackets) loopback? Names other
+/// than "localhost" are not resolved: a name that resolves to loopback today may not tomorrow.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(address) => address.is_loopback(),
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+impl LoadtestArgs {
+    /// Checks every bound and turns the flags into a [`Plan`].
+    pub fn plan(&self) -> Result<Plan, ArgsError> {
+        let url = reqwest::Url::parse(&self.url).map_err(|error| ArgsError::BadUrl {
+            url: self.url.clone(),
+            problem: error.to_string(),
+        })?;
+        let ws_scheme = match url.scheme() {
+            "http" | "ws" => "ws",
+            other => {
+                return Err(ArgsError::BadUrl {
+                    url: self.url.clone(),
+                    problem: format!(
+                        "scheme {other} is not supported (http:// or ws://; this build speaks no TLS)"
+                    ),
+                });
+            }
+        };
+        let host = url.host_str().ok_or_else(|| ArgsError::BadUrl {
+            url: self.url.clone(),
+            problem: "no host".into(),
+        })?;
+        if !self.allow_remote && !is_loopback_host(host) {
+            return Err(ArgsError::RemoteTarget { host: host.into() });
+        }
+        let port = url.port_or_known_default().unwrap_or(80);
+        let authority = format!("{host}:{port}");
+        if self.room_prefix.is_empty()
+            || self.room_prefix.len() > 20
+            || !self
+                .room_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(out_of_range(
+                "room-prefix",
+                "1 to 20 letters, digits, '-' or '_' (room names are at most 32 characters)",
+            ));
+        }
+        if !(0.0..=120.0).contains(&self.leave_per_minute) {
+            return Err(out_of_range("leave-per-minute", "between 0 and 120"));
+        }
+        if !(0.0..=1.0).contains(&self.boost_fraction) {
+            return Err(out_of_range("boost-fraction", "between 0 and 1"));
+        }
+        let behaviour = Behaviour {
+            leave_per_minute: self.leave_per_minute,
+            boost_fraction: self.boost_fraction,
+            respawn_delay: seconds("respawn-delay", self.respawn_delay, 0.0)?,
+        };
+        let capacity = self.find_capacity || self.scenario == Scenario::ArenaCapacity;
+        let mode = if capacity {
+            if self.room_size == 0 || self.room_size > 1_000 {
+                return Err(out_of_range("room-size", "between 1 and 1000"));
+            }
+            if self.max_players == 0 || self.max_players > MAX_PLAYERS {
+                return Err(out_of_range(
+                    "max-players",
+                    format!("between 1 and {MAX_PLAYERS}"),
+                ));
+            }
+            if !(self.server_cores > 0.0 && self.server_cores <= 512.0) {
+                return Err(out_of_range("server-cores", "between 0 and 512"));
+            }
+            Mode::Capacity {
+                room_size: self.room_size,
+                ramp: seconds("ramp", self.ramp, 0.0)?,
+                step: seconds("step", self.step, 1.0)?,
+                max_players: self.max_players,
+                server_cores: self.server_cores,
+            }
+        } else {
+            if self.players == 0 || self.players > MAX_PLAYERS {
+                return Err(out_of_range(
+                    "players",
+                    format!("between 1 and {MAX_PLAYERS}"),
+                ));
+            }
+            if self.rooms == 0 || self.rooms > self.players {
+                return Err(out_of_range("rooms", "between 1 and --players"));
+            }
+            let ramp = seconds("ramp", self.ramp, 0.0)?;
+            let warmup = seconds("warmup", self.warmup, 0.0)?;
+            let duration = seconds("duration", self.duration, 0.5)?;
+            if ramp + warmup + duration > MAX_RUN {
+                return Err(out_of_range(
+                    "duration",
+                    "ramp + warm-up + duration must be at most 3600 seconds",
+                ));
+            }
+            Mode::Standard {
+                players: self.players,
+                rooms: self.rooms,
+                ramp,
+                warmup,
+                duration,
+            }
+        };
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos() as u64)
+        });
+        Ok(Plan {
+            scenario: if capacity {
+                Scenario::ArenaCapacity
+            } else {
+                Scenario::ArenaStandard
+            },
+            http_base: format!("http://{authority}"),
+            ws_base: format!("{ws_scheme}://{authority}"),
+            room_prefix: self.room_prefix.clone(),
+            behaviour,
+            seed,
+            server_pid: self.server_pid,
+            json: self.json.clone(),
+            quiet: self.quiet,
+            mode,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(url: &str) -> LoadtestArgs {
+        LoadtestArgs {
+            url: url.into(),
+            ..LoadtestArgs::default()
+        }
+    }
+
+    #[test]
+    fn loopback_targets_are_accepted() {
+        for url in [
+            "http://127.0.0.1:8787",
+            "http://127.1.2.3:9",
+            "http://localhost:8787/",
+            "http://LOCALHOST",
+            "http://[::1]:8787",
+            "ws://127.0.0.1:8787",
+        ] {
+            let plan = args(url).plan().unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert!(plan.ws_base.starts_with("ws://"), "{}", plan.ws_base);
+        }
+        assert_eq!(
+            args("http://[::1]:8787").plan().unwrap().http_base,
+            "http://[::1]:8787"
+        );
+    }
+
+    #[test]
+    fn remote_targets_need_allow_remote() {
+        for url in [
+            "http://10.0.0.1:8787",
+            "http://example.com",
+            "http://localhost.example.com",
+            "http://[2001:db8::1]:80",
+            "http://0.0.0.0:8787",
+        ] {
+            let error = args(url).plan().unwrap_err();
+            assert!(
+                matches!(error, ArgsError::RemoteTarget { .. }),
+                "{url}: {error}"
+            );
+            let allowed = LoadtestArgs {
+                allow_remote: true,
+                ..args(url)
+            };
+            assert!(allowed.plan().is_ok(), "{url} with --allow-remote");
+        }
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let too_many = LoadtestArgs {
+            players: MAX_PLAYERS + 1,
+            ..LoadtestArgs::default()
+        };
+        assert!(too_many.plan().is_err());
+        let too_long = LoadtestArgs {
+            duration: 3_590.0,
+            ..LoadtestArgs::default()
+        };
+        assert!(too_long.plan().is_err());
+        let no_time = LoadtestArgs {
+            duration: 0.0,
+            ..LoadtestArgs::default()
+        };
+        assert!(no_time.plan().is_err());
+        let nan = LoadtestArgs {
+            warmup: f64::NAN,
+            ..LoadtestArgs::default()
+        };
+        assert!(nan.plan().is_err());
+        let rooms = LoadtestArgs {
+            rooms: 101,
+            ..LoadtestArgs::default()
+        };
+        assert!(rooms.plan().is_err());
+        let https = args("https://127.0.0.1");
+        assert!(matches!(https.plan(), Err(ArgsError::BadUrl { .. })));
+        let bad_prefix = LoadtestArgs {
+            room_prefix: "a/b".into(),
+            ..LoadtestArgs::default()
+        };
+        assert!(bad_prefix.plan().is_err());
+    }
+
+    #[test]
+    fn capacity_scenario_and_flag_mean_the_same() {
+        let by_flag = LoadtestArgs {
+            find_capacity: true,
+            ..LoadtestArgs::default()
+        };
+        let by_scenario = LoadtestArgs {
+            scenario: Scenario::ArenaCapacity,
+            ..LoadtestArgs::default()
+        };
+        let flag_plan = by_flag.plan().unwrap();
+        assert_eq!(flag_plan.mode, by_scenario.plan().unwrap().mode);
+        assert!(matches!(
+            flag_plan.mode,
+            Mode::Capacity { room_size: 100, .. }
+        ));
+    }
+
+    #[test]
+    fn defaults_match_the_command_line() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: LoadtestArgs,
+        }
+        let parsed = Cli::try_parse_from(["loadtest"]).unwrap().args;
+        let plan = parsed.plan().unwrap();
+        let mut expected = LoadtestArgs::default().plan().unwrap();
+        expected.seed = plan.seed;
+        assert_eq!(plan, expected);
+    }
+}

@@ -1,0 +1,534 @@
+//! One simulated player: joins over a real WebSocket, follows the world with the reference
+//! client mirror, and plays like a person (steer toward a random point that changes every
+//! 1–3 s, boost part of the time, respawn after dying, sometimes leave and rejoin).
+//!
+//! Each player is one task that owns its socket and mirror; it shares only counters
+//! ([`Shared`]). It must stay cheap: no per-frame allocation beyond tungstenite's own message
+//! buffer, one timer re-armed in place, input sent only when the target changes (and a
+//! respawn request after death). It never panics on what the server sends: a frame the mirror
+//! cannot apply ends the connection and is counted.
+
+use std::f32::consts::TAU;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coil_game::arena::client::ClientMirror;
+use coil_protocol::arena::{Input, angle_to_u16, encode_input, encode_respawn};
+use coil_protocol::envelope::{Join, encode_join};
+use coil_protocol::{ErrorCode, PROTOCOL_V11};
+use futures_util::{SinkExt, StreamExt};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::args::Behaviour;
+use crate::stats::Shared;
+
+/// Longest a TCP connect plus WebSocket upgrade may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest from the join frame to the first state frame before the join counts as failed.
+const FIRST_STATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wait before retrying after a failed join or a dropped connection, so an unreachable or
+/// refusing server sees at most one attempt per player per second.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How long a target point is kept: uniform in this range, per the arena-standard scenario.
+const TARGET_MIN: Duration = Duration::from_secs(1);
+const TARGET_MAX: Duration = Duration::from_secs(3);
+/// Targets are drawn inside this fraction of the arena radius so players do not aim at the
+/// deadly rim on purpose.
+const TARGET_RADIUS_FRACTION: f32 = 0.8;
+/// Small read buffer: server messages are a few hundred bytes, and tungstenite's 128 KiB
+/// default would cost ~1 GB at 8,000 players.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Largest server message accepted; far above any real frame, small enough to bound memory.
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Where and how a player joins a room. Today only directly by room name with a protocol v11
+/// join; the matchmaker (POST /api/matchmake, then a v12 join carrying its token) becomes a
+/// second variant without touching the player's behaviour.
+#[derive(Debug, Clone)]
+pub enum Joiner {
+    /// `ws://host:port/api/room/<room>` and a v11 join without a token.
+    Direct { ws_base: String },
+}
+
+/// What a player needs to open one session.
+#[derive(Debug, Clone)]
+pub struct JoinTicket {
+    pub ws_url: String,
+    pub join_frame: Vec<u8>,
+}
+
+impl Joiner {
+    /// Prepares one join. Errors are failure reasons as they appear in the report.
+    pub async fn ticket(&self, room: &str, name: &str, skin: u8) -> Result<JoinTicket, String> {
+        match self {
+            Joiner::Direct { ws_base } => {
+                let mut join_frame = Vec::with_capacity(8 + name.len());
+                encode_join(
+                    &Join {
+                        version: PROTOCOL_V11,
+                        name,
+                        skin,
+                        token: None,
+                    },
+                    &mut join_frame,
+                );
+                Ok(JoinTicket {
+                    ws_url: format!("{ws_base}/api/room/{room}"),
+                    join_frame,
+                })
+            }
+        }
+    }
+}
+
+/// One player's part of a run.
+#[derive(Debug, Clone)]
+pub struct PlayerPlan {
+    pub slot: usize,
+    pub room: String,
+    pub start_at: Instant,
+    /// Bytes and connected time are attributed to this player only inside this window.
+    pub window: (Instant, Instant),
+    pub behaviour: Behaviour,
+    pub seed: u64,
+}
+
+/// What one player measured, returned when its task ends.
+#[derive(Debug, Clone, Default)]
+pub struct PlayerSummary {
+    pub slot: usize,
+    /// Wire bytes received inside the measurement window.
+    pub bytes_in_window: u64,
+    /// Time connected (first state frame to disconnect) inside the measurement window.
+    pub connected_in_window: Duration,
+    pub sessions: u32,
+}
+
+/// WebSocket frame header size of a server→client (unmasked) message with this payload.
+pub fn frame_header_bytes(payload: usize) -> u64 {
+    if payload < 126 {
+        2
+    } else if payload < 65_536 {
+        4
+    } else {
+        10
+    }
+}
+
+fn overlap(start: Instant, end: Instant, window: (Instant, Instant)) -> Duration {
+    let from = start.max(window.0);
+    let to = end.min(window.1);
+    to.saturating_duration_since(from)
+}
+
+enum SessionEnd {
+    /// The run is over.
+    Stopped,
+    /// The player left on purpose and rejoins at once.
+    Left,
+    /// The join failed or the connection dropped: retry after [`RETRY_DELAY`].
+    Retry,
+}
+
+/// Runs one player until `stop` turns true: join, play, rejoin after leaving or failing.
+pub async fn run_player(
+    plan: PlayerPlan,
+    joiner: Arc<Joiner>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> PlayerSummary {
+    let mut rng =
+        StdRng::seed_from_u64(plan.seed ^ (plan.slot as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut summary = PlayerSummary {
+        slot: plan.slot,
+        ..PlayerSummary::default()
+    };
+    let name = format!("lt{}", plan.slot);
+    let skin = (plan.slot % 8) as u8;
+    if wait_or_stop(plan.start_at, &mut stop).await {
+        return summary;
+    }
+    loop {
+        if *stop.borrow() {
+            return summary;
+        }
+        let end = session(
+            &plan,
+            &joiner,
+            &shared,
+            &mut stop,
+            &mut rng,
+            &name,
+            skin,
+            &mut summary,
+        )
+        .await;
+        match end {
+            SessionEnd::Stopped => return summary,
+            SessionEnd::Left => continue,
+            SessionEnd::Retry => {
+                if wait_or_stop(Instant::now() + RETRY_DELAY, &mut stop).await {
+                    return summary;
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps until `deadline`; true if the run stopped first.
+async fn wait_or_stop(deadline: Instant, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep_until(deadline) => *stop.borrow(),
+        // An error means the controller is gone: stop as well.
+        _ = stop.changed() => true,
+    }
+}
+
+fn connect_failure(error: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error;
+    match error {
+        Error::Io(io) => format!("connect: {}", io.kind()),
+        Error::Http(response) => format!("http {}", response.status().as_u16()),
+        Error::Url(_) => "connect: bad url".into(),
+        Error::Tls(_) => "connect: tls".into(),
+        Error::Protocol(_) => "connect: websocket handshake".into(),
+        _ => "connect: other".into(),
+    }
+}
+
+fn error_frame_reason(mirror: &ClientMirror, otherwise: &str) -> String {
+    match mirror.last_error() {
+        Some((code, _)) => match ErrorCode::from_u16(*code) {
+            Some(known) => format!("error {code} {known:?}"),
+            None => format!("error {code}"),
+        },
+        None => otherwise.to_owned(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
+async fn session(
+    plan: &PlayerPlan,
+    joiner: &Joiner,
+    shared: &Shared,
+    stop: &mut watch::Receiver<bool>,
+    rng: &mut StdRng,
+    name: &str,
+    skin: u8,
+    summary: &mut PlayerSummary,
+) -> SessionEnd {
+    let connect_started = Instant::now();
+    let ticket = match joiner.ticket(&plan.room, name, skin).await {
+        Ok(ticket) => ticket,
+        Err(reason) => {
+            shared.join_attempts.increment();
+            shared.join_failed(&reason);
+            return SessionEnd::Retry;
+        }
+    };
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let connect =
+        tokio_tungstenite::connect_async_with_config(ticket.ws_url.as_str(), Some(config), true);
+    let connected = tokio::select! {
+        result = tokio::time::timeout(CONNECT_TIMEOUT, connect) => result,
+        _ = stop.changed() => return SessionEnd::Stopped,
+    };
+    let mut socket = match connected {
+        Ok(Ok((socket, _response))) => socket,
+        Ok(Err(error)) => {
+            shared.join_attempts.increment();
+            shared.join_failed(&connect_failure(&error));
+            return SessionEnd::Retry;
+        }
+        Err(_elapsed) => {
+            shared.join_attempts.increment();
+            shared.join_failed("connect: timeout");
+            return SessionEnd::Retry;
+        }
+    };
+    summary.sessions += 1;
+    let mut mirror = ClientMirror::without_bodies();
+    if socket
+        .send(Message::Binary(ticket.join_frame.into()))
+        .await
+        .is_err()
+    {
+        shared.join_attempts.increment();
+        shared.join_failed("closed before first state");
+        return SessionEnd::Retry;
+    }
+
+    // Until the first state frame: the join is in flight.
+    let mut bytes_in_window = 0u64;
+    let first_state_deadline = Instant::now() + FIRST_STATE_TIMEOUT;
+    let mut last_state_at;
+    loop {
+        let message = tokio::select! {
+            message = tokio::time::timeout_at(first_state_deadline, socket.next()) => message,
+            _ = stop.changed() => {
+                let _ = socket.close(None).await;
+                return SessionEnd::Stopped;
+            }
+        };
+        let failure = match message {
+            Ok(Some(Ok(Message::Binary(bytes)))) => {
+                let now = Instant::now();
+                let wire = bytes.len() as u64 + frame_header_bytes(bytes.len());
+                shared.bytes_received.add(wire);
+                if now >= plan.window.0 && now < plan.window.1 {
+                    bytes_in_window += wire;
+                }
+                if mirror.apply_message(&bytes).is_err() {
+                    Some("mirror desync before first state".to_owned())
+                } else if mirror.states_applied() > 0 {
+                    last_state_at = now;
+                    break;
+                } else {
+                    None
+                }
+            }
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => {
+                Some(error_frame_reason(&mirror, "closed before first state"))
+            }
+            Ok(Some(Err(_))) => Some(error_frame_reason(&mirror, "read error before first state")),
+            Ok(Some(Ok(_))) => None,
+            Err(_elapsed) => Some("timeout waiting for first state".to_owned()),
+        };
+        if let Some(reason) = failure {
+            shared.join_attempts.increment();
+            shared.join_failed(&reason);
+            summary.bytes_in_window += bytes_in_window;
+            return SessionEnd::Retry;
+        }
+    }
+    let joined_at = last_state_at;
+    shared.join_attempts.increment();
+    shared.joins_succeeded.increment();
+    shared
+        .join_latency_us
+        .record(joined_at.duration_since(connect_started).as_micros() as u64);
+    shared.state_frames.add(mirror.states_applied());
+    if let Some(init) = mirror.init() {
+        shared.tick_rate.raise_to(u64::from(init.tick_rate));
+    }
+    shared.player_connected();
+
+    let (end, reason) = play(
+        plan,
+        shared,
+        stop,
+        rng,
+        &mut socket,
+        &mut mirror,
+        &mut last_state_at,
+        &mut bytes_in_window,
+    )
+    .await;
+    let ended_at = Instant::now();
+    shared.player_disconnected(&reason);
+    summary.bytes_in_window += bytes_in_window;
+    summary.connected_in_window += overlap(joined_at, ended_at, plan.window);
+    end
+}
+
+/// Plays one joined session until it ends; returns how and the disconnect reason.
+#[allow(clippy::too_many_arguments)] // one call site, all borrowed session state
+async fn play(
+    plan: &PlayerPlan,
+    shared: &Shared,
+    stop: &mut watch::Receiver<bool>,
+    rng: &mut StdRng,
+    socket: &mut Socket,
+    mirror: &mut ClientMirror,
+    last_state_at: &mut Instant,
+    bytes_in_window: &mut u64,
+) -> (SessionEnd, String) {
+    let behaviour = plan.behaviour;
+    let now = Instant::now();
+    // The first target is chosen at once, so the player steers from its first state on.
+    let mut next_target_at = now;
+    let mut respawn_at: Option<Instant> = None;
+    let leave_at = next_leave(rng, behaviour.leave_per_minute).map(|after| now + after);
+    let mut frame = Vec::with_capacity(8);
+    let far_future = now + Duration::from_secs(86_400);
+    let wake_at =
+        |next_target_at: Instant, respawn_at: Option<Instant>, leave_at: Option<Instant>| {
+            next_target_at
+                .min(respawn_at.unwrap_or(far_future))
+                .min(leave_at.unwrap_or(far_future))
+        };
+    let timer = tokio::time::sleep_until(wake_at(next_target_at, respawn_at, leave_at));
+    tokio::pin!(timer);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => {
+                let _ = socket.close(None).await;
+                return (SessionEnd::Stopped, "run ended".into());
+            }
+            message = socket.next() => match message {
+                Some(Ok(Message::Binary(bytes))) => {
+                    let now = Instant::now();
+                    let wire = bytes.len() as u64 + frame_header_bytes(bytes.len());
+                    shared.bytes_received.add(wire);
+                    if now >= plan.window.0 && now < plan.window.1 {
+                        *bytes_in_window += wire;
+                    }
+                    let states_before = mirror.states_applied();
+                    if mirror.apply_message(&bytes).is_err() {
+                        let _ = socket.close(None).await;
+                        return (SessionEnd::Retry, "mirror desync".into());
+                    }
+                    let new_states = mirror.states_applied() - states_before;
+                    if new_states > 0 {
+                        shared.state_frames.add(new_states);
+                        shared
+                            .state_interval_us
+                            .record(now.duration_since(*last_state_at).as_micros() as u64);
+                        *last_state_at = now;
+                    }
+                    if mirror.take_death().is_some() {
+                        shared.deaths.increment();
+                        respawn_at = Some(now + behaviour.respawn_delay);
+                        timer.as_mut().reset(wake_at(next_target_at, respawn_at, leave_at));
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => {
+                    return (SessionEnd::Retry, error_frame_reason(mirror, "server closed"));
+                }
+                Some(Err(_)) => {
+                    return (SessionEnd::Retry, error_frame_reason(mirror, "read error"));
+                }
+                Some(Ok(_)) => {}
+            },
+            () = &mut timer => {
+                let now = Instant::now();
+                if leave_at.is_some_and(|at| at <= now) {
+                    shared.planned_leaves.increment();
+                    let _ = socket.close(None).await;
+                    return (SessionEnd::Left, "left to rejoin".into());
+                }
+                if respawn_at.is_some_and(|at| at <= now) {
+                    respawn_at = None;
+                    frame.clear();
+                    encode_respawn(&mut frame);
+                    if socket.send(Message::Binary(frame.clone().into())).await.is_err() {
+                        return (SessionEnd::Retry, "write error".into());
+                    }
+                    shared.respawns_sent.increment();
+                    // Steer as soon as the new snake exists (a few ticks later).
+                    next_target_at = now + Duration::from_millis(300);
+                }
+                if next_target_at <= now {
+                    next_target_at = now + rng.gen_range(TARGET_MIN..=TARGET_MAX);
+                    if let Some(angle) = steer_angle(mirror, rng) {
+                        frame.clear();
+                        encode_input(
+                            Input {
+                                angle: angle_to_u16(angle),
+                                boost: rng.gen_bool(behaviour.boost_fraction),
+                            },
+                            &mut frame,
+                        );
+                        if socket.send(Message::Binary(frame.clone().into())).await.is_err() {
+                            return (SessionEnd::Retry, "write error".into());
+                        }
+                        shared.inputs_sent.increment();
+                    }
+                }
+                timer.as_mut().reset(wake_at(next_target_at, respawn_at, leave_at));
+            }
+        }
+    }
+}
+
+/// Heading from the player's own head toward a fresh random point; `None` while dead.
+fn steer_angle(mirror: &ClientMirror, rng: &mut StdRng) -> Option<f32> {
+    let init = mirror.init()?;
+    let head = mirror.own_snake()?.head_world(init);
+    // Uniform over the disc: radius ∝ sqrt(u).
+    let radius = init.arena_radius * TARGET_RADIUS_FRACTION * rng.r#gen::<f32>().sqrt();
+    let theta = rng.r#gen::<f32>() * TAU;
+    let target = [radius * theta.cos(), radius * theta.sin()];
+    Some((target[1] - head[1]).atan2(target[0] - head[0]))
+}
+
+/// Time until this player leaves, if it ever does: exponential with `per_minute` leaves per
+/// player-minute, so a fraction `per_minute` of players leaves each minute on average.
+fn next_leave(rng: &mut StdRng, per_minute: f64) -> Option<Duration> {
+    if per_minute <= 0.0 {
+        return None;
+    }
+    let uniform: f64 = rng.r#gen::<f64>();
+    let minutes = -(1.0 - uniform).ln() / per_minute;
+    Some(Duration::from_secs_f64((minutes * 60.0).min(86_400.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_headers_follow_the_websocket_length_encoding() {
+        assert_eq!(frame_header_bytes(0), 2);
+        assert_eq!(frame_header_bytes(125), 2);
+        assert_eq!(frame_header_bytes(126), 4);
+        assert_eq!(frame_header_bytes(65_535), 4);
+        assert_eq!(frame_header_bytes(65_536), 10);
+    }
+
+    #[test]
+    fn leave_times_average_to_the_rate() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let samples = 20_000;
+        let total: f64 = (0..samples)
+            .map(|_| next_leave(&mut rng, 0.05).unwrap().as_secs_f64())
+            .sum();
+        let mean_minutes = total / samples as f64 / 60.0;
+        // Mean of an exponential with rate 0.05/min is 20 minutes.
+        assert!(
+            (18.5..21.5).contains(&mean_minutes),
+            "mean {mean_minutes} min"
+        );
+        assert_eq!(next_leave(&mut rng, 0.0), None);
+    }
+
+    #[test]
+    fn overlap_is_clipped_to_the_window() {
+        let start = Instant::now();
+        let window = (
+            start + Duration::from_secs(10),
+            start + Duration::from_secs(20),
+        );
+        assert_eq!(
+            overlap(start, start + Duration::from_secs(5), window),
+            Duration::ZERO
+        );
+        assert_eq!(
+            overlap(start, start + Duration::from_secs(15), window),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            overlap(
+                start + Duration::from_secs(12),
+                start + Duration::from_secs(30),
+                window
+            ),
+            Duration::from_secs(8)
+        );
+    }
+}

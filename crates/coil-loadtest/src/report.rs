@@ -1,0 +1,414 @@
+//! The final report: one serialisable [`Report`] written as JSON (`--json FILE`) and rendered
+//! as a readable table on stdout. Pure data and formatting; the figures are computed in
+//! [`crate::run`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::args::Scenario;
+use crate::histogram::Histogram;
+
+/// p50/p95/p99/max of a histogram, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Percentiles {
+    /// From a histogram of microseconds.
+    pub fn millis_from_micros(histogram: &Histogram) -> Percentiles {
+        let millis = |value: Option<u64>| value.map(|us| us as f64 / 1_000.0);
+        Percentiles {
+            count: histogram.count(),
+            p50: millis(histogram.percentile(50.0)),
+            p95: millis(histogram.percentile(95.0)),
+            p99: millis(histogram.percentile(99.0)),
+            max: millis(histogram.max()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JoinReport {
+    pub attempts: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// succeeded / attempts (1.0 when nothing was attempted is not claimed: `None`).
+    pub success_rate: Option<f64>,
+    /// Error frames ("error 10 RoomFull"), HTTP statuses ("http 503"), connect errors
+    /// ("connect: connection refused"), timeouts.
+    pub failures_by_reason: BTreeMap<String, u64>,
+    /// Connect start → first state frame, milliseconds.
+    pub latency_ms: Percentiles,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrafficReport {
+    /// Length of the measurement window, seconds.
+    pub window_seconds: f64,
+    /// Players whose rate was measured (connected ≥ 1 s inside the window).
+    pub players_measured: usize,
+    /// Server → client wire bytes (payload + WebSocket header) per player per second, over
+    /// players, inside the window.
+    pub bytes_per_player_per_second_p50: Option<f64>,
+    pub bytes_per_player_per_second_p95: Option<f64>,
+    pub bytes_per_player_per_second_mean: Option<f64>,
+    /// Whole run, all players.
+    pub bytes_received_total: u64,
+    pub state_frames_total: u64,
+    /// Time between consecutive state frames seen by a client, inside the window (tick lag).
+    pub state_interval_ms: Percentiles,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BehaviourReport {
+    pub inputs_sent: u64,
+    pub deaths: u64,
+    pub respawns_sent: u64,
+    pub planned_leaves: u64,
+}
+
+/// The node's own figures over the measurement window, from its /metrics.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerReport {
+    pub window_seconds: f64,
+    /// Delta of process_cpu_seconds_total over the window.
+    pub cpu_seconds: Option<f64>,
+    pub cpu_seconds_per_second: Option<f64>,
+    /// Player-seconds connected over the window (from the players' own accounting).
+    pub player_seconds: f64,
+    pub cpu_seconds_per_player_second: Option<f64>,
+    /// 1 / cpu_seconds_per_player_second: players one fully busy core carries at this load.
+    pub players_per_core: Option<f64>,
+    /// RSS before the first player joined, and at the start and end of the window.
+    pub rss_before_bytes: Option<f64>,
+    pub rss_window_start_bytes: Option<f64>,
+    pub rss_window_end_bytes: Option<f64>,
+    /// RSS at the end of the window / players connected then.
+    pub rss_per_player_bytes: Option<f64>,
+    /// (RSS at the end − RSS before the first join) / players connected at the end (bots and
+    /// rooms included: it is what a player costs, all in).
+    pub rss_delta_per_player_bytes: Option<f64>,
+    /// Tick duration p99 over the window, from the histogram's bucket deltas (interpolated).
+    pub tick_p99_ms: Option<f64>,
+    pub tick_overruns: f64,
+    pub dropped_frames: f64,
+    pub humans_at_end: Option<f64>,
+    pub bots_at_end: Option<f64>,
+}
+
+/// The load generator's own health: if it fell behind, the server figures are a lower bound.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GeneratorReport {
+    /// CPU-seconds this process used over the whole run (None off Linux).
+    pub cpu_seconds: Option<f64>,
+    /// How late a 20 ms timer fired in the generator, over the window (scheduler lag).
+    pub timer_lag_ms: Percentiles,
+    pub fell_behind: bool,
+}
+
+/// One step of --find-capacity.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityStep {
+    pub step: usize,
+    pub rooms: usize,
+    pub players_target: usize,
+    pub players_connected: u64,
+    pub window_seconds: f64,
+    pub player_seconds: f64,
+    pub server_cpu_seconds: Option<f64>,
+    pub server_cpu_per_second: Option<f64>,
+    pub tick_p99_ms: Option<f64>,
+    pub tick_overruns: f64,
+    pub dropped_frames: f64,
+    pub client_state_interval_p99_ms: Option<f64>,
+    pub generator_timer_lag_p99_ms: Option<f64>,
+    pub rss_bytes: Option<f64>,
+    /// None when the step held; else why it broke.
+    pub broke: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CapacityReport {
+    pub server_cores: f64,
+    pub steps: Vec<CapacityStep>,
+    /// Players connected in the last step that held.
+    pub largest_ccu_held: u64,
+    /// Player-seconds / server CPU-seconds over the held steps.
+    pub players_per_server_core: Option<f64>,
+    pub server_cpu_seconds_per_player_second: Option<f64>,
+    pub stop_reason: String,
+    /// True when the load generator, not the server, was the limit: the capacity is at least
+    /// what is reported.
+    pub lower_bound: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: Scenario,
+    pub url: String,
+    pub started_at_unix_seconds: u64,
+    pub players_requested: usize,
+    pub rooms: usize,
+    pub ramp_seconds: f64,
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+    pub seed: u64,
+    /// Most players connected at once.
+    pub ccu_peak: u64,
+    /// Players connected when measuring ended.
+    pub ccu_at_end: u64,
+    pub joins: JoinReport,
+    pub traffic: TrafficReport,
+    pub disconnects_by_reason: BTreeMap<String, u64>,
+    pub behaviour: BehaviourReport,
+    /// None when the node's /metrics could not be read.
+    pub server: Option<ServerReport>,
+    pub generator: GeneratorReport,
+    pub capacity: Option<CapacityReport>,
+}
+
+fn number(value: Option<f64>, decimals: usize) -> String {
+    match value {
+        Some(value) if value.is_finite() => format!("{value:.decimals$}"),
+        _ => "-".into(),
+    }
+}
+
+fn mib(value: Option<f64>) -> String {
+    number(value.map(|bytes| bytes / (1024.0 * 1024.0)), 1)
+}
+
+fn kib(value: Option<f64>) -> String {
+    number(value.map(|bytes| bytes / 1024.0), 1)
+}
+
+fn percentiles_ms(p: &Percentiles) -> String {
+    format!(
+        "p50 {} / p95 {} / p99 {} / max {} ms (n={})",
+        number(p.p50, 1),
+        number(p.p95, 1),
+        number(p.p99, 1),
+        number(p.max, 1),
+        p.count
+    )
+}
+
+fn reasons(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.iter()
+        .map(|(reason, count)| format!("{reason}: {count}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Report {
+    /// The human-readable table printed at the end of a run.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let mut row = |label: &str, value: String| {
+            let _ = writeln!(out, "  {label:<34} {value}");
+        };
+        row(
+            "scenario",
+            format!(
+                "{:?} against {} (seed {})",
+                self.scenario, self.url, self.seed
+            ),
+        );
+        row(
+            "plan",
+            format!(
+                "{} players, {} rooms, ramp {} s, warm-up {} s, measure {} s",
+                self.players_requested,
+                self.rooms,
+                self.ramp_seconds,
+                self.warmup_seconds,
+                self.duration_seconds
+            ),
+        );
+        row(
+            "CCU peak / at end",
+            format!("{} / {}", self.ccu_peak, self.ccu_at_end),
+        );
+        let joins = &self.joins;
+        row(
+            "joins ok / attempted",
+            format!(
+                "{} / {} ({}%)",
+                joins.succeeded,
+                joins.attempts,
+                number(joins.success_rate.map(|rate| rate * 100.0), 2)
+            ),
+        );
+        row("join failures", reasons(&joins.failures_by_reason));
+        row("join latency", percentiles_ms(&joins.latency_ms));
+        let traffic = &self.traffic;
+        row(
+            "bytes/player/s (window)",
+            format!(
+                "p50 {} / p95 {} / mean {} B/s over {} players",
+                number(traffic.bytes_per_player_per_second_p50, 0),
+                number(traffic.bytes_per_player_per_second_p95, 0),
+                number(traffic.bytes_per_player_per_second_mean, 0),
+                traffic.players_measured
+            ),
+        );
+        row(
+            "state interval (window)",
+            percentiles_ms(&traffic.state_interval_ms),
+        );
+        row(
+            "received (whole run)",
+            format!(
+                "{} MiB, {} state frames",
+                mib(Some(traffic.bytes_received_total as f64)),
+                traffic.state_frames_total
+            ),
+        );
+        row("disconnects", reasons(&self.disconnects_by_reason));
+        let behaviour = &self.behaviour;
+        row(
+            "behaviour",
+            format!(
+                "{} inputs, {} deaths, {} respawns, {} leave+rejoin",
+                behaviour.inputs_sent,
+                behaviour.deaths,
+                behaviour.respawns_sent,
+                behaviour.planned_leaves
+            ),
+        );
+        match &self.server {
+            Some(server) => {
+                row(
+                    "server CPU (window)",
+                    format!(
+                        "{} s over {} s = {} cores busy",
+                        number(server.cpu_seconds, 2),
+                        number(Some(server.window_seconds), 1),
+                        number(server.cpu_seconds_per_second, 3)
+                    ),
+                );
+                row(
+                    "server CPU-s per player-s",
+                    format!(
+                        "{} ({} players per core)",
+                        number(server.cpu_seconds_per_player_second.map(|v| v * 1e6), 1) + " µs",
+                        number(server.players_per_core, 0)
+                    ),
+                );
+                row(
+                    "server RSS before/start/end",
+                    format!(
+                        "{} / {} / {} MiB",
+                        mib(server.rss_before_bytes),
+                        mib(server.rss_window_start_bytes),
+                        mib(server.rss_window_end_bytes)
+                    ),
+                );
+                row(
+                    "server RSS per player",
+                    format!(
+                        "{} KiB all-in, {} KiB above idle",
+                        kib(server.rss_per_player_bytes),
+                        kib(server.rss_delta_per_player_bytes)
+                    ),
+                );
+                row(
+                    "server tick (window)",
+                    format!(
+                        "p99 {} ms, {} overruns, {} dropped frames",
+                        number(server.tick_p99_ms, 2),
+                        server.tick_overruns,
+                        server.dropped_frames
+                    ),
+                );
+                row(
+                    "server players at end",
+                    format!(
+                        "{} humans, {} bots",
+                        number(server.humans_at_end, 0),
+                        number(server.bots_at_end, 0)
+                    ),
+                );
+            }
+            None => row("server", "no /metrics figures".into()),
+        }
+        row(
+            "generator",
+            format!(
+                "{} CPU-s, timer lag {}{}",
+                number(self.generator.cpu_seconds, 1),
+                percentiles_ms(&self.generator.timer_lag_ms),
+                if self.generator.fell_behind {
+                    " — FELL BEHIND: figures are a lower bound"
+                } else {
+                    ""
+                }
+            ),
+        );
+        if let Some(capacity) = &self.capacity {
+            let _ = writeln!(
+                out,
+                "\n  capacity steps (server cores allowed: {})",
+                capacity.server_cores
+            );
+            let _ = writeln!(
+                out,
+                "  {:>4} {:>6} {:>7} {:>9} {:>8} {:>9} {:>8} {:>9} {:>8}  verdict",
+                "step",
+                "rooms",
+                "CCU",
+                "cpu/s",
+                "tick p99",
+                "overruns",
+                "dropped",
+                "client p99",
+                "lag p99"
+            );
+            for step in &capacity.steps {
+                let _ = writeln!(
+                    out,
+                    "  {:>4} {:>6} {:>7} {:>9} {:>8} {:>9} {:>8} {:>9} {:>8}  {}",
+                    step.step,
+                    step.rooms,
+                    step.players_connected,
+                    number(step.server_cpu_per_second, 3),
+                    number(step.tick_p99_ms, 2),
+                    step.tick_overruns,
+                    step.dropped_frames,
+                    number(step.client_state_interval_p99_ms, 1),
+                    number(step.generator_timer_lag_p99_ms, 1),
+                    step.broke.as_deref().unwrap_or("held")
+                );
+            }
+            let _ = writeln!(
+                out,
+                "  largest CCU held {}; players per server core {}; server CPU-s per player-s {} µs; stopped: {}{}",
+                capacity.largest_ccu_held,
+                number(capacity.players_per_server_core, 0),
+                number(
+                    capacity
+                        .server_cpu_seconds_per_player_second
+                        .map(|v| v * 1e6),
+                    1
+                ),
+                capacity.stop_reason,
+                if capacity.lower_bound {
+                    " (the load generator was the limit: a lower bound)"
+                } else {
+                    ""
+                }
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,577 @@
+//! The controller: spawns the players, keeps time (ramp, warm-up, measurement window or
+//! capacity steps), prints progress once a second on stderr, scrapes the node's /metrics at
+//! window edges, and assembles the [`Report`].
+//!
+//! It owns every task it starts and stops them all before returning (the players through a
+//! watch channel, the sampler and the progress printer by abort), so a run never outlives its
+//! bounds.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::args::{LoadtestArgs, MAX_RUN, Mode, Plan};
+use crate::histogram::{AtomicHistogram, Histogram, percentile_of_sorted};
+use crate::player::{Joiner, PlayerPlan, PlayerSummary, run_player};
+use crate::prometheus::{ServerDelta, ServerSnapshot, fetch_snapshot};
+use crate::report::{
+    BehaviourReport, CapacityReport, CapacityStep, GeneratorReport, JoinReport, Percentiles,
+    Report, ServerReport, TrafficReport,
+};
+use crate::stats::{Counter, Shared};
+
+/// Tick p99 above this breaks the tick budget (half the 50 ms tick).
+const TICK_P99_BUDGET_SECONDS: f64 = 0.025;
+/// Fraction of the allowed cores at which the server counts as out of CPU.
+const CPU_EXHAUSTED_FRACTION: f64 = 0.95;
+/// The generator counts as falling behind when its 20 ms timer fires this late at p99.
+const GENERATOR_LAG_LIMIT_MS: f64 = 25.0;
+/// Period of the generator's own lag probe and player-seconds integration.
+const SAMPLER_PERIOD: Duration = Duration::from_millis(20);
+/// Pause after a capacity step's ramp before measuring, so joins and room creation settle.
+const STEP_SETTLE: Duration = Duration::from_secs(2);
+/// Longest the players get to close their sockets after the run stops.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// A player's bytes/s counts only if it was connected this long inside the window.
+const MIN_CONNECTED_FOR_RATE: Duration = Duration::from_secs(1);
+
+/// Runs a load test as the flags say; prints progress and the final table; writes `--json`.
+pub async fn run(args: LoadtestArgs) -> anyhow::Result<Report> {
+    let plan = args.plan()?;
+    let mut harness = Harness::start(&plan);
+    let result = match plan.mode.clone() {
+        Mode::Standard {
+            players,
+            rooms,
+            ramp,
+            warmup,
+            duration,
+        } => run_standard(&plan, &mut harness, players, rooms, ramp, warmup, duration).await,
+        Mode::Capacity {
+            room_size,
+            ramp,
+            step,
+            max_players,
+            server_cores,
+        } => {
+            run_capacity(
+                &plan,
+                &mut harness,
+                room_size,
+                ramp,
+                step,
+                max_players,
+                server_cores,
+            )
+            .await
+        }
+    };
+    // Whatever happened, no task of ours keeps running.
+    let summaries = harness.stop().await;
+    let mut report = result?;
+    finish_traffic(&mut report, &summaries);
+    // Read after the stop so the run's own closes are counted too.
+    report.disconnects_by_reason = harness.shared.disconnect_reasons.snapshot();
+    println!("{}", report.to_table());
+    if let Some(path) = &plan.json {
+        let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("writing the report to {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+/// Lag probe and player-seconds integrator, run every [`SAMPLER_PERIOD`].
+#[derive(Debug, Default)]
+struct Sampler {
+    timer_lag_us: AtomicHistogram,
+    /// Integral of connected players over time, in player-microseconds.
+    player_micros: Counter,
+}
+
+impl Sampler {
+    fn player_seconds(&self) -> f64 {
+        self.player_micros.get() as f64 / 1e6
+    }
+}
+
+/// Everything a run starts, so that it can all be stopped.
+struct Harness {
+    shared: Arc<Shared>,
+    sampler: Arc<Sampler>,
+    joiner: Arc<Joiner>,
+    stop_sender: watch::Sender<bool>,
+    players: Vec<JoinHandle<PlayerSummary>>,
+    background: Vec<JoinHandle<()>>,
+    phase: Arc<Mutex<String>>,
+    http: reqwest::Client,
+    metrics_url: String,
+    server_pid: Option<u32>,
+    started_unix: u64,
+}
+
+impl Harness {
+    fn start(plan: &Plan) -> Harness {
+        let shared = Arc::new(Shared::default());
+        let sampler = Arc::new(Sampler::default());
+        let phase = Arc::new(Mutex::new("starting".to_owned()));
+        let (stop_sender, _) = watch::channel(false);
+        let mut background = vec![tokio::spawn(sample(shared.clone(), sampler.clone()))];
+        if !plan.quiet {
+            background.push(tokio::spawn(progress(shared.clone(), phase.clone())));
+        }
+        Harness {
+            shared,
+            sampler,
+            joiner: Arc::new(Joiner::Direct {
+                ws_base: plan.ws_base.clone(),
+            }),
+            stop_sender,
+            players: Vec::new(),
+            background,
+            phase,
+            http: reqwest::Client::new(),
+            metrics_url: format!("{}/metrics", plan.http_base),
+            server_pid: plan.server_pid,
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs()),
+        }
+    }
+
+    fn set_phase(&self, phase: impl Into<String>) {
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase.into();
+    }
+
+    fn spawn_player(&mut self, plan: PlayerPlan) {
+        self.players.push(tokio::spawn(run_player(
+            plan,
+            self.joiner.clone(),
+            self.shared.clone(),
+            self.stop_sender.subscribe(),
+        )));
+    }
+
+    async fn scrape(&self) -> Option<ServerSnapshot> {
+        match fetch_snapshot(&self.http, &self.metrics_url).await {
+            Ok(mut snapshot) => {
+                if let Some(pid) = self.server_pid {
+                    // Exact figures straight from the kernel; the exported counter has
+                    // whole-second resolution.
+                    snapshot.cpu_seconds = crate::procstat::cpu_seconds(pid);
+                    snapshot.resident_memory_bytes = crate::procstat::resident_bytes(pid);
+                }
+                Some(snapshot)
+            }
+            Err(error) => {
+                tracing::warn!(url = %self.metrics_url, cause = %error, "could not read the node's metrics");
+                None
+            }
+        }
+    }
+
+    /// Stops every player (bounded wait) and background task; returns the players' summaries.
+    async fn stop(&mut self) -> Vec<PlayerSummary> {
+        let _ = self.stop_sender.send(true);
+        let deadline = Instant::now() + STOP_GRACE;
+        let mut summaries = Vec::with_capacity(self.players.len());
+        for mut handle in self.players.drain(..) {
+            match tokio::time::timeout_at(deadline, &mut handle).await {
+                Ok(Ok(summary)) => summaries.push(summary),
+                Ok(Err(_join_error)) => {}
+                Err(_elapsed) => handle.abort(),
+            }
+        }
+        for handle in self.background.drain(..) {
+            handle.abort();
+        }
+        summaries
+    }
+
+    fn base_report(&self, plan: &Plan) -> Report {
+        let (players, rooms, ramp, warmup, duration) = match &plan.mode {
+            Mode::Standard {
+                players,
+                rooms,
+                ramp,
+                warmup,
+                duration,
+            } => (*players, *rooms, *ramp, *warmup, *duration),
+            Mode::Capacity { ramp, .. } => (0, 0, *ramp, Duration::ZERO, Duration::ZERO),
+        };
+        let shared = &self.shared;
+        let attempts = shared.join_attempts.get();
+        let succeeded = shared.joins_succeeded.get();
+        Report {
+            scenario: plan.scenario,
+            url: plan.http_base.clone(),
+            started_at_unix_seconds: self.started_unix,
+            players_requested: players,
+            rooms,
+            ramp_seconds: ramp.as_secs_f64(),
+            warmup_seconds: warmup.as_secs_f64(),
+            duration_seconds: duration.as_secs_f64(),
+            seed: plan.seed,
+            ccu_peak: shared.connected_peak.get(),
+            ccu_at_end: shared.connected.get(),
+            joins: JoinReport {
+                attempts,
+                succeeded,
+                failed: shared.joins_failed.get(),
+                success_rate: (attempts > 0).then(|| succeeded as f64 / attempts as f64),
+                failures_by_reason: shared.join_failures.snapshot(),
+                latency_ms: Percentiles::millis_from_micros(&shared.join_latency_us.take()),
+            },
+            traffic: TrafficReport {
+                bytes_received_total: shared.bytes_received.get(),
+                state_frames_total: shared.state_frames.get(),
+                ..TrafficReport::default()
+            },
+            disconnects_by_reason: shared.disconnect_reasons.snapshot(),
+            behaviour: BehaviourReport {
+                inputs_sent: shared.inputs_sent.get(),
+                deaths: shared.deaths.get(),
+                respawns_sent: shared.respawns_sent.get(),
+                planned_leaves: shared.planned_leaves.get(),
+            },
+            server: None,
+            generator: GeneratorReport {
+                cpu_seconds: own_cpu_seconds(),
+                ..GeneratorReport::default()
+            },
+            capacity: None,
+        }
+    }
+}
+
+/// Measures timer lag and integrates connected players over time.
+async fn sample(shared: Arc<Shared>, sampler: Arc<Sampler>) {
+    let mut last = Instant::now();
+    loop {
+        let asked = Instant::now();
+        tokio::time::sleep(SAMPLER_PERIOD).await;
+        let now = Instant::now();
+        let late = now.duration_since(asked).saturating_sub(SAMPLER_PERIOD);
+        sampler.timer_lag_us.record(late.as_micros() as u64);
+        let elapsed = now.duration_since(last).as_micros() as u64;
+        sampler
+            .player_micros
+            .add(shared.connected.get().saturating_mul(elapsed));
+        last = now;
+    }
+}
+
+/// One progress line per second on stderr.
+async fn progress(shared: Arc<Shared>, phase: Arc<Mutex<String>>) {
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    ticker.tick().await;
+    let mut last_joins = 0;
+    let mut last_bytes = 0;
+    let mut last_at = Instant::now();
+    loop {
+        ticker.tick().await;
+        let now = Instant::now();
+        let seconds = now.duration_since(last_at).as_secs_f64().max(1e-3);
+        let joins = shared.joins_succeeded.get();
+        let bytes = shared.bytes_received.get();
+        let phase = phase.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        eprintln!(
+            "[{:>5.0}s] {:<16} connected {:>6}  joins/s {:>6.1}  join failures {:>5}  disconnects {:>5}  rx {:>7.2} MB/s",
+            now.duration_since(started).as_secs_f64(),
+            phase,
+            shared.connected.get(),
+            (joins - last_joins) as f64 / seconds,
+            shared.joins_failed.get(),
+            shared.disconnects.get(),
+            (bytes - last_bytes) as f64 / seconds / 1e6,
+        );
+        last_joins = joins;
+        last_bytes = bytes;
+        last_at = now;
+    }
+}
+
+fn own_cpu_seconds() -> Option<f64> {
+    crate::procstat::cpu_seconds(std::process::id())
+}
+
+fn millis(histogram: &Histogram, percent: f64) -> Option<f64> {
+    histogram
+        .percentile(percent)
+        .map(|micros| micros as f64 / 1_000.0)
+}
+
+#[allow(clippy::too_many_arguments)] // the fields of Mode::Standard
+async fn run_standard(
+    plan: &Plan,
+    harness: &mut Harness,
+    players: usize,
+    rooms: usize,
+    ramp: Duration,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Report> {
+    let before = harness.scrape().await;
+    let start = Instant::now();
+    let window_start = start + ramp + warmup;
+    let window_end = window_start + duration;
+    for slot in 0..players {
+        let offset = ramp.mul_f64(slot as f64 / players as f64);
+        harness.spawn_player(PlayerPlan {
+            slot,
+            room: format!("{}-{}", plan.room_prefix, slot % rooms + 1),
+            start_at: start + offset,
+            window: (window_start, window_end),
+            behaviour: plan.behaviour,
+            seed: plan.seed,
+        });
+    }
+    harness.set_phase("ramp");
+    tokio::time::sleep_until(start + ramp).await;
+    harness.set_phase("warm-up");
+    tokio::time::sleep_until(window_start).await;
+    let window_first = harness.scrape().await;
+    let sampled_start = harness.sampler.player_seconds();
+    harness.shared.state_interval_us.take();
+    harness.sampler.timer_lag_us.take();
+    harness.set_phase("measure");
+    tokio::time::sleep_until(window_end).await;
+    let window_last = harness.scrape().await;
+    let player_seconds = harness.sampler.player_seconds() - sampled_start;
+    let state_interval = harness.shared.state_interval_us.take();
+    let timer_lag = harness.sampler.timer_lag_us.take();
+    harness.set_phase("stopping");
+
+    let mut report = harness.base_report(plan);
+    report.traffic.window_seconds = duration.as_secs_f64();
+    report.traffic.state_interval_ms = Percentiles::millis_from_micros(&state_interval);
+    report.generator.timer_lag_ms = Percentiles::millis_from_micros(&timer_lag);
+    report.generator.fell_behind =
+        millis(&timer_lag, 99.0).is_some_and(|lag| lag > GENERATOR_LAG_LIMIT_MS);
+    if let (Some(first), Some(last)) = (&window_first, &window_last) {
+        report.server = Some(server_report(
+            before.as_ref(),
+            first,
+            last,
+            player_seconds,
+            report.ccu_at_end,
+        ));
+    }
+    Ok(report)
+}
+
+fn server_report(
+    before_any_join: Option<&ServerSnapshot>,
+    first: &ServerSnapshot,
+    last: &ServerSnapshot,
+    player_seconds: f64,
+    players_at_end: u64,
+) -> ServerReport {
+    let delta = ServerDelta::between(first, last);
+    let per_player_second = delta
+        .cpu_seconds
+        .filter(|_| player_seconds > 0.0)
+        .map(|cpu| cpu / player_seconds);
+    let players = players_at_end as f64;
+    let rss_before = before_any_join.and_then(|s| s.resident_memory_bytes);
+    let rss_end = last.resident_memory_bytes;
+    ServerReport {
+        window_seconds: delta.seconds,
+        cpu_seconds: delta.cpu_seconds,
+        cpu_seconds_per_second: delta.cpu_per_second(),
+        player_seconds,
+        cpu_seconds_per_player_second: per_player_second,
+        players_per_core: per_player_second.filter(|v| *v > 0.0).map(|v| 1.0 / v),
+        rss_before_bytes: rss_before,
+        rss_window_start_bytes: first.resident_memory_bytes,
+        rss_window_end_bytes: rss_end,
+        rss_per_player_bytes: rss_end.filter(|_| players > 0.0).map(|rss| rss / players),
+        rss_delta_per_player_bytes: match (rss_before, rss_end) {
+            (Some(before), Some(end)) if players > 0.0 => Some((end - before) / players),
+            _ => None,
+        },
+        tick_p99_ms: delta.tick_p99_seconds.map(|s| s * 1_000.0),
+        tick_overruns: delta.tick_overruns,
+        dropped_frames: delta.dropped_frames,
+        humans_at_end: last.human_players,
+        bots_at_end: last.bot_players,
+    }
+}
+
+/// Per-player byte rates from the players' own window accounting.
+fn finish_traffic(report: &mut Report, summaries: &[PlayerSummary]) {
+    let mut rates: Vec<f64> = summaries
+        .iter()
+        .filter(|s| s.connected_in_window >= MIN_CONNECTED_FOR_RATE)
+        .map(|s| s.bytes_in_window as f64 / s.connected_in_window.as_secs_f64())
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    let traffic = &mut report.traffic;
+    traffic.players_measured = rates.len();
+    traffic.bytes_per_player_per_second_p50 = percentile_of_sorted(&rates, 50.0);
+    traffic.bytes_per_player_per_second_p95 = percentile_of_sorted(&rates, 95.0);
+    traffic.bytes_per_player_per_second_mean =
+        (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64);
+}
+
+#[allow(clippy::too_many_arguments)] // the fields of Mode::Capacity
+async fn run_capacity(
+    plan: &Plan,
+    harness: &mut Harness,
+    room_size: usize,
+    ramp: Duration,
+    step_hold: Duration,
+    max_players: usize,
+    server_cores: f64,
+) -> anyhow::Result<Report> {
+    let baseline = harness
+        .scrape()
+        .await
+        .context("--find-capacity needs the node's /metrics; is the node running?")?;
+    let start = Instant::now();
+    let run_deadline = start + MAX_RUN;
+    let mut capacity = CapacityReport {
+        server_cores,
+        ..CapacityReport::default()
+    };
+    let mut held_player_seconds = 0.0;
+    let mut held_cpu_seconds = 0.0;
+    let mut players_spawned = 0;
+    let mut last_snapshot = baseline.clone();
+    let mut step = 0;
+    loop {
+        if players_spawned + room_size > max_players {
+            capacity.stop_reason = format!("reached --max-players {max_players}");
+            break;
+        }
+        if Instant::now() + ramp + STEP_SETTLE + step_hold > run_deadline {
+            capacity.stop_reason = "reached the one-hour limit".into();
+            break;
+        }
+        step += 1;
+        let step_start = Instant::now();
+        for index in 0..room_size {
+            harness.spawn_player(PlayerPlan {
+                slot: players_spawned + index,
+                room: format!("{}-{step}", plan.room_prefix),
+                start_at: step_start + ramp.mul_f64(index as f64 / room_size as f64),
+                window: (start, run_deadline),
+                behaviour: plan.behaviour,
+                seed: plan.seed,
+            });
+        }
+        players_spawned += room_size;
+        harness.set_phase(format!("step {step} ramp"));
+        tokio::time::sleep_until(step_start + ramp + STEP_SETTLE).await;
+        let Some(before) = harness.scrape().await else {
+            capacity.stop_reason = "the node's /metrics did not answer".into();
+            break;
+        };
+        let sampled_start = harness.sampler.player_seconds();
+        harness.shared.state_interval_us.take();
+        harness.sampler.timer_lag_us.take();
+        harness.set_phase(format!("step {step} hold"));
+        tokio::time::sleep(step_hold).await;
+        let after = harness.scrape().await;
+        let player_seconds = harness.sampler.player_seconds() - sampled_start;
+        let client_interval = harness.shared.state_interval_us.take();
+        let timer_lag = harness.sampler.timer_lag_us.take();
+        let connected = harness.shared.connected.get();
+        let Some(after) = after else {
+            capacity.stop_reason = "the node's /metrics did not answer (too busy?)".into();
+            break;
+        };
+        let delta = ServerDelta::between(&before, &after);
+        let lag_p99 = millis(&timer_lag, 99.0);
+        let mut server_breaks = Vec::new();
+        if (connected as f64) < players_spawned as f64 * 0.98 {
+            server_breaks.push(format!(
+                "only {connected} of {players_spawned} players connected"
+            ));
+        }
+        if delta.tick_overruns > 0.0 {
+            server_breaks.push(format!("{} ticks over 50 ms", delta.tick_overruns));
+        }
+        if let Some(p99) = delta
+            .tick_p99_seconds
+            .filter(|p| *p > TICK_P99_BUDGET_SECONDS)
+        {
+            server_breaks.push(format!("tick p99 {:.1} ms > 25 ms", p99 * 1_000.0));
+        }
+        if delta.dropped_frames > 0.0 {
+            server_breaks.push(format!("{} frames dropped", delta.dropped_frames));
+        }
+        if let Some(cpu) = delta
+            .cpu_per_second()
+            .filter(|cpu| *cpu >= CPU_EXHAUSTED_FRACTION * server_cores)
+        {
+            server_breaks.push(format!("server CPU {cpu:.2} of {server_cores} cores"));
+        }
+        let generator_behind = lag_p99.is_some_and(|lag| lag > GENERATOR_LAG_LIMIT_MS);
+        let broke = if !server_breaks.is_empty() {
+            Some(server_breaks.join("; "))
+        } else if generator_behind {
+            capacity.lower_bound = true;
+            Some(format!(
+                "load generator fell behind (timer lag p99 {:.0} ms)",
+                lag_p99.unwrap_or_default()
+            ))
+        } else {
+            None
+        };
+        capacity.steps.push(CapacityStep {
+            step,
+            rooms: step,
+            players_target: players_spawned,
+            players_connected: connected,
+            window_seconds: delta.seconds,
+            player_seconds,
+            server_cpu_seconds: delta.cpu_seconds,
+            server_cpu_per_second: delta.cpu_per_second(),
+            tick_p99_ms: delta.tick_p99_seconds.map(|s| s * 1_000.0),
+            tick_overruns: delta.tick_overruns,
+            dropped_frames: delta.dropped_frames,
+            client_state_interval_p99_ms: millis(&client_interval, 99.0),
+            generator_timer_lag_p99_ms: lag_p99,
+            rss_bytes: after.resident_memory_bytes,
+            broke: broke.clone(),
+        });
+        last_snapshot = after;
+        if let Some(reason) = broke {
+            capacity.stop_reason = reason;
+            break;
+        }
+        held_player_seconds += player_seconds;
+        held_cpu_seconds += delta.cpu_seconds.unwrap_or(0.0);
+        capacity.largest_ccu_held = connected;
+    }
+    harness.set_phase("stopping");
+    if held_player_seconds > 0.0 && held_cpu_seconds > 0.0 {
+        capacity.players_per_server_core = Some(held_player_seconds / held_cpu_seconds);
+        capacity.server_cpu_seconds_per_player_second =
+            Some(held_cpu_seconds / held_player_seconds);
+    }
+    let mut report = harness.base_report(plan);
+    report.players_requested = players_spawned;
+    report.rooms = step;
+    report.duration_seconds = step_hold.as_secs_f64();
+    report.traffic.window_seconds = start.elapsed().as_secs_f64();
+    report.generator.timer_lag_ms =
+        Percentiles::millis_from_micros(&harness.sampler.timer_lag_us.take());
+    report.generator.fell_behind = capacity.lower_bound;
+    report.server = Some(server_report(
+        Some(&baseline),
+        &baseline,
+        &last_snapshot,
+        harness.sampler.player_seconds(),
+        report.ccu_at_end,
+    ));
+    report.capacity = Some(capacity);
+    Ok(report)
+}

@@ -1,0 +1,248 @@
+//! Runs the load generator against a real node started in this process on 127.0.0.1:0, over
+//! real WebSockets, and checks that the report's figures are present and plausible. Timing is
+//! never asserted beyond "near the tick", which the design fixes at 50 ms.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use coil_loadtest::{LoadtestArgs, Report, Scenario};
+use coil_server::NodeConfig;
+use tokio::sync::oneshot;
+
+struct TestNode {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    async fn start() -> TestNode {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = NodeConfig::for_tests(data_dir.path());
+        let listener = coil_server::bind(config.listen).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let factory = coil_server::arena_factory(config.tick);
+        let task = tokio::spawn(coil_server::run(config, listener, factory, async move {
+            let _ = signal.await;
+        }));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let health = format!("http://{addr}/api/health");
+        while reqwest::get(&health).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "node did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        TestNode {
+            addr,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            _data_dir: data_dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+    }
+}
+
+fn small_run(url: String) -> LoadtestArgs {
+    LoadtestArgs {
+        url,
+        players: 24,
+        rooms: 2,
+        ramp: 0.5,
+        warmup: 1.0,
+        duration: 4.0,
+        quiet: true,
+        seed: Some(42),
+        ..LoadtestArgs::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_run_reports_plausible_figures() {
+    let node = TestNode::start().await;
+    let json_dir = tempfile::tempdir().unwrap();
+    let json_path = json_dir.path().join("report.json");
+    let args = LoadtestArgs {
+        // No leaves: every player keeps one session, so the counts below are exact.
+        leave_per_minute: 0.0,
+        json: Some(json_path.clone()),
+        // The node runs in this process; /proc gives its CPU exactly (the exported counter
+        // counts whole seconds only).
+        server_pid: Some(std::process::id()),
+        ..small_run(node.url())
+    };
+    let report: Report = coil_loadtest::run(args).await.unwrap();
+    node.stop().await;
+
+    assert_eq!(report.scenario, Scenario::ArenaStandard);
+    assert_eq!(report.joins.succeeded, 24, "{:?}", report.joins);
+    assert_eq!(
+        report.joins.failed, 0,
+        "{:?}",
+        report.joins.failures_by_reason
+    );
+    assert_eq!(report.joins.success_rate, Some(1.0));
+    assert_eq!(report.ccu_peak, 24);
+    assert_eq!(report.ccu_at_end, 24);
+    assert_eq!(report.joins.latency_ms.count, 24);
+    assert!(report.joins.latency_ms.p99.unwrap() > 0.0);
+
+    let traffic = &report.traffic;
+    assert_eq!(traffic.players_measured, 24);
+    let p50 = traffic.bytes_per_player_per_second_p50.unwrap();
+    let p95 = traffic.bytes_per_player_per_second_p95.unwrap();
+    // At 20 Hz every state frame costs at least a header and a type byte.
+    assert!(p50 >= 20.0 * 3.0, "bytes/s p50 {p50}");
+    assert!(p95 >= p50);
+    assert!(traffic.bytes_received_total > 0);
+    // ~5.5 s connected at 20 Hz per player.
+    assert!(
+        traffic.state_frames_total > 24 * 40,
+        "{}",
+        traffic.state_frames_total
+    );
+    let interval = traffic.state_interval_ms.p50.unwrap();
+    assert!(
+        (30.0..=80.0).contains(&interval),
+        "state interval p50 {interval} ms"
+    );
+    assert!(traffic.state_interval_ms.count > 24 * 40);
+
+    assert!(report.behaviour.inputs_sent >= 24, "{:?}", report.behaviour);
+    // The only disconnects are the run's own end.
+    assert_eq!(report.disconnects_by_reason.get("run ended"), Some(&24));
+    assert_eq!(
+        report.disconnects_by_reason.len(),
+        1,
+        "{:?}",
+        report.disconnects_by_reason
+    );
+
+    let server = report
+        .server
+        .as_ref()
+        .expect("the node's /metrics was read");
+    assert!(server.cpu_seconds.unwrap() > 0.0);
+    assert!(server.rss_window_end_bytes.unwrap() > 0.0);
+    assert!(server.rss_per_player_bytes.unwrap() > 0.0);
+    assert!(
+        server.player_seconds > 24.0 * 3.0,
+        "{}",
+        server.player_seconds
+    );
+    assert!(server.cpu_seconds_per_player_second.unwrap() > 0.0);
+    assert!(server.tick_p99_ms.is_some());
+    assert_eq!(server.humans_at_end, Some(24.0));
+
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(written["joins"]["succeeded"], 24);
+    assert_eq!(written["scenario"], "arena-standard");
+    assert!(
+        written["traffic"]["bytes_per_player_per_second_p50"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(report.to_table().contains("bytes/player/s"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_leave_and_rejoin_when_the_rate_is_forced_high() {
+    let node = TestNode::start().await;
+    let args = LoadtestArgs {
+        players: 8,
+        rooms: 1,
+        // 60 per minute: each player leaves about once a second.
+        leave_per_minute: 60.0,
+        ..small_run(node.url())
+    };
+    let report = coil_loadtest::run(args).await.unwrap();
+    node.stop().await;
+
+    assert!(
+        report.behaviour.planned_leaves >= 8,
+        "{:?}",
+        report.behaviour
+    );
+    assert!(
+        report.joins.succeeded > 8,
+        "rejoins counted as joins: {:?}",
+        report.joins
+    );
+    assert_eq!(
+        report.joins.failed, 0,
+        "{:?}",
+        report.joins.failures_by_reason
+    );
+    assert!(
+        report
+            .disconnects_by_reason
+            .get("left to rejoin")
+            .copied()
+            .unwrap_or(0)
+            >= 8
+    );
+}
+
+#[tokio::test]
+async fn a_remote_target_is_refused_without_allow_remote() {
+    let args = LoadtestArgs {
+        url: "http://203.0.113.7:8787".into(),
+        duration: 1.0,
+        warmup: 0.0,
+        quiet: true,
+        ..LoadtestArgs::default()
+    };
+    let error = coil_loadtest::run(args).await.unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("--allow-remote"), "{message}");
+    assert!(message.contains("203.0.113.7"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_yields_connect_failures_not_a_panic() {
+    // A port that was just free: nothing listens on it any more.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let args = LoadtestArgs {
+        url: format!("http://127.0.0.1:{port}"),
+        players: 4,
+        ramp: 0.0,
+        warmup: 0.0,
+        duration: 1.5,
+        quiet: true,
+        ..LoadtestArgs::default()
+    };
+    let report = coil_loadtest::run(args).await.unwrap();
+    assert_eq!(report.joins.succeeded, 0);
+    assert!(report.joins.failed >= 4, "{:?}", report.joins);
+    assert_eq!(report.joins.success_rate, Some(0.0));
+    let refused = report
+        .joins
+        .failures_by_reason
+        .get("connect: connection refused")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(
+        refused, report.joins.failed,
+        "{:?}",
+        report.joins.failures_by_reason
+    );
+    assert!(report.server.is_none());
+    assert_eq!(report.ccu_peak, 0);
+}
