@@ -240,7 +240,8 @@ impl ArenaConfig {
             pellet_colors: self.pellet_colors.max(1),
             grid_cell_size: clamp_finite(
                 self.grid_cell_size,
-                (radius / 1000.0).max(8.0),
+                // At most ~500 cells per side, so the two grids stay a few MB at any radius.
+                (radius / 250.0).max(8.0),
                 radius,
                 defaults.grid_cell_size,
             ),
