@@ -2,7 +2,8 @@
 //!
 //! 1. A BYTES report (printed first): an arena-standard-like room — 120 snakes, 100 of them
 //!    steering "humans" whose target point changes every 1–3 s and who boost 10% of the
-//!    time, respawning 2 s after a death — runs 30 s of game time to warm up, then 60 s
+//!    time, respawning 2 s after a death, 5% of them leaving and rejoining per minute — runs
+//!    30 s of game time to warm up, then 60 s
 //!    measured. It prints the median and p95 bytes per human per second server → client,
 //!    WebSocket framing included (2 bytes of header below 126 bytes of payload, 4 below
 //!    65,536, 10 above), and where those bytes go.
@@ -191,7 +192,33 @@ fn bytes_report() {
     let warm_up_ticks = 30 * TICK_RATE;
     let total_ticks = warm_up_ticks + measured_seconds * TICK_RATE;
     let started = std::time::Instant::now();
+    // arena-standard: 5% of the humans leave and rejoin per minute, i.e. one every 12 s. A
+    // rejoin is a new seat and a fresh client; its bytes count toward the same human slot.
+    let rejoin_every = 12 * TICK_RATE;
+    let mut next_player = 1000u32;
     for tick in 0..total_ticks {
+        if tick % rejoin_every == rejoin_every - 1 {
+            let slot = (room.random.next() % room.drivers.len() as u64) as usize;
+            let old = room.drivers[slot].player;
+            room.game.remove_player(old);
+            next_player += 1;
+            let player = PlayerId(next_player);
+            room.game.add_player(
+                player,
+                &JoinInfo {
+                    name: format!("rejoin{next_player}"),
+                    skin: 3,
+                },
+            );
+            room.drivers[slot] = Driver {
+                player,
+                target: [0.0, 0.0],
+                ticks_to_new_target: 0,
+                boost: false,
+                dead_ticks: None,
+            };
+            mirrors[slot] = ClientMirror::without_bodies();
+        }
         room.step();
         let measuring = tick >= warm_up_ticks;
         room.encode_all(|index, message| {
@@ -233,7 +260,7 @@ fn bytes_report() {
     let humans = per_second.len() as f64;
     let per_human_second = |value: u64| value as f64 / humans / seconds;
     println!(
-        "arena bytes: 120 snakes (100 steering humans + 20 bots), {measured_seconds} s measured after 30 s warm-up"
+        "arena bytes: 120 snakes (100 steering humans + 20 bots, 5%/min rejoin), {measured_seconds} s measured after 30 s warm-up"
     );
     println!(
         "  bytes per human per second (incl. WebSocket header): median {median:.0}, p95 {p95:.0}, min {:.0}, max {:.0}",
