@@ -1016,3 +1016,145 @@ async fn placement_signs_into_a_token_the_node_accepts(harness: &Harness) {
         .is_err()
     );
 }
+
+/// Runs a Redis-only scenario with cleanup even on panic (skipped without `TEST_REDIS_URL`).
+async fn with_redis<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<Harness>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Some(harness) = Harness::redis().await else {
+        return;
+    };
+    let harness = Arc::new(harness);
+    let outcome = tokio::spawn(scenario(harness.clone())).await;
+    harness.cleanup().await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+async fn redis_connection(harness: &Harness) -> (redis::aio::MultiplexedConnection, String) {
+    let Backend::Redis { url, prefix, .. } = &harness.backend else {
+        unreachable!("a Redis harness")
+    };
+    let client = redis::Client::open(url.as_str()).unwrap();
+    (
+        client.get_multiplexed_async_connection().await.unwrap(),
+        prefix.clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_index_entries_are_cleaned_once_their_keys_expire() {
+    with_redis(|harness| async move {
+        let beat = heartbeat(
+            "node-a",
+            "us-east",
+            4,
+            &[("r-1", 3, RoomState::Active), ("r-2", 0, RoomState::Warm)],
+        );
+        harness
+            .directory
+            .heartbeat(&beat, Duration::from_millis(1_000), wall_clock_ms())
+            .await
+            .unwrap();
+        let (mut connection, prefix) = redis_connection(&harness).await;
+        let fill_key = format!("{prefix}region:us-east:fill");
+        let fill: u64 = redis::cmd("ZCARD")
+            .arg(&fill_key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(fill, 2);
+        // Wait for Redis to expire the node and room keys (its own clock, hence the polling).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let exists: u64 = redis::cmd("EXISTS")
+                .arg(format!("{prefix}node:node-a"))
+                .arg(format!("{prefix}room:r-1"))
+                .arg(format!("{prefix}room:r-2"))
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            if exists == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "keys outlived their TTL");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The next read finds the dangling index entries and removes them.
+        assert!(matches!(
+            harness.matchmake(&request(), wall_clock_ms()).await,
+            Err(MatchError::NoCapacity { .. })
+        ));
+        for (command, key) in [
+            ("ZCARD", fill_key.clone()),
+            ("ZCARD", format!("{prefix}region:us-east:open")),
+            ("HLEN", format!("{prefix}region:us-east:nodes")),
+        ] {
+            let left: u64 = redis::cmd(command)
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            assert_eq!(left, 0, "{key} still has entries");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_matchmakers_on_one_redis_never_overfill_a_room() {
+    with_redis(|harness| async move {
+        let now = wall_clock_ms();
+        harness
+            .beat(
+                &heartbeat(
+                    "node-a",
+                    "us-east",
+                    1,
+                    &[("r-party", 100, RoomState::Active)],
+                ),
+                now,
+            )
+            .await;
+        // A second matchmaker process: its own connection, the same keys.
+        let Backend::Redis { url, prefix, .. } = &harness.backend else {
+            unreachable!("a Redis harness")
+        };
+        let config = RedisDirectoryConfig {
+            key_prefix: prefix.clone(),
+            command_timeout: Duration::from_secs(10),
+            options: DirectoryOptions::default(),
+        };
+        let second: Arc<dyn RoomDirectory> =
+            Arc::new(RedisDirectory::connect(url, config).await.unwrap());
+        let policy = Arc::new(policy());
+        let request = Arc::new(override_request("r-party"));
+        let tasks: Vec<_> = (0..300)
+            .map(|index| {
+                let directory = if index % 2 == 0 {
+                    harness.directory.clone()
+                } else {
+                    second.clone()
+                };
+                let (policy, request) = (policy.clone(), request.clone());
+                tokio::spawn(async move { directory.matchmake(&request, &policy, now).await })
+            })
+            .collect();
+        let mut placed = 0;
+        for task in tasks {
+            if task.await.unwrap().is_ok() {
+                placed += 1;
+            }
+        }
+        assert_eq!(placed, 40);
+        let snapshot = second
+            .region_snapshot(&region("us-east"), now)
+            .await
+            .unwrap();
+        assert_eq!(snapshot.room(&room_id("r-party")).unwrap().reserved, 40);
+    })
+    .await;
+}
