@@ -43,7 +43,9 @@ pub struct Join<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEnvelope<'a> {
     Join(Join<'a>),
-    Ping { nonce: u32 },
+    Ping {
+        nonce: u32,
+    },
     /// A frame the game decodes: the whole frame, type byte included.
     Game(&'a [u8]),
 }
@@ -65,12 +67,28 @@ pub fn decode_client(message: &[u8]) -> Result<ClientEnvelope<'_>, DecodeError> 
                 PROTOCOL_V12 => Some(reader.long_bytes(MAX_JOIN_TOKEN)?),
                 // Unknown versions are reported by the runtime with their own code, so the
                 // rest of the frame is not interpreted.
-                _ => return Ok(ClientEnvelope::Join(Join { version, name: "", skin: 0, token: None })),
+                _ => {
+                    return Ok(ClientEnvelope::Join(Join {
+                        version,
+                        name: "",
+                        skin: 0,
+                        token: None,
+                    }));
+                }
             };
-            ClientEnvelope::Join(Join { version, name, skin, token })
+            ClientEnvelope::Join(Join {
+                version,
+                name,
+                skin,
+                token,
+            })
         }
-        client_type::PING => ClientEnvelope::Ping { nonce: reader.u32()? },
-        client_type::GAME_FIRST..=client_type::GAME_LAST => return Ok(ClientEnvelope::Game(message)),
+        client_type::PING => ClientEnvelope::Ping {
+            nonce: reader.u32()?,
+        },
+        client_type::GAME_FIRST..=client_type::GAME_LAST => {
+            return Ok(ClientEnvelope::Game(message));
+        }
         other => return Err(DecodeError::UnknownType(other)),
     };
     reader.finish()?;
@@ -161,7 +179,9 @@ impl ErrorCode {
     /// The code a decode failure is reported with.
     pub fn for_decode_error(error: DecodeError) -> Self {
         match error {
-            DecodeError::Truncated | DecodeError::TrailingBytes(_) | DecodeError::Empty => ErrorCode::Truncated,
+            DecodeError::Truncated | DecodeError::TrailingBytes(_) | DecodeError::Empty => {
+                ErrorCode::Truncated
+            }
             DecodeError::Oversized => ErrorCode::Oversized,
             DecodeError::UnknownType(_)
             | DecodeError::BadVarint
@@ -207,19 +227,34 @@ pub fn write_notice(writer: &mut Writer<'_>, kind: NoticeKind, deadline_ms: u32)
 }
 
 pub fn write_score_receipt(writer: &mut Writer<'_>, receipt: &str) {
-    writer.frame(server_type::SCORE_RECEIPT, |w| w.long_bytes(receipt.as_bytes()));
+    writer.frame(server_type::SCORE_RECEIPT, |w| {
+        w.long_bytes(receipt.as_bytes())
+    });
 }
 
 /// Decodes the payload of a runtime-owned server frame. Returns `Ok(None)` for game frames.
-pub fn decode_server_envelope(frame_type: u8, payload: &[u8]) -> Result<Option<ServerEnvelope<'_>>, DecodeError> {
+pub fn decode_server_envelope(
+    frame_type: u8,
+    payload: &[u8],
+) -> Result<Option<ServerEnvelope<'_>>, DecodeError> {
     let mut reader = Reader::new(payload);
     let envelope = match frame_type {
-        server_type::PONG => ServerEnvelope::Pong { nonce: reader.u32()? },
-        server_type::ERROR => ServerEnvelope::Error { code: reader.u16()?, reason: reader.short_str()? },
-        server_type::NOTICE => ServerEnvelope::Notice { kind: reader.u8()?, deadline_ms: reader.u32()? },
+        server_type::PONG => ServerEnvelope::Pong {
+            nonce: reader.u32()?,
+        },
+        server_type::ERROR => ServerEnvelope::Error {
+            code: reader.u16()?,
+            reason: reader.short_str()?,
+        },
+        server_type::NOTICE => ServerEnvelope::Notice {
+            kind: reader.u8()?,
+            deadline_ms: reader.u32()?,
+        },
         server_type::SCORE_RECEIPT => {
             let bytes = reader.long_bytes(4096)?;
-            ServerEnvelope::ScoreReceipt { receipt: std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8)? }
+            ServerEnvelope::ScoreReceipt {
+                receipt: std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8)?,
+            }
         }
         t if t >= server_type::GAME_FIRST => return Ok(None),
         other => return Err(DecodeError::UnknownType(other)),
@@ -284,10 +319,19 @@ mod tests {
 
     #[test]
     fn game_frames_pass_through_and_unknown_types_fail() {
-        assert_eq!(decode_client(&[0x10, 1, 2]), Ok(ClientEnvelope::Game(&[0x10, 1, 2])));
+        assert_eq!(
+            decode_client(&[0x10, 1, 2]),
+            Ok(ClientEnvelope::Game(&[0x10, 1, 2]))
+        );
         assert_eq!(decode_client(&[0x05]), Err(DecodeError::UnknownType(0x05)));
         assert_eq!(decode_client(&[]), Err(DecodeError::Empty));
-        assert_eq!(decode_client(&[client_type::PING, 1, 2]), Err(DecodeError::Truncated));
-        assert_eq!(decode_client(&vec![0x10; MAX_CLIENT_MESSAGE + 1]), Err(DecodeError::Oversized));
+        assert_eq!(
+            decode_client(&[client_type::PING, 1, 2]),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            decode_client(&vec![0x10; MAX_CLIENT_MESSAGE + 1]),
+            Err(DecodeError::Oversized)
+        );
     }
 }

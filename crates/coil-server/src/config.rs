@@ -118,15 +118,34 @@ pub struct NodeArgs {
     )]
     pub cors_origins: String,
 
-    /// Accept protocol v11 joins without a matchmaker token (migration window).
+    /// Accept protocol v11 joins without a matchmaker token (migration window). Default: on
+    /// for `coil serve`, off for `coil node`.
+    #[arg(long, env = "ALLOW_PROTOCOL_V11", value_name = "ALLOW_PROTOCOL_V11", value_parser = parse_flag)]
+    pub allow_protocol_v11: Option<bool>,
+
+    /// Base URL players connect to, published to the matchmaker (e.g. wss://n1.example.com).
+    /// Default: ws://<HOST>:<PORT> (ws://127.0.0.1:<PORT> when HOST is 0.0.0.0).
+    #[arg(long, env = "PUBLIC_URL", value_name = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Seconds between room-directory heartbeats.
     #[arg(
         long,
-        env = "ALLOW_PROTOCOL_V11",
-        value_name = "ALLOW_PROTOCOL_V11",
-        default_value_t = true,
-        action = clap::ArgAction::Set
+        env = "HEARTBEAT_SECS",
+        value_name = "HEARTBEAT_SECS",
+        default_value_t = 1
     )]
-    pub allow_protocol_v11: bool,
+    pub heartbeat_secs: u64,
+
+    /// Seconds a node's directory entries live without a heartbeat (a dead node's rooms vanish
+    /// after this).
+    #[arg(
+        long,
+        env = "HEARTBEAT_TTL_SECS",
+        value_name = "HEARTBEAT_TTL_SECS",
+        default_value_t = 5
+    )]
+    pub heartbeat_ttl_secs: u64,
 
     /// Enable POST /api/debug/kill (never in production).
     #[arg(
@@ -180,6 +199,9 @@ pub struct NodeConfig {
     pub enable_debug_commands: bool,
     pub node_id: String,
     pub region: String,
+    pub public_url: String,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_ttl: Duration,
 }
 
 /// A configuration value that is out of range. Its message names the variable.
@@ -198,8 +220,9 @@ fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
 }
 
 impl NodeArgs {
-    /// Checks ranges and relations between settings.
-    pub fn validate(self) -> Result<NodeConfig, ConfigError> {
+    /// Checks ranges and relations between settings. `v11_by_default` is the shape's default
+    /// for ALLOW_PROTOCOL_V11 (on for the all-in-one, off in the fleet).
+    pub fn validate(self, v11_by_default: bool) -> Result<NodeConfig, ConfigError> {
         if !(10..=200).contains(&self.tick_ms) {
             return Err(invalid(
                 "TICK_MS",
@@ -265,6 +288,27 @@ impl NodeArgs {
                 "use 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'",
             ));
         }
+        if !(1..=60).contains(&self.heartbeat_secs) {
+            return Err(invalid("HEARTBEAT_SECS", "must be within 1..=60"));
+        }
+        if self.heartbeat_ttl_secs <= self.heartbeat_secs || self.heartbeat_ttl_secs > 600 {
+            return Err(invalid(
+                "HEARTBEAT_TTL_SECS",
+                "must exceed HEARTBEAT_SECS and be at most 600",
+            ));
+        }
+        let public_url = match self.public_url {
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_string();
+                let scheme_ok = url.starts_with("ws://") || url.starts_with("wss://");
+                if !scheme_ok || url.len() > 200 || url.contains(char::is_whitespace) {
+                    return Err(invalid("PUBLIC_URL", "must be a ws:// or wss:// URL"));
+                }
+                url
+            }
+            None if self.host.is_unspecified() => format!("ws://127.0.0.1:{}", self.port),
+            None => format!("ws://{}", SocketAddr::new(self.host, self.port)),
+        };
         Ok(NodeConfig {
             listen: SocketAddr::new(self.host, self.port),
             database_url,
@@ -278,10 +322,13 @@ impl NodeArgs {
             drain_timeout: Duration::from_secs(self.drain_timeout_secs),
             slow_client_timeout: Duration::from_secs(self.slow_client_timeout_secs),
             cors_origins,
-            allow_protocol_v11: self.allow_protocol_v11,
+            allow_protocol_v11: self.allow_protocol_v11.unwrap_or(v11_by_default),
             enable_debug_commands: self.enable_debug_commands,
             node_id: self.node_id,
             region: self.region,
+            public_url,
+            heartbeat_interval: Duration::from_secs(self.heartbeat_secs),
+            heartbeat_ttl: Duration::from_secs(self.heartbeat_ttl_secs),
         })
     }
 }
@@ -337,6 +384,9 @@ impl NodeConfig {
             enable_debug_commands: true,
             node_id: "test-node".into(),
             region: "local".into(),
+            public_url: "ws://127.0.0.1:0".into(),
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -356,7 +406,7 @@ mod tests {
         let mut full = vec!["coil"];
         full.extend_from_slice(args);
         let cli = Cli::try_parse_from(full).map_err(|e| e.to_string())?;
-        cli.node.validate().map_err(|e| e.to_string())
+        cli.node.validate(true).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -368,6 +418,7 @@ mod tests {
         assert!(config.cors_origins.is_empty());
         assert!(!config.enable_debug_commands);
         assert!(config.allow_protocol_v11);
+        assert_eq!(config.public_url, "ws://127.0.0.1:8787");
     }
 
     #[test]
@@ -420,4 +471,235 @@ mod tests {
             vec!["https://a.example", "http://localhost:5173"]
         );
     }
+}
+
+/// Extra settings of `coil serve`: the in-process matchmaker.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+
+    /// Seconds a matchmaker join token stays valid (15–30 recommended).
+    #[arg(
+        long,
+        env = "JOIN_TOKEN_TTL_SECS",
+        value_name = "JOIN_TOKEN_TTL_SECS",
+        default_value_t = 20
+    )]
+    pub join_token_ttl_secs: u64,
+}
+
+/// Extra settings of `coil node`: the fleet's directory and the matchmaker's public key.
+#[derive(Debug, Clone, Args)]
+pub struct FleetNodeArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+
+    /// Redis holding the room directory, e.g. redis://10.0.0.5:6379.
+    #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL")]
+    pub redis_url: String,
+
+    /// Prefix of every directory key in Redis (share it between nodes and matchmakers).
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        value_name = "REDIS_KEY_PREFIX",
+        default_value = "coil:dir:"
+    )]
+    pub redis_key_prefix: String,
+
+    /// The matchmaker's Ed25519 public key (base64), printed by `coil matchmaker --print-public-key`.
+    #[arg(
+        long,
+        env = "JOIN_TOKEN_PUBLIC_KEY",
+        value_name = "JOIN_TOKEN_PUBLIC_KEY"
+    )]
+    pub join_token_public_key: String,
+}
+
+/// Settings of `coil matchmaker`.
+#[derive(Debug, Clone, Args)]
+pub struct MatchmakerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", value_name = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// TCP port for the matchmaking API and metrics.
+    #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 8788)]
+    pub port: u16,
+
+    /// Redis holding the room directory.
+    #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL")]
+    pub redis_url: String,
+
+    /// Prefix of every directory key in Redis (share it between nodes and matchmakers).
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        value_name = "REDIS_KEY_PREFIX",
+        default_value = "coil:dir:"
+    )]
+    pub redis_key_prefix: String,
+
+    /// Ed25519 signing key for join tokens (created on first start). Share the file between
+    /// matchmakers; give nodes only the public key.
+    #[arg(
+        long,
+        env = "JOIN_TOKEN_KEY_FILE",
+        value_name = "JOIN_TOKEN_KEY_FILE",
+        default_value = "data/join-token.key"
+    )]
+    pub join_token_key_file: PathBuf,
+
+    /// Print the join-token public key (for JOIN_TOKEN_PUBLIC_KEY on nodes) and exit.
+    #[arg(long)]
+    pub print_public_key: bool,
+
+    /// Seconds a join token stays valid.
+    #[arg(
+        long,
+        env = "JOIN_TOKEN_TTL_SECS",
+        value_name = "JOIN_TOKEN_TTL_SECS",
+        default_value_t = 20
+    )]
+    pub join_token_ttl_secs: u64,
+
+    /// Humans per room at which placement stops.
+    #[arg(
+        long,
+        env = "ROOM_SOFT_CAP",
+        value_name = "ROOM_SOFT_CAP",
+        default_value_t = 120
+    )]
+    pub room_soft_cap: u32,
+
+    /// Humans + reservations a room never exceeds.
+    #[arg(
+        long,
+        env = "ROOM_HARD_CAP",
+        value_name = "ROOM_HARD_CAP",
+        default_value_t = 140
+    )]
+    pub room_hard_cap: u32,
+
+    /// Share of a region's seats kept free for bursts and reconnect storms.
+    #[arg(
+        long,
+        env = "SPARE_FRACTION",
+        value_name = "SPARE_FRACTION",
+        default_value_t = 0.15
+    )]
+    pub spare_fraction: f64,
+
+    /// Region used when a request names none.
+    #[arg(
+        long,
+        env = "DEFAULT_REGION",
+        value_name = "DEFAULT_REGION",
+        default_value = "local"
+    )]
+    pub default_region: String,
+
+    /// Nearest regions, tried in order after the preferred one:
+    /// "us-east=us-west,eu-central;eu-central=us-east".
+    #[arg(
+        long,
+        env = "REGION_NEIGHBOURS",
+        value_name = "REGION_NEIGHBOURS",
+        default_value = ""
+    )]
+    pub region_neighbours: String,
+
+    /// Seconds a heartbeat received over HTTP keeps a node's entries alive.
+    #[arg(
+        long,
+        env = "HEARTBEAT_TTL_SECS",
+        value_name = "HEARTBEAT_TTL_SECS",
+        default_value_t = 5
+    )]
+    pub heartbeat_ttl_secs: u64,
+
+    /// Shared secret nodes present (Authorization: Bearer …) on /internal/room-heartbeat.
+    /// Unset: the endpoint is off and nodes publish to Redis directly.
+    #[arg(
+        long,
+        env = "INTERNAL_SECRET",
+        value_name = "INTERNAL_SECRET",
+        hide_env_values = true
+    )]
+    pub internal_secret: Option<String>,
+}
+
+impl MatchmakerArgs {
+    /// Validates and builds the placement policy and service settings.
+    pub fn validate(&self) -> Result<crate::matchmaker::MatchmakerSettings, ConfigError> {
+        use coil_match::{PlacementPolicy, Region};
+        if self.room_hard_cap == 0 || self.room_hard_cap > 1000 {
+            return Err(invalid("ROOM_HARD_CAP", "must be within 1..=1000"));
+        }
+        if self.room_soft_cap == 0 || self.room_soft_cap > self.room_hard_cap {
+            return Err(invalid(
+                "ROOM_SOFT_CAP",
+                "must be between 1 and ROOM_HARD_CAP",
+            ));
+        }
+        if !(0.0..0.9).contains(&self.spare_fraction) {
+            return Err(invalid("SPARE_FRACTION", "must be within 0.0..0.9"));
+        }
+        let token_ttl = token_ttl("JOIN_TOKEN_TTL_SECS", self.join_token_ttl_secs)?;
+        if !(2..=600).contains(&self.heartbeat_ttl_secs) {
+            return Err(invalid("HEARTBEAT_TTL_SECS", "must be within 2..=600"));
+        }
+        let default_region = Region::parse(&self.default_region)
+            .map_err(|e| invalid("DEFAULT_REGION", e.to_string()))?;
+        let mut nearest_regions = std::collections::BTreeMap::new();
+        for entry in self
+            .region_neighbours
+            .split(';')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let (region, neighbours) = entry
+                .split_once('=')
+                .ok_or_else(|| invalid("REGION_NEIGHBOURS", format!("{entry:?} lacks '='")))?;
+            let region = Region::parse(region.trim())
+                .map_err(|e| invalid("REGION_NEIGHBOURS", e.to_string()))?;
+            let neighbours = neighbours
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| Region::parse(n).map_err(|e| invalid("REGION_NEIGHBOURS", e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            nearest_regions.insert(region, neighbours);
+        }
+        let internal_secret = match &self.internal_secret {
+            Some(secret) if secret.len() < 16 => {
+                return Err(invalid("INTERNAL_SECRET", "must be at least 16 characters"));
+            }
+            other => other.clone(),
+        };
+        let policy = PlacementPolicy {
+            soft_cap: self.room_soft_cap,
+            hard_cap: self.room_hard_cap,
+            spare_fraction: self.spare_fraction,
+            default_region,
+            nearest_regions,
+            seat_reservation_ttl_ms: (token_ttl.as_millis() as u64) + 10_000,
+            ..PlacementPolicy::default()
+        };
+        Ok(crate::matchmaker::MatchmakerSettings {
+            policy,
+            token_ttl,
+            heartbeat_ttl: Duration::from_secs(self.heartbeat_ttl_secs),
+            internal_secret,
+        })
+    }
+}
+
+/// A join-token lifetime: 5..=120 seconds.
+pub fn token_ttl(variable: &'static str, seconds: u64) -> Result<Duration, ConfigError> {
+    if !(5..=120).contains(&seconds) {
+        return Err(invalid(variable, format!("{seconds} is outside 5..=120")));
+    }
+    Ok(Duration::from_secs(seconds))
 }

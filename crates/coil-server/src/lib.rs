@@ -10,13 +10,17 @@
 //! - [`session`]: one player's WebSocket connection;
 //! - [`http`]: axum routes and the JSON error mapping;
 //! - [`scores`]: server-recorded scores and receipts, written off the tick path;
+//! - [`fleet`]: join-token checks and the room-directory heartbeat of a node;
+//! - [`matchmaker`]: `POST /api/matchmake` and `POST /internal/room-heartbeat`;
 //! - [`metrics`]: every exported metric, declared once.
 //!
 //! This crate never runs game rules (they live in `coil-game`/`coil-sim`) and never holds a
 //! lock across `.await` or inside a tick.
 
 pub mod config;
+pub mod fleet;
 pub mod http;
+pub mod matchmaker;
 pub mod metrics;
 pub mod node;
 pub mod room;
@@ -32,10 +36,14 @@ use anyhow::Context;
 use axum::serve::ListenerExt;
 use coil_game::Game;
 use coil_game::arena::{Arena, ArenaSettings};
+use coil_match::{
+    DirectoryOptions, InMemoryDirectory, PlacementPolicy, Region, RoomDirectory, TokenSigner,
+};
 use coil_store::{Leaderboard, ReceiptKey};
 use tokio::net::{TcpListener, TcpSocket};
 
-pub use config::{NodeArgs, NodeConfig};
+pub use config::{FleetNodeArgs, MatchmakerArgs, NodeArgs, NodeConfig, ServeArgs};
+pub use fleet::FleetLink;
 pub use node::{GameFactory, Node};
 
 /// The snake arena as the node's game: one [`Arena`] per room, seeded per room, sending state
@@ -69,13 +77,70 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
+/// What a node runs besides its configuration: the game, its link to the directory and
+/// matchmaker (if any), and extra routes served on the same port (the all-in-one matchmaker).
+pub struct NodeServices<G: Game> {
+    pub factory: GameFactory<G>,
+    pub fleet: Option<FleetLink>,
+    pub extra_routes: Option<axum::Router>,
+}
+
+impl<G: Game> NodeServices<G> {
+    /// A lone node: v11 joins only, no directory, no matchmaker.
+    pub fn standalone(factory: GameFactory<G>) -> NodeServices<G> {
+        NodeServices {
+            factory,
+            fleet: None,
+            extra_routes: None,
+        }
+    }
+}
+
+/// The all-in-one shape of `coil serve`: the arena, an in-process room directory, and a
+/// matchmaker on the same port whose signing key is generated into the data directory.
+pub fn all_in_one(config: &NodeConfig, token_ttl: Duration) -> anyhow::Result<NodeServices<Arena>> {
+    let key_file = config.data_dir.join("join-token.key");
+    let signer = TokenSigner::load_or_create(&key_file)
+        .with_context(|| format!("loading the join-token key {}", key_file.display()))?;
+    let verifier = signer.verifier();
+    let directory: Arc<dyn RoomDirectory> =
+        Arc::new(InMemoryDirectory::new(DirectoryOptions::default()));
+    let region = Region::parse(&config.region).context("REGION is not a valid region id")?;
+    let policy = PlacementPolicy {
+        soft_cap: config.room_soft_cap as u32,
+        hard_cap: config.room_hard_cap as u32,
+        default_region: region,
+        seat_reservation_ttl_ms: token_ttl.as_millis() as u64 + 10_000,
+        ..PlacementPolicy::default()
+    };
+    let settings = matchmaker::MatchmakerSettings {
+        policy,
+        token_ttl,
+        heartbeat_ttl: config.heartbeat_ttl,
+        internal_secret: None,
+    };
+    let matchmaker = matchmaker::Matchmaker::new(directory.clone(), signer, settings);
+    let fleet = FleetLink::new(
+        directory,
+        verifier,
+        config.public_url.clone(),
+        config.heartbeat_interval,
+        config.heartbeat_ttl,
+    );
+    Ok(NodeServices {
+        factory: arena_factory(config.tick),
+        fleet: Some(fleet),
+        extra_routes: Some(matchmaker::routes(matchmaker)),
+    })
+}
+
 /// Runs a game node until `shutdown` resolves, then drains: no new joins, players are told to
 /// re-matchmake, rooms close when empty or at the drain deadline, scores are flushed, and the
 /// function returns.
 pub async fn run<G: Game>(
     config: NodeConfig,
     listener: TcpListener,
-    factory: GameFactory<G>,
+    services: NodeServices<G>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let metrics = metrics::install();
@@ -97,7 +162,18 @@ pub async fn run<G: Game>(
     );
     let (scores, writer) =
         scores::start_writer(leaderboard.clone(), receipts.clone(), &config.node_id);
-    let node = Node::new(config, factory, scores);
+    let fleet = services.fleet.map(Arc::new);
+    let node = Node::new(config, services.factory, scores, fleet.clone());
+    let (stop_heartbeats, heartbeats_stopped) = tokio::sync::watch::channel(false);
+    if let Some(link) = &fleet {
+        // Publish before serving, so the first matchmake already sees this node.
+        fleet::publish(&node, link).await;
+        tokio::spawn(fleet::heartbeat_loop(
+            node.clone(),
+            link.clone(),
+            heartbeats_stopped,
+        ));
+    }
     let process = metrics_process::Collector::default();
     process.describe();
     let state = Arc::new(http::AppState {
@@ -107,7 +183,10 @@ pub async fn run<G: Game>(
         metrics,
         process,
     });
-    let app = http::router(state);
+    let mut app = http::router(state);
+    if let Some(extra) = services.extra_routes {
+        app = app.merge(extra);
+    }
 
     let address = listener.local_addr()?;
     tracing::info!(%address, node = %node.config.node_id, "coil node listening");
@@ -131,6 +210,10 @@ pub async fn run<G: Game>(
         "draining: no new joins, players told to re-matchmake"
     );
     node.wait_until_empty(deadline).await;
+    let _ = stop_heartbeats.send(true);
+    if let Some(link) = &fleet {
+        fleet::withdraw(&node, link).await;
+    }
     let _ = stop_http.send(());
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(result)) => result.context("serving HTTP")?,
@@ -145,6 +228,50 @@ pub async fn run<G: Game>(
         tracing::warn!("score writer did not finish in time; some scores may be lost");
     }
     tracing::info!("coil node stopped");
+    Ok(())
+}
+
+/// Runs the matchmaker service alone (`coil matchmaker`) until `shutdown` resolves.
+pub async fn run_matchmaker(
+    settings: matchmaker::MatchmakerSettings,
+    listener: TcpListener,
+    directory: Arc<dyn RoomDirectory>,
+    signer: TokenSigner,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let handle = metrics::install();
+    let started = std::time::Instant::now();
+    let matchmaker = matchmaker::Matchmaker::new(directory, signer, settings);
+    let health = axum::routing::get(move || async move {
+        axum::Json(serde_json::json!({
+            "status": "ok",
+            "role": "matchmaker",
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptimeSeconds": started.elapsed().as_secs(),
+        }))
+    });
+    let process = metrics_process::Collector::default();
+    process.describe();
+    let app = matchmaker::routes(matchmaker)
+        .route("/api/health", health.clone())
+        .route("/api/ready", health)
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                process.collect();
+                let text = handle.render();
+                async move { text }
+            }),
+        )
+        .fallback(|| async { http::AppError::NotFound("no such endpoint") });
+    tracing::info!(address = %listener.local_addr()?, "coil matchmaker listening");
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use coil_game::{Game, JoinInfo, PlayerId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::NodeConfig;
+use crate::fleet::FleetLink;
 use crate::room::{
     JoinRefusal, Outbound, ROOM_EVENT_QUEUE, Room, RoomEvent, RoomHandle, RoomId, RoomSettings,
     RoomState,
@@ -49,10 +50,18 @@ pub struct Node<G: Game> {
     scores: ScoreSink,
     draining: AtomicBool,
     drain_deadline: Mutex<Option<tokio::time::Instant>>,
+    /// The matchmaker's world: token checks and the directory. `None` runs a lone node that
+    /// accepts only v11 joins.
+    pub fleet: Option<Arc<FleetLink>>,
 }
 
 impl<G: Game> Node<G> {
-    pub fn new(config: NodeConfig, factory: GameFactory<G>, scores: ScoreSink) -> Arc<Self> {
+    pub fn new(
+        config: NodeConfig,
+        factory: GameFactory<G>,
+        scores: ScoreSink,
+        fleet: Option<Arc<FleetLink>>,
+    ) -> Arc<Self> {
         Arc::new(Node {
             config,
             started: Instant::now(),
@@ -61,6 +70,7 @@ impl<G: Game> Node<G> {
             scores,
             draining: AtomicBool::new(false),
             drain_deadline: Mutex::new(None),
+            fleet,
         })
     }
 
@@ -226,6 +236,10 @@ impl<G: Game> Node<G> {
         self.draining.store(true, Ordering::Relaxed);
         for handle in self.rooms() {
             let _ = handle.events.send(RoomEvent::Drain { deadline }).await;
+        }
+        if let Some(link) = &self.fleet {
+            // Rooms turn DRAINING in the directory at once, not at the next heartbeat.
+            crate::fleet::announce_drain(self, link).await;
         }
         deadline
     }

@@ -146,6 +146,7 @@ async fn handshake<G: Game>(
             return None;
         }
     };
+    let mut reservation = None;
     match join.version {
         PROTOCOL_V11 if node.config.allow_protocol_v11 => {}
         PROTOCOL_V11 => {
@@ -159,16 +160,27 @@ async fn handshake<G: Game>(
             return None;
         }
         PROTOCOL_V12 => {
-            // Join tokens are verified once a matchmaker issues them; until then a v12 join
-            // carries a token this node cannot check.
-            refuse(
-                socket,
-                "token_invalid",
-                ErrorCode::TokenInvalid,
-                "no matchmaker key configured on this node",
-            )
-            .await;
-            return None;
+            let Some(link) = &node.fleet else {
+                refuse(
+                    socket,
+                    "token_invalid",
+                    ErrorCode::TokenInvalid,
+                    "this node has no matchmaker key",
+                )
+                .await;
+                return None;
+            };
+            match link.admit(
+                join.token.unwrap_or_default(),
+                room_id.as_str(),
+                &node.config.node_id,
+            ) {
+                Ok(claims) => reservation = Some(claims.nonce),
+                Err((code, reason)) => {
+                    refuse(socket, token_result(code), code, reason).await;
+                    return None;
+                }
+            }
         }
         _ => {
             refuse(
@@ -202,6 +214,9 @@ async fn handshake<G: Game>(
     match node.seat(room_id, info, sender).await {
         Ok((player, room)) => {
             m::join("ok");
+            if let (Some(link), Some(nonce)) = (&node.fleet, reservation) {
+                link.confirm_seat(room_id.as_str(), nonce);
+            }
             Some((player, room, outbound))
         }
         Err(SeatError::Full) => {
@@ -218,6 +233,17 @@ async fn handshake<G: Game>(
             .await;
             None
         }
+    }
+}
+
+/// The `coil_joins_total` result label of a token refusal.
+fn token_result(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::TokenExpired => "token_expired",
+        ErrorCode::TokenWrongRoom => "token_wrong_room",
+        ErrorCode::TokenReplayed => "token_replayed",
+        ErrorCode::TokenInvalid => "token_invalid",
+        _ => "error",
     }
 }
 

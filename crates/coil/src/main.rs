@@ -26,8 +26,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run everything in one process: game rooms, HTTP API, leaderboard (the default).
-    Serve(Box<coil_server::NodeArgs>),
+    /// Run everything in one process: game rooms, matchmaker, HTTP API, leaderboard (the default).
+    Serve(Box<coil_server::ServeArgs>),
+    /// Run a fleet game node: rooms only, joins with matchmaker tokens, directory on Redis.
+    Node(Box<coil_server::FleetNodeArgs>),
+    /// Run a fleet matchmaker: places players and signs join tokens, directory on Redis.
+    Matchmaker(Box<coil_server::MatchmakerArgs>),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,8 @@ fn main() -> ExitCode {
     }
     match command {
         Command::Serve(args) => run_serve(*args),
+        Command::Node(args) => run_node(*args),
+        Command::Matchmaker(args) => run_matchmaker(*args),
     }
 }
 
@@ -88,8 +94,16 @@ fn init_logging() -> Result<(), String> {
     Ok(())
 }
 
-fn run_serve(args: coil_server::NodeArgs) -> ExitCode {
-    let config = match args.validate() {
+fn run_serve(args: coil_server::ServeArgs) -> ExitCode {
+    let token_ttl =
+        match coil_server::config::token_ttl("JOIN_TOKEN_TTL_SECS", args.join_token_ttl_secs) {
+            Ok(ttl) => ttl,
+            Err(error) => {
+                eprintln!("coil: {error}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
+    let config = match args.node.validate(true) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("coil: {error}");
@@ -121,8 +135,14 @@ fn run_serve(args: coil_server::NodeArgs) -> ExitCode {
             "Coil is running: open http://{} (Ctrl-C drains and stops)",
             config.listen
         );
-        let factory = coil_server::arena_factory(config.tick);
-        match coil_server::run(config, listener, factory, shutdown_signal()).await {
+        let services = match coil_server::all_in_one(&config, token_ttl) {
+            Ok(services) => services,
+            Err(error) => {
+                eprintln!("coil: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match coil_server::run(config, listener, services, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 tracing::error!(cause = %format!("{error:#}"), "coil stopped with an error");
@@ -130,6 +150,144 @@ fn run_serve(args: coil_server::NodeArgs) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    })
+}
+
+fn config_error(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("coil: {error}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            eprintln!("coil: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        })
+}
+
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(cause = %format!("{error:#}"), "coil stopped with an error");
+            eprintln!("coil: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn redis_directory(
+    url: &str,
+    prefix: &str,
+) -> anyhow::Result<std::sync::Arc<dyn coil_match::RoomDirectory>> {
+    use anyhow::Context;
+    let config = coil_match::RedisDirectoryConfig {
+        key_prefix: prefix.to_string(),
+        ..Default::default()
+    };
+    let directory = coil_match::RedisDirectory::connect(url, config)
+        .await
+        .with_context(|| "connecting to Redis (REDIS_URL)".to_string())?;
+    Ok(std::sync::Arc::new(directory))
+}
+
+fn run_node(args: coil_server::FleetNodeArgs) -> ExitCode {
+    let config = match args.node.validate(false) {
+        Ok(config) => config,
+        Err(error) => return config_error(error),
+    };
+    let verifier = match coil_match::TokenVerifier::from_public_key_base64(
+        args.join_token_public_key.trim(),
+    ) {
+        Ok(verifier) => verifier,
+        Err(error) => return config_error(format!("JOIN_TOKEN_PUBLIC_KEY: {error}")),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async move {
+        let directory = match redis_directory(&args.redis_url, &args.redis_key_prefix).await {
+            Ok(directory) => directory,
+            Err(error) => return finish(Err(error)),
+        };
+        let listener = match coil_server::bind(config.listen) {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!(
+                    "coil: cannot listen on {} (PORT/HOST): {error}",
+                    config.listen
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        let fleet = coil_server::FleetLink::new(
+            directory,
+            verifier,
+            config.public_url.clone(),
+            config.heartbeat_interval,
+            config.heartbeat_ttl,
+        );
+        let services = coil_server::NodeServices {
+            factory: coil_server::arena_factory(config.tick),
+            fleet: Some(fleet),
+            extra_routes: None,
+        };
+        println!(
+            "Coil node {} is running on http://{} (SIGTERM drains)",
+            config.node_id, config.listen
+        );
+        finish(coil_server::run(config, listener, services, shutdown_signal()).await)
+    })
+}
+
+fn run_matchmaker(args: coil_server::MatchmakerArgs) -> ExitCode {
+    let settings = match args.validate() {
+        Ok(settings) => settings,
+        Err(error) => return config_error(error),
+    };
+    let signer = match coil_match::TokenSigner::load_or_create(&args.join_token_key_file) {
+        Ok(signer) => signer,
+        Err(error) => {
+            eprintln!(
+                "coil: JOIN_TOKEN_KEY_FILE {}: {error}",
+                args.join_token_key_file.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.print_public_key {
+        println!("{}", signer.public_key_base64());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async move {
+        let directory = match redis_directory(&args.redis_url, &args.redis_key_prefix).await {
+            Ok(directory) => directory,
+            Err(error) => return finish(Err(error)),
+        };
+        let address = std::net::SocketAddr::new(args.host, args.port);
+        let listener = match coil_server::bind(address) {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("coil: cannot listen on {address} (PORT/HOST): {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "Coil matchmaker is running on http://{address}; nodes need JOIN_TOKEN_PUBLIC_KEY={}",
+            signer.public_key_base64()
+        );
+        finish(
+            coil_server::run_matchmaker(settings, listener, directory, signer, shutdown_signal())
+                .await,
+        )
     })
 }
 

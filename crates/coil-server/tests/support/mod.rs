@@ -28,15 +28,17 @@ pub struct TestNode {
 }
 
 impl TestNode {
+    /// Starts the all-in-one shape (node + in-process directory + matchmaker).
     pub async fn start(adjust: impl FnOnce(&mut NodeConfig)) -> TestNode {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = NodeConfig::for_tests(data_dir.path());
         adjust(&mut config);
         let listener = coil_server::bind(config.listen).unwrap();
         let addr = listener.local_addr().unwrap();
+        config.public_url = format!("ws://{addr}");
         let (shutdown, signal) = oneshot::channel::<()>();
-        let factory = coil_server::arena_factory(config.tick);
-        let task = tokio::spawn(coil_server::run(config, listener, factory, async move {
+        let services = coil_server::all_in_one(&config, Duration::from_secs(20)).unwrap();
+        let task = tokio::spawn(coil_server::run(config, listener, services, async move {
             let _ = signal.await;
         }));
         // The node is serving once health answers.
