@@ -128,6 +128,16 @@ pub struct NodeArgs {
     #[arg(long, env = "PUBLIC_URL", value_name = "PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Shared secret (Authorization: Bearer …) for the node's /internal/drain and
+    /// /internal/evict, used by the autoscaler. Unset: those endpoints are off (404).
+    #[arg(
+        long,
+        env = "INTERNAL_SECRET",
+        value_name = "INTERNAL_SECRET",
+        hide_env_values = true
+    )]
+    pub internal_secret: Option<String>,
+
     /// Seconds between room-directory heartbeats.
     #[arg(
         long,
@@ -202,6 +212,7 @@ pub struct NodeConfig {
     pub public_url: String,
     pub heartbeat_interval: Duration,
     pub heartbeat_ttl: Duration,
+    pub internal_secret: Option<String>,
 }
 
 /// A configuration value that is out of range. Its message names the variable.
@@ -297,6 +308,13 @@ impl NodeArgs {
                 "must exceed HEARTBEAT_SECS and be at most 600",
             ));
         }
+        if self
+            .internal_secret
+            .as_ref()
+            .is_some_and(|secret| secret.len() < 16)
+        {
+            return Err(invalid("INTERNAL_SECRET", "must be at least 16 characters"));
+        }
         let public_url = match self.public_url {
             Some(url) => {
                 let url = url.trim().trim_end_matches('/').to_string();
@@ -329,6 +347,7 @@ impl NodeArgs {
             public_url,
             heartbeat_interval: Duration::from_secs(self.heartbeat_secs),
             heartbeat_ttl: Duration::from_secs(self.heartbeat_ttl_secs),
+            internal_secret: self.internal_secret,
         })
     }
 }
@@ -387,6 +406,7 @@ impl NodeConfig {
             public_url: "ws://127.0.0.1:0".into(),
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_ttl: Duration::from_secs(5),
+            internal_secret: Some("test-internal-secret".into()),
         }
     }
 }

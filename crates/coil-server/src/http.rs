@@ -100,6 +100,11 @@ pub fn router<G: Game>(state: Arc<AppState<G>>) -> Router {
             get(leaderboard_top::<G>).post(leaderboard_submit::<G>),
         )
         .route("/metrics", get(metrics_text::<G>));
+    if config.internal_secret.is_some() {
+        router = router
+            .route("/internal/drain", post(internal_drain::<G>))
+            .route("/internal/evict", post(internal_evict::<G>));
+    }
     if config.enable_debug_commands {
         router = router.route("/api/debug/kill", post(debug_kill::<G>));
     }
@@ -295,6 +300,73 @@ async fn leaderboard_submit<G: Game>(
         "score": entry.score,
     });
     Ok((status, Json(body)).into_response())
+}
+
+fn check_internal<G: Game>(
+    state: &AppState<G>,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), Response> {
+    let secret = state
+        .node
+        .config
+        .internal_secret
+        .as_deref()
+        .unwrap_or_default();
+    if crate::matchmaker::authorized(headers, secret) {
+        Ok(())
+    } else {
+        let body = json!({ "error": { "code": "unauthorized", "message": "missing or wrong internal secret" } });
+        Err((StatusCode::UNAUTHORIZED, Json(body)).into_response())
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DrainRequest {
+    deadline_secs: Option<u64>,
+}
+
+/// Autoscaler: stop taking players, tell the ones here to finish, close rooms at the deadline.
+/// The process keeps running until it is stopped (SIGTERM), so it can be deleted once empty.
+async fn internal_drain<G: Game>(
+    State(state): State<Arc<AppState<G>>>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<DrainRequest>>,
+) -> Response {
+    if let Err(refusal) = check_internal(&state, &headers) {
+        return refusal;
+    }
+    let request = body.map(|Json(request)| request).unwrap_or_default();
+    let timeout = request
+        .deadline_secs
+        .map_or(state.node.config.drain_timeout, |secs| {
+            std::time::Duration::from_secs(secs.min(3600))
+        });
+    let deadline = state.node.drain_within(timeout).await;
+    let remaining_ms = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .as_millis() as u64;
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "draining": true, "deadlineInMs": remaining_ms })),
+    )
+        .into_response()
+}
+
+/// Autoscaler: close every room now; players are told and re-matchmake.
+async fn internal_evict<G: Game>(
+    State(state): State<Arc<AppState<G>>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Err(refusal) = check_internal(&state, &headers) {
+        return refusal;
+    }
+    state.node.drain_within(std::time::Duration::ZERO).await;
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "evicting": true, "humans": state.node.summary().humans })),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

@@ -229,7 +229,7 @@ fn match_error(failure: MatchError) -> (&'static str, Response) {
 }
 
 /// Constant-time comparison of the bearer secret.
-fn authorized(headers: &HeaderMap, secret: &str) -> bool {
+pub(crate) fn authorized(headers: &HeaderMap, secret: &str) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -223,21 +223,30 @@ impl<G: Game> Node<G> {
             .collect()
     }
 
-    /// Starts draining: no new rooms or joins; every room tells its players to re-matchmake
-    /// and closes at the deadline. Returns the deadline. Idempotent.
+    /// Starts draining with the configured deadline: no new rooms or joins; every room tells
+    /// its players to re-matchmake and closes at the deadline. Returns the deadline. Idempotent.
     pub async fn drain(&self) -> tokio::time::Instant {
+        self.drain_within(self.config.drain_timeout).await
+    }
+
+    /// Drains with a deadline `timeout` from now, or keeps an earlier one already set. A zero
+    /// timeout evicts at once: the rooms close on their next tick and players re-matchmake.
+    pub async fn drain_within(&self, timeout: std::time::Duration) -> tokio::time::Instant {
         let deadline = {
             let mut slot = self
                 .drain_deadline
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            *slot.get_or_insert_with(|| tokio::time::Instant::now() + self.config.drain_timeout)
+            let wanted = tokio::time::Instant::now() + timeout;
+            let deadline = slot.map_or(wanted, |existing| existing.min(wanted));
+            *slot = Some(deadline);
+            deadline
         };
-        self.draining.store(true, Ordering::Relaxed);
+        let first = !self.draining.swap(true, Ordering::Relaxed);
         for handle in self.rooms() {
             let _ = handle.events.send(RoomEvent::Drain { deadline }).await;
         }
-        if let Some(link) = &self.fleet {
+        if first && let Some(link) = &self.fleet {
             // Rooms turn DRAINING in the directory at once, not at the next heartbeat.
             crate::fleet::announce_drain(self, link).await;
         }

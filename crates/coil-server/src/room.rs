@@ -390,6 +390,11 @@ impl<G: Game> Room<G> {
 
     fn start_drain(&mut self, deadline: tokio::time::Instant) {
         if self.state == RoomState::Draining {
+            // An earlier deadline (an eviction) replaces a later one; never the reverse.
+            self.drain_deadline = Some(
+                self.drain_deadline
+                    .map_or(deadline, |current| current.min(deadline)),
+            );
             return;
         }
         self.set_state(RoomState::Draining);

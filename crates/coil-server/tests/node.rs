@@ -361,3 +361,55 @@ async fn a_drain_deadline_closes_players_who_stay() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_autoscaler_can_drain_then_evict_and_the_node_stays_up_until_stopped() {
+    let node = TestNode::start(|config| config.drain_timeout = Duration::from_secs(30)).await;
+    let mut player = Player::join(&node, "retiring", "gina").await;
+    let client = reqwest::Client::new();
+    let unauthorized = client
+        .post(node.url("/internal/drain"))
+        .bearer_auth("wrong-secret-wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status().as_u16(), 401);
+    let drained = client
+        .post(node.url("/internal/drain"))
+        .bearer_auth("test-internal-secret")
+        .json(&json!({"deadlineSecs": 20}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(drained.status().as_u16(), 202);
+    player
+        .wait_until(|p| p.mirror.last_notice().is_some(), "a drain notice")
+        .await;
+    assert!(player.mirror.last_notice().unwrap().1 <= 20_000);
+    let (_, health) = node.get_json("/api/health").await;
+    assert_eq!(health["draining"], true);
+    let evicted = client
+        .post(node.url("/internal/evict"))
+        .bearer_auth("test-internal-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evicted.status().as_u16(), 202);
+    assert_eq!(
+        player.read_until_closed().await,
+        vec![ErrorCode::RoomDraining as u16]
+    );
+    // The process is still serving (the autoscaler deletes it once empty).
+    let (status, health) = node.get_json("/api/health").await;
+    assert_eq!(
+        (status, health["players"]["human"].as_u64()),
+        (200, Some(0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_endpoints_are_absent_without_a_secret() {
+    let node = TestNode::start(|config| config.internal_secret = None).await;
+    let (status, _) = node.post_json("/internal/drain", &json!({})).await;
+    assert_eq!(status, 404);
+}
