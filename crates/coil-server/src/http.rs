@@ -302,22 +302,19 @@ async fn leaderboard_submit<G: Game>(
     Ok((status, Json(body)).into_response())
 }
 
-fn check_internal<G: Game>(
-    state: &AppState<G>,
-    headers: &axum::http::HeaderMap,
-) -> Result<(), Response> {
+fn internal_caller<G: Game>(state: &AppState<G>, headers: &axum::http::HeaderMap) -> bool {
     let secret = state
         .node
         .config
         .internal_secret
         .as_deref()
         .unwrap_or_default();
-    if crate::matchmaker::authorized(headers, secret) {
-        Ok(())
-    } else {
-        let body = json!({ "error": { "code": "unauthorized", "message": "missing or wrong internal secret" } });
-        Err((StatusCode::UNAUTHORIZED, Json(body)).into_response())
-    }
+    crate::matchmaker::authorized(headers, secret)
+}
+
+fn unauthorized() -> Response {
+    let body = json!({ "error": { "code": "unauthorized", "message": "missing or wrong internal secret" } });
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
 #[derive(Deserialize, Default)]
@@ -333,8 +330,8 @@ async fn internal_drain<G: Game>(
     headers: axum::http::HeaderMap,
     body: Option<Json<DrainRequest>>,
 ) -> Response {
-    if let Err(refusal) = check_internal(&state, &headers) {
-        return refusal;
+    if !internal_caller(&state, &headers) {
+        return unauthorized();
     }
     let request = body.map(|Json(request)| request).unwrap_or_default();
     let timeout = request
@@ -358,8 +355,8 @@ async fn internal_evict<G: Game>(
     State(state): State<Arc<AppState<G>>>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    if let Err(refusal) = check_internal(&state, &headers) {
-        return refusal;
+    if !internal_caller(&state, &headers) {
+        return unauthorized();
     }
     state.node.drain_within(std::time::Duration::ZERO).await;
     (
