@@ -82,6 +82,17 @@ impl Histogram {
         self.count
     }
 
+    /// Adds everything `other` recorded (to report several windows together).
+    pub fn merge(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
     pub fn max(&self) -> Option<u64> {
         (self.count > 0).then_some(self.max)
     }
@@ -253,6 +264,29 @@ mod tests {
         let p99 = first.percentile(99.0).unwrap();
         assert!((970..=1_030).contains(&p99), "p99 {p99}");
         assert_eq!(atomic.take().count(), 0);
+    }
+
+    #[test]
+    fn merged_histograms_add_up() {
+        let mut first = Histogram::new();
+        let mut second = Histogram::new();
+        for value in 1..=50 {
+            first.record(value);
+        }
+        for value in 51..=100 {
+            second.record(value);
+        }
+        let mut both = Histogram::new();
+        both.merge(&first);
+        both.merge(&second);
+        assert_eq!(both.count(), 100);
+        assert_eq!(both.min(), Some(1));
+        assert_eq!(both.max(), Some(100));
+        assert_eq!(both.mean(), Some(50.5));
+        let p50 = both.percentile(50.0).unwrap();
+        assert!((48..=52).contains(&p50), "p50 {p50}");
+        both.merge(&Histogram::new());
+        assert_eq!(both.count(), 100);
     }
 
     #[test]

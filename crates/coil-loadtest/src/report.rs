@@ -224,9 +224,12 @@ impl Report {
                 self.scenario, self.url, self.seed
             ),
         );
-        row(
-            "plan",
-            format!(
+        let plan = match &self.capacity {
+            Some(_) => format!(
+                "{} players added in {} rooms, ramp {} s per room, each step held {} s",
+                self.players_requested, self.rooms, self.ramp_seconds, self.duration_seconds
+            ),
+            None => format!(
                 "{} players, {} rooms, ramp {} s, warm-up {} s, measure {} s",
                 self.players_requested,
                 self.rooms,
@@ -234,7 +237,8 @@ impl Report {
                 self.warmup_seconds,
                 self.duration_seconds
             ),
-        );
+        };
+        row("plan", plan);
         row(
             "CCU peak / at end",
             format!("{} / {}", self.ccu_peak, self.ccu_at_end),

@@ -445,6 +445,9 @@ async fn run_capacity(
     let mut players_spawned = 0;
     let mut last_snapshot = baseline.clone();
     let mut step = 0;
+    // Client state intervals and generator lag over every step's window, for the summary.
+    let mut all_intervals = Histogram::new();
+    let mut all_lag = Histogram::new();
     loop {
         if players_spawned + room_size > max_players {
             capacity.stop_reason = format!("reached --max-players {max_players}");
@@ -483,6 +486,8 @@ async fn run_capacity(
         let client_interval = harness.shared.state_interval_us.take();
         let timer_lag = harness.sampler.timer_lag_us.take();
         let connected = harness.shared.connected.get();
+        all_intervals.merge(&client_interval);
+        all_lag.merge(&timer_lag);
         let Some(after) = after else {
             capacity.stop_reason = "the node's /metrics did not answer (too busy?)".into();
             break;

@@ -23,8 +23,9 @@ impl TestNode {
         let listener = coil_server::bind(config.listen).unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, signal) = oneshot::channel::<()>();
-        let factory = coil_server::arena_factory(config.tick);
-        let task = tokio::spawn(coil_server::run(config, listener, factory, async move {
+        let services =
+            coil_server::NodeServices::standalone(coil_server::arena_factory(config.tick));
+        let task = tokio::spawn(coil_server::run(config, listener, services, async move {
             let _ = signal.await;
         }));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
