@@ -1,0 +1,704 @@
+//! The Hetzner Cloud executor: game nodes as servers created from the prebaked snapshot.
+//!
+//! Owns the create path (name, labels `coil-fleet`, `coil-pool=game`, `coil-region`,
+//! `coil-node`, user data rendered from `deploy/hetzner/image/node-cloud-init.yaml`, network,
+//! firewalls, placement group), following each create action, falling through the configured
+//! (server type × location) list when Hetzner has no capacity, the delete path (following the
+//! delete action), the listing by label selector that reconciles after a restart, and the
+//! request budget: every call first asks `HcloudClient::check_budget`, a 429 blocks calls
+//! until its `retry_at`, and creates and lists leave a reserve for deletes (a delete saves
+//! money, a create spends it).
+//!
+//! It must not decide how many servers to run, must not delete a server it did not label as
+//! its own game node, and must not log the token or the user data (which carries the TLS key).
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use coil_autoscale::{NodeId, RegionId};
+use coil_hcloud::{
+    ActionId, CreateServerRequest, ErrorCode, HcloudClient, HcloudError, ImageRef, LabelSelector,
+    Server, ServerId, ServerStatus, USER_DATA_LIMIT_BYTES,
+};
+
+use crate::executor::{
+    CreateFailure, CreateOutcome, Executor, ExecutorError, ManagedNode, NodeControl,
+};
+
+pub const LABEL_FLEET: &str = "coil-fleet";
+pub const LABEL_POOL: &str = "coil-pool";
+pub const POOL_GAME: &str = "game";
+pub const LABEL_REGION: &str = "coil-region";
+pub const LABEL_NODE: &str = "coil-node";
+
+/// A listing older than this is not reused while the API refuses calls.
+const STALE_LISTING_LIMIT: Duration = Duration::from_secs(300);
+
+/// The node's user data: `node-cloud-init.yaml` and what fills its placeholders.
+#[derive(Clone)]
+pub struct UserDataTemplate {
+    pub template: String,
+    /// `<node>.<nodes_domain>` is the node's public host name.
+    pub nodes_domain: String,
+    /// Contents of the fleet-wide node env file (secrets: never logged).
+    pub fleet_env: String,
+    pub tls_fullchain: String,
+    pub tls_privkey: String,
+}
+
+impl std::fmt::Debug for UserDataTemplate {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("UserDataTemplate")
+            .field("nodes_domain", &self.nodes_domain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The placeholders `node-cloud-init.yaml` declares, all of which are filled.
+pub const USER_DATA_PLACEHOLDERS: [&str; 6] = [
+    "{{node_name}}",
+    "{{region}}",
+    "{{public_host}}",
+    "{{fleet_env_b64}}",
+    "{{tls_fullchain_b64}}",
+    "{{tls_privkey_b64}}",
+];
+
+impl UserDataTemplate {
+    /// Fills every placeholder. Refuses a template with a placeholder it does not know (the
+    /// node would boot with a literal `{{...}}` in its config) and a result over 32 KiB.
+    pub fn render(&self, node_name: &str, region: &str) -> Result<String, String> {
+        let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        let public_host = format!("{node_name}.{}", self.nodes_domain);
+        let rendered = self
+            .template
+            .replace("{{node_name}}", node_name)
+            .replace("{{region}}", region)
+            .replace("{{public_host}}", &public_host)
+            .replace("{{fleet_env_b64}}", &encode(&self.fleet_env))
+            .replace("{{tls_fullchain_b64}}", &encode(&self.tls_fullchain))
+            .replace("{{tls_privkey_b64}}", &encode(&self.tls_privkey));
+        // Placeholders look like `{{name}}`; the template's own comments mention `{{...}}`.
+        let mut rest = rendered.as_str();
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else {
+                break;
+            };
+            let inner = &after[..end];
+            if inner != "..." {
+                return Err(format!(
+                    "user data template has an unknown placeholder {{{{{inner}}}}}"
+                ));
+            }
+            rest = &after[end + 2..];
+        }
+        if rendered.len() > USER_DATA_LIMIT_BYTES {
+            return Err(format!(
+                "user data renders to {} bytes; Hetzner accepts {USER_DATA_LIMIT_BYTES}",
+                rendered.len()
+            ));
+        }
+        Ok(rendered)
+    }
+}
+
+/// Everything the Hetzner executor needs.
+#[derive(Debug, Clone)]
+pub struct HcloudConfig {
+    /// The `coil-fleet` label value and the server name prefix.
+    pub fleet: String,
+    /// Tried in order (best first); each in every location of the region before the next type.
+    pub server_types: Vec<String>,
+    /// Hetzner locations per Coil region, in order of preference.
+    pub locations: BTreeMap<RegionId, Vec<String>>,
+    /// Locations for regions without their own entry.
+    pub default_locations: Vec<String>,
+    pub image: ImageRef,
+    pub extra_labels: BTreeMap<String, String>,
+    pub networks: Vec<u64>,
+    pub firewalls: Vec<u64>,
+    pub placement_group: Option<u64>,
+    pub ssh_keys: Vec<String>,
+    pub enable_ipv4: bool,
+    /// The port of the node's HTTP listener (metrics, `/internal/*`), reached on the private
+    /// address when the server has one.
+    pub node_port: u16,
+    pub user_data: Option<UserDataTemplate>,
+    /// Seats per server type when it differs from `SEATS_PER_NODE`.
+    pub seats_by_server_type: BTreeMap<String, u32>,
+    /// Requests creates and lists leave for deletes.
+    pub budget_reserve: u32,
+    /// How long a create or delete action is followed before the executor moves on.
+    pub action_timeout: Duration,
+    pub action_poll_interval: Duration,
+    /// A (type, location) that answered "no capacity" is skipped this long.
+    pub capacity_backoff: Duration,
+}
+
+#[derive(Default)]
+struct HcloudState {
+    /// No calls before this moment (a 429's retry_at).
+    blocked_until: Option<SystemTime>,
+    /// (server type, location) → skip until.
+    unavailable_until: BTreeMap<(String, String), Instant>,
+    last_listing: Option<(Instant, Vec<ManagedNode>)>,
+}
+
+/// Game nodes as Hetzner Cloud servers.
+pub struct HcloudExecutor {
+    client: HcloudClient,
+    config: HcloudConfig,
+    control: NodeControl,
+    state: Mutex<HcloudState>,
+}
+
+impl std::fmt::Debug for HcloudExecutor {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("HcloudExecutor")
+            .field("fleet", &self.config.fleet)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |duration| {
+        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+    })
+}
+
+/// Parses the API's `YYYY-MM-DDTHH:MM:SS(.fff)?(+HH:MM|Z)` into Unix ms.
+pub fn parse_timestamp_ms(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> { text.get(range)?.parse().ok() };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &fraction[digits..];
+    }
+    let offset_seconds = match rest {
+        "Z" => 0,
+        _ if rest.len() == 6 => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hours: i64 = rest.get(1..3)?.parse().ok()?;
+            let minutes: i64 = rest.get(4..6)?.parse().ok()?;
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => return None,
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let shifted_year = if month <= 2 { year - 1 } else { year };
+    let era = shifted_year.div_euclid(400);
+    let year_of_era = shifted_year - era * 400;
+    let month_index = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
+    u64::try_from(seconds).ok()?.checked_mul(1000)
+}
+
+/// `coil_autoscaler_create_failures_total{reason}` for an API failure.
+fn failure_reason(error: &HcloudError) -> &'static str {
+    match error.code() {
+        Some(ErrorCode::ResourceUnavailable) => "resource_unavailable",
+        Some(ErrorCode::ResourceLimitExceeded) => "resource_limit_exceeded",
+        Some(ErrorCode::PlacementError) => "placement_error",
+        Some(ErrorCode::RateLimitExceeded) => "rate_limited",
+        _ => match error {
+            HcloudError::RateLimited { .. } => "rate_limited",
+            HcloudError::Transport { .. } => "transport",
+            HcloudError::UserDataTooLarge { .. } => "config",
+            _ => "api_error",
+        },
+    }
+}
+
+/// A server name that is a valid host name and a valid directory node id (≤ 32 characters):
+/// `<fleet>-<region>-<6 hex>`, lower case, anything else turned into '-'.
+pub fn server_name(fleet: &str, region: &RegionId, suffix: u32) -> String {
+    let raw = format!("{fleet}-{}", region.0).to_ascii_lowercase();
+    let mut prefix: String = raw
+        .chars()
+        .map(|character| {
+            if character.is_ascii_alphanumeric() {
+                character
+            } else {
+                '-'
+            }
+        })
+        .take(25)
+        .collect();
+    while prefix.ends_with('-') {
+        prefix.pop();
+    }
+    if prefix.is_empty() || !prefix.starts_with(|character: char| character.is_ascii_alphabetic()) {
+        prefix.insert(0, 'n');
+    }
+    format!("{prefix}-{:06x}", suffix & 0x00ff_ffff)
+}
+
+impl HcloudExecutor {
+    pub fn new(client: HcloudClient, config: HcloudConfig, control: NodeControl) -> Self {
+        Self {
+            client,
+            config,
+            control,
+            state: Mutex::new(HcloudState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HcloudState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The label selector of this fleet's game nodes.
+    pub fn selector(&self) -> String {
+        LabelSelector::everything()
+            .with_equals(LABEL_FLEET, &self.config.fleet)
+            .with_equals(LABEL_POOL, POOL_GAME)
+            .to_string()
+    }
+
+    /// May `requests` calls go out now (plus `reserve` kept back)?
+    fn gate(&self, requests: u32, reserve: u32) -> Result<(), ExecutorError> {
+        let now = SystemTime::now();
+        {
+            let mut state = self.lock();
+            match state.blocked_until {
+                Some(until) if until > now => {
+                    return Err(ExecutorError::BudgetExhausted {
+                        until_unix_ms: unix_ms(until),
+                    });
+                }
+                Some(_) => state.blocked_until = None,
+                None => {}
+            }
+        }
+        self.client
+            .check_budget(requests.saturating_add(reserve))
+            .map_err(|shortfall| ExecutorError::BudgetExhausted {
+                until_unix_ms: unix_ms(shortfall.enough_at),
+            })
+    }
+
+    /// Records what a call taught about the budget: the remaining count, and a 429's retry_at.
+    fn observe(&self, error: Option<&HcloudError>) {
+        if let Some(snapshot) = self.client.rate_limit() {
+            crate::metrics::api_requests_remaining(snapshot.remaining);
+        }
+        if let Some(retry_at) = error.and_then(HcloudError::retry_at) {
+            tracing::warn!(
+                retry_in_ms = retry_at
+                    .duration_since(SystemTime::now())
+                    .map_or(0, |wait| wait.as_millis() as u64),
+                "hetzner api rate limit reached; no calls until it refills"
+            );
+            self.lock().blocked_until = Some(retry_at);
+        }
+    }
+
+    fn managed_from_server(&self, server: &Server) -> Option<ManagedNode> {
+        if server.status == ServerStatus::Deleting {
+            return None;
+        }
+        let region = server.labels.get(LABEL_REGION)?;
+        let address = server
+            .private_net
+            .first()
+            .map(|network| network.ip.clone())
+            .or_else(|| server.public_net.ipv4.as_ref().map(|ipv4| ipv4.ip.clone()));
+        let memory_bytes =
+            if server.server_type.memory.is_finite() && server.server_type.memory > 0.0 {
+                (server.server_type.memory * 1_073_741_824.0) as u64
+            } else {
+                0
+            };
+        Some(ManagedNode {
+            node: NodeId::new(server.name.clone()),
+            region: RegionId::new(region.clone()),
+            internal_url: address.map(|ip| format!("http://{ip}:{}", self.config.node_port)),
+            created_at_ms: parse_timestamp_ms(&server.created).unwrap_or(0),
+            seat_capacity: self
+                .config
+                .seats_by_server_type
+                .get(&server.server_type.name)
+                .copied(),
+            cores: server.server_type.cores,
+            memory_bytes,
+            server_id: Some(server.id.0),
+        })
+    }
+
+    /// (server type, location) options for `region`, best first, skipping the ones that just
+    /// answered "no capacity" unless every option did.
+    fn options(&self, region: &RegionId) -> Vec<(String, String)> {
+        let locations = self
+            .config
+            .locations
+            .get(region)
+            .unwrap_or(&self.config.default_locations);
+        let all: Vec<(String, String)> = self
+            .config
+            .server_types
+            .iter()
+            .flat_map(|server_type| {
+                locations
+                    .iter()
+                    .map(move |location| (server_type.clone(), location.clone()))
+            })
+            .collect();
+        let now = Instant::now();
+        let state = self.lock();
+        let available: Vec<(String, String)> = all
+            .iter()
+            .filter(|option| {
+                state
+                    .unavailable_until
+                    .get(*option)
+                    .is_none_or(|until| *until <= now)
+            })
+            .cloned()
+            .collect();
+        if available.is_empty() { all } else { available }
+    }
+
+    fn mark_unavailable(&self, option: &(String, String)) {
+        let until = Instant::now() + self.config.capacity_backoff;
+        self.lock().unavailable_until.insert(option.clone(), until);
+    }
+
+    fn request_for(
+        &self,
+        name: &str,
+        region: &RegionId,
+        server_type: &str,
+        location: &str,
+    ) -> Result<CreateServerRequest, CreateFailure> {
+        let mut request = CreateServerRequest::new(name, server_type, self.config.image.clone());
+        request.location = Some(location.to_owned());
+        request.labels = self.config.extra_labels.clone();
+        request
+            .labels
+            .insert(LABEL_FLEET.to_owned(), self.config.fleet.clone());
+        request
+            .labels
+            .insert(LABEL_POOL.to_owned(), POOL_GAME.to_owned());
+        request
+            .labels
+            .insert(LABEL_REGION.to_owned(), region.0.clone());
+        request
+            .labels
+            .insert(LABEL_NODE.to_owned(), name.to_owned());
+        request.networks = self.config.networks.clone();
+        request.firewalls = self.config.firewalls.clone();
+        request.placement_group = self.config.placement_group;
+        request.ssh_keys = self.config.ssh_keys.clone();
+        request.enable_ipv4 = self.config.enable_ipv4;
+        if let Some(template) = &self.config.user_data {
+            request.user_data =
+                Some(
+                    template
+                        .render(name, &region.0)
+                        .map_err(|detail| CreateFailure {
+                            reason: "config",
+                            detail,
+                        })?,
+                );
+        }
+        Ok(request)
+    }
+
+    /// Follows an action until it finishes or `action_timeout` passes. `Ok(false)` when it is
+    /// still running (or the poll was refused): the caller treats the server as existing.
+    async fn follow(&self, action: ActionId) -> Result<bool, HcloudError> {
+        let result = self
+            .client
+            .wait_for_action(
+                action,
+                self.config.action_poll_interval,
+                self.config.action_timeout,
+            )
+            .await;
+        self.observe(result.as_ref().err());
+        match result {
+            Ok(_) => Ok(true),
+            Err(HcloudError::ActionDeadlineExceeded { .. }) => Ok(false),
+            Err(error) if error.retry_at().is_some() || error.is_timeout() => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates one node, trying each option in turn. `Err` carries every failure.
+    async fn create_one(&self, region: &RegionId) -> (Option<ManagedNode>, Vec<CreateFailure>) {
+        let mut failures = Vec::new();
+        for option in self.options(region) {
+            let (server_type, location) = (&option.0, &option.1);
+            if let Err(error) = self.gate(1, self.config.budget_reserve) {
+                failures.push(CreateFailure {
+                    reason: "rate_limited",
+                    detail: error.to_string(),
+                });
+                // Every further option would be refused the same way.
+                return (None, failures);
+            }
+            let name = server_name(&self.config.fleet, region, rand::random::<u32>());
+            let request = match self.request_for(&name, region, server_type, location) {
+                Ok(request) => request,
+                Err(failure) => {
+                    failures.push(failure);
+                    return (None, failures);
+                }
+            };
+            let created = self.client.create_server(&request).await;
+            self.observe(created.as_ref().err());
+            let created = match created {
+                Ok(created) => created,
+                Err(error) => {
+                    let reason = failure_reason(&error);
+                    tracing::warn!(region = %region, server_type = %server_type, location = %location, reason, cause = %error, "hetzner refused a game node");
+                    failures.push(CreateFailure {
+                        reason,
+                        detail: error.to_string(),
+                    });
+                    if error.is_capacity_problem() {
+                        self.mark_unavailable(&option);
+                        continue;
+                    }
+                    // Rate limits, bad configuration, outages: the next option would fare no
+                    // better; the policy asks again after its retry interval.
+                    return (None, failures);
+                }
+            };
+            match self.follow(created.action.id).await {
+                Ok(_) => {
+                    let Some(node) = self.managed_from_server(&created.server) else {
+                        failures.push(CreateFailure {
+                            reason: "api_error",
+                            detail: format!("created server {name} came back without its labels"),
+                        });
+                        return (None, failures);
+                    };
+                    tracing::info!(node = %node.node, region = %region, server_type = %server_type, location = %location, server_id = created.server.id.0, "created a game node");
+                    return (Some(node), failures);
+                }
+                Err(error) => {
+                    let reason = failure_reason(&error);
+                    tracing::warn!(region = %region, server_type = %server_type, location = %location, reason, cause = %error, "a game node's create action failed; deleting the server");
+                    failures.push(CreateFailure {
+                        reason,
+                        detail: error.to_string(),
+                    });
+                    // A failed create still leaves a billed server behind.
+                    self.delete_server(created.server.id).await.ok();
+                    if error.is_capacity_problem() {
+                        self.mark_unavailable(&option);
+                        continue;
+                    }
+                    return (None, failures);
+                }
+            }
+        }
+        (None, failures)
+    }
+
+    async fn delete_server(&self, server_id: ServerId) -> Result<(), ExecutorError> {
+        // Deletes spend no reserve: they are what the reserve is for.
+        self.gate(1, 0)?;
+        let deleted = self.client.delete_server(server_id).await;
+        self.observe(deleted.as_ref().err());
+        let action = match deleted {
+            Ok(action) => action,
+            Err(error) if error.is_not_found() => return Ok(()),
+            Err(source) => {
+                return Err(ExecutorError::Hcloud {
+                    operation: "delete server",
+                    source,
+                });
+            }
+        };
+        self.follow(action.id)
+            .await
+            .map(|_| ())
+            .map_err(|source| ExecutorError::Hcloud {
+                operation: "delete server action",
+                source,
+            })
+    }
+}
+
+impl Executor for HcloudExecutor {
+    fn node_control(&self) -> &NodeControl {
+        &self.control
+    }
+
+    async fn list(&self) -> Result<Vec<ManagedNode>, ExecutorError> {
+        let cached = || {
+            self.lock()
+                .last_listing
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < STALE_LISTING_LIMIT)
+                .map(|(_, nodes)| nodes.clone())
+        };
+        if let Err(error) = self.gate(1, self.config.budget_reserve) {
+            return cached().ok_or(error);
+        }
+        let selector = self.selector();
+        let listed = self.client.list_servers(Some(&selector)).await;
+        self.observe(listed.as_ref().err());
+        match listed {
+            Ok(servers) => {
+                let nodes: Vec<ManagedNode> = servers
+                    .iter()
+                    .filter_map(|server| self.managed_from_server(server))
+                    .collect();
+                self.lock().last_listing = Some((Instant::now(), nodes.clone()));
+                Ok(nodes)
+            }
+            Err(source) => {
+                tracing::warn!(cause = %source, "listing game nodes failed");
+                cached().ok_or(ExecutorError::Hcloud {
+                    operation: "list servers",
+                    source,
+                })
+            }
+        }
+    }
+
+    async fn create(&self, region: &RegionId, count: u32) -> CreateOutcome {
+        let mut outcome = CreateOutcome::default();
+        for _ in 0..count {
+            let (node, failures) = self.create_one(region).await;
+            let gave_up = node.is_none();
+            outcome.failures.extend(failures);
+            match node {
+                Some(node) => outcome.created.push(node),
+                None => {
+                    outcome.failures.push(CreateFailure {
+                        reason: "all_options_failed",
+                        detail: format!(
+                            "no server type and location could create a node in {region}"
+                        ),
+                    });
+                }
+            }
+            if gave_up
+                && outcome
+                    .failures
+                    .iter()
+                    .any(|failure| failure.reason == "rate_limited" || failure.reason == "config")
+            {
+                // Later nodes of this batch would be refused the same way.
+                break;
+            }
+        }
+        outcome
+    }
+
+    async fn destroy(&self, node: &ManagedNode) -> Result<(), ExecutorError> {
+        let Some(server_id) = node.server_id else {
+            return Ok(());
+        };
+        self.delete_server(ServerId(server_id)).await?;
+        let mut state = self.lock();
+        if let Some((_, nodes)) = state.last_listing.as_mut() {
+            nodes.retain(|listed| listed.node != node.node);
+        }
+        tracing::info!(node = %node.node, server_id, "deleted a game node");
+        Ok(())
+    }
+
+    async fn shutdown(&self) {
+        // Servers outlive the autoscaler on purpose: the next one adopts them by label.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_parse_like_the_api_writes_them() {
+        assert_eq!(parse_timestamp_ms("1970-01-01T00:00:00+00:00"), Some(0));
+        assert_eq!(
+            parse_timestamp_ms("2016-01-30T23:50:00+00:00"),
+            Some(1_454_197_800_000)
+        );
+        assert_eq!(
+            parse_timestamp_ms("2016-01-31T00:50:00+01:00"),
+            Some(1_454_197_800_000)
+        );
+        assert_eq!(
+            parse_timestamp_ms("2016-01-30T23:50:00.123Z"),
+            Some(1_454_197_800_000)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2016-13-30T23:50:00+00:00",
+            "2016-01-30T23:50:00",
+        ] {
+            assert_eq!(parse_timestamp_ms(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn server_names_are_host_names_and_directory_ids() {
+        let name = server_name("coil", &RegionId::new("us_east"), 0xabcdef);
+        assert_eq!(name, "coil-us-east-abcdef");
+        let long = server_name(&"f".repeat(40), &RegionId::new("r"), 1);
+        assert!(long.len() <= 32, "{long}");
+        assert!(coil_match::NodeId::parse(&long).is_ok());
+        assert!(server_name("9", &RegionId::new("x"), 1).starts_with('n'));
+    }
+
+    #[test]
+    fn user_data_fills_every_placeholder_of_the_shipped_template() {
+        let template = include_str!("../../../deploy/hetzner/image/node-cloud-init.yaml");
+        let user_data = UserDataTemplate {
+            template: template.to_owned(),
+            nodes_domain: "nodes.example.com".to_owned(),
+            fleet_env: "JOIN_TOKEN_PUBLIC_KEY=abc\n".to_owned(),
+            tls_fullchain: "CHAIN".to_owned(),
+            tls_privkey: "KEY".to_owned(),
+        };
+        let rendered = user_data.render("coil-ash-000001", "us-east").unwrap();
+        assert!(rendered.contains("hostname: \"coil-ash-000001\""));
+        assert!(rendered.contains("coil-ash-000001.nodes.example.com"));
+        assert!(rendered.contains(&base64::engine::general_purpose::STANDARD.encode("KEY")));
+        for placeholder in USER_DATA_PLACEHOLDERS {
+            assert!(!rendered.contains(placeholder), "{placeholder} left");
+        }
+        let unknown = UserDataTemplate {
+            template: "a: {{mystery}}".to_owned(),
+            ..user_data.clone()
+        };
+        assert!(
+            unknown
+                .render("n", "r")
+                .unwrap_err()
+                .contains("{{mystery}}")
+        );
+        let huge = UserDataTemplate {
+            fleet_env: "x".repeat(USER_DATA_LIMIT_BYTES),
+            ..user_data
+        };
+        assert!(huge.render("n", "r").is_err());
+    }
+}
