@@ -4,7 +4,7 @@
 Owns: every coil-*.service runs unprivileged and hardened (DynamicUser, NoNewPrivileges,
 ProtectSystem=strict), raises LimitNOFILE to 1048576, restarts on failure, reads its
 settings from /etc/coil/*.env; and the game node's TimeoutStopSec leaves room for the
-drain deadline its user data sets (COIL_DRAIN_TIMEOUT_SECS), because SIGTERM drains and
+drain deadline its user data sets (DRAIN_TIMEOUT_SECS), because SIGTERM drains and
 systemd would otherwise kill the node mid-drain. Must not: duplicate verify's syntax checks.
 
 Usage: check_units.py <systemd_dir> <node_cloud_init>   (exit 1 on any failure)
@@ -65,9 +65,9 @@ def main():
         if not settings.get("ExecStart", [""])[-1].startswith("/usr/local/bin/coil "):
             problems.append(f"{unit.name}: ExecStart must run /usr/local/bin/coil <subcommand>")
     node = systemd_dir / "coil-node.service"
-    drain = re.search(r"^\s*COIL_DRAIN_TIMEOUT_SECS=(\d+)\s*$", node_user_data.read_text(), re.M)
+    drain = re.search(r"^\s*DRAIN_TIMEOUT_SECS=(\d+)\s*$", node_user_data.read_text(), re.M)
     if not drain:
-        problems.append("node user data must set COIL_DRAIN_TIMEOUT_SECS")
+        problems.append("node user data must set DRAIN_TIMEOUT_SECS")
     elif node.exists():
         stop = seconds(service_settings(node).get("TimeoutStopSec", ["90s"])[-1])
         if stop < int(drain.group(1)) + 60:

@@ -44,10 +44,9 @@ SAMPLES = {
 
 PEM_CHAIN = ("-----BEGIN CERTIFICATE-----\n" + ("A" * 64 + "\n") * 28 + "-----END CERTIFICATE-----\n") * 2
 PEM_KEY = "-----BEGIN EC PRIVATE KEY-----\n" + ("B" * 64 + "\n") * 3 + "-----END EC PRIVATE KEY-----\n"
-FLEET_ENV = ("COIL_REGION=us-east\nCOIL_MATCHMAKER_URLS=http://10.40.1.11:8788,http://10.40.1.12:8788\n"
-             "COIL_DATABASE_HOST=10.40.1.30\nCOIL_INTERNAL_SECRET=" + "x" * 64 + "\n"
+FLEET_ENV = ("REDIS_URL=redis://10.40.1.21:6379\nREDIS_KEY_PREFIX=coil\nINTERNAL_SECRET=" + "x" * 64 + "\n"
              "DATABASE_URL=postgres://coil:" + "p" * 40 + "@10.40.1.30:5432/coil\n"
-             "COIL_JOIN_TOKEN_PUBLIC_KEY=" + "k" * 44 + "\n")
+             "JOIN_TOKEN_PUBLIC_KEY=" + "k" * 44 + "\n")
 NODE_SAMPLES = {
     "node_name": "coil-game-ash-7f3a",
     "region": "us-east",

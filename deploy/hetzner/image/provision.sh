@@ -12,9 +12,10 @@ apt-get -y upgrade
 # the Redis primary through it. curl, socat and git: acme.sh on the autoscaler.
 # chrony: token expiry and drain deadlines assume a correct clock.
 apt-get install -y --no-install-recommends \
-  prometheus-node-exporter haproxy curl ca-certificates socat git chrony nftables
-# haproxy runs only where cloud-init configures it.
-systemctl disable haproxy
+  prometheus-node-exporter haproxy caddy curl ca-certificates socat git chrony nftables
+# haproxy runs only where cloud-init configures it; caddy (TLS in front of the game
+# node) only on game nodes, whose user data writes its Caddyfile.
+systemctl disable haproxy caddy
 
 install -m 0755 -o root -g root /tmp/coil /usr/local/bin/coil
 /usr/local/bin/coil --version || true
