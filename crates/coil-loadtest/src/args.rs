@@ -40,6 +40,12 @@ pub struct LoadtestArgs {
     #[arg(long)]
     pub allow_remote: bool,
 
+    /// Join through this matchmaker (POST <URL>/api/matchmake, then a v12 join with its token)
+    /// instead of connecting to rooms of --url directly. --url still names the node whose
+    /// /metrics are read. Same loopback rule as --url.
+    #[arg(long, value_name = "URL")]
+    pub matchmaker: Option<String>,
+
     /// Workload to run. arena-capacity is the same as --find-capacity.
     #[arg(long, value_enum, default_value = "arena-standard")]
     pub scenario: Scenario,
@@ -128,6 +134,7 @@ impl Default for LoadtestArgs {
         LoadtestArgs {
             url: "http://127.0.0.1:8787".into(),
             allow_remote: false,
+            matchmaker: None,
             scenario: Scenario::ArenaStandard,
             find_capacity: false,
             players: 100,
@@ -194,6 +201,8 @@ pub struct Plan {
     pub json: Option<PathBuf>,
     pub quiet: bool,
     pub mode: Mode,
+    /// `http://host:port` of the matchmaker to join through, if any.
+    pub matchmaker: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -264,6 +273,33 @@ impl LoadtestArgs {
         }
         let port = url.port_or_known_default().unwrap_or(80);
         let authority = format!("{host}:{port}");
+        let matchmaker = match &self.matchmaker {
+            None => None,
+            Some(raw) => {
+                let parsed = reqwest::Url::parse(raw).map_err(|error| ArgsError::BadUrl {
+                    url: raw.clone(),
+                    problem: error.to_string(),
+                })?;
+                let mm_host = parsed.host_str().ok_or_else(|| ArgsError::BadUrl {
+                    url: raw.clone(),
+                    problem: "no host".into(),
+                })?;
+                if parsed.scheme() != "http" {
+                    return Err(ArgsError::BadUrl {
+                        url: raw.clone(),
+                        problem: "the matchmaker URL must be http:// (this build speaks no TLS)"
+                            .into(),
+                    });
+                }
+                if !self.allow_remote && !is_loopback_host(mm_host) {
+                    return Err(ArgsError::RemoteTarget {
+                        host: mm_host.into(),
+                    });
+                }
+                let mm_port = parsed.port_or_known_default().unwrap_or(80);
+                Some(format!("http://{mm_host}:{mm_port}"))
+            }
+        };
         if self.room_prefix.is_empty()
             || self.room_prefix.len() > 20
             || !self
@@ -354,6 +390,7 @@ impl LoadtestArgs {
             server_pid: self.server_pid,
             json: self.json.clone(),
             quiet: self.quiet,
+            matchmaker,
             mode,
         })
     }

@@ -57,6 +57,12 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub enum Joiner {
     /// `ws://host:port/api/room/<room>` and a v11 join without a token.
     Direct { ws_base: String },
+    /// `POST <http_base>/api/matchmake`, then the returned wsUrl and a v12 join with the token.
+    /// The room the plan names is ignored: the matchmaker places the player.
+    Matchmaker {
+        http_base: String,
+        client: reqwest::Client,
+    },
 }
 
 /// What a player needs to open one session.
@@ -83,6 +89,52 @@ impl Joiner {
                 );
                 Ok(JoinTicket {
                     ws_url: format!("{ws_base}/api/room/{room}"),
+                    join_frame,
+                })
+            }
+            Joiner::Matchmaker { http_base, client } => {
+                let body = serde_json::json!({ "playerName": name, "playerId": name });
+                let response = client
+                    .post(format!("{http_base}/api/matchmake"))
+                    .json(&body)
+                    .timeout(std::time::Duration::from_secs(10))
+                    .send()
+                    .await
+                    .map_err(|error| {
+                        format!(
+                            "matchmake: {}",
+                            if error.is_timeout() {
+                                "timeout"
+                            } else {
+                                "unreachable"
+                            }
+                        )
+                    })?;
+                let status = response.status().as_u16();
+                if status != 200 {
+                    return Err(format!("matchmake: HTTP {status}"));
+                }
+                let answer: serde_json::Value = response
+                    .json()
+                    .await
+                    .map_err(|_| "matchmake: bad answer".to_string())?;
+                let (Some(ws_url), Some(token)) =
+                    (answer["wsUrl"].as_str(), answer["joinToken"].as_str())
+                else {
+                    return Err("matchmake: bad answer".into());
+                };
+                let mut join_frame = Vec::with_capacity(16 + name.len() + token.len());
+                encode_join(
+                    &Join {
+                        version: coil_protocol::PROTOCOL_V12,
+                        name,
+                        skin,
+                        token: Some(token.as_bytes()),
+                    },
+                    &mut join_frame,
+                );
+                Ok(JoinTicket {
+                    ws_url: ws_url.to_string(),
                     join_frame,
                 })
             }

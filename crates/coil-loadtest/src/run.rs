@@ -127,8 +127,14 @@ impl Harness {
         Harness {
             shared,
             sampler,
-            joiner: Arc::new(Joiner::Direct {
-                ws_base: plan.ws_base.clone(),
+            joiner: Arc::new(match &plan.matchmaker {
+                Some(http_base) => Joiner::Matchmaker {
+                    http_base: http_base.clone(),
+                    client: reqwest::Client::new(),
+                },
+                None => Joiner::Direct {
+                    ws_base: plan.ws_base.clone(),
+                },
             }),
             stop_sender,
             players: Vec::new(),

@@ -18,13 +18,24 @@ struct TestNode {
 
 impl TestNode {
     async fn start() -> TestNode {
+        TestNode::start_shape(false).await
+    }
+
+    /// `with_matchmaker`: the all-in-one shape (matchmaker on the same port, v12 tokens).
+    async fn start_shape(with_matchmaker: bool) -> TestNode {
         let data_dir = tempfile::tempdir().unwrap();
-        let config = NodeConfig::for_tests(data_dir.path());
+        let mut config = NodeConfig::for_tests(data_dir.path());
         let listener = coil_server::bind(config.listen).unwrap();
         let addr = listener.local_addr().unwrap();
+        config.public_url = format!("ws://{addr}");
+        // Only matchmaker tokens get in, so a direct v11 join could not pass for one.
+        config.allow_protocol_v11 = !with_matchmaker;
         let (shutdown, signal) = oneshot::channel::<()>();
-        let services =
-            coil_server::NodeServices::standalone(coil_server::arena_factory(config.tick));
+        let services = if with_matchmaker {
+            coil_server::all_in_one(&config, Duration::from_secs(20)).unwrap()
+        } else {
+            coil_server::NodeServices::standalone(coil_server::arena_factory(config.tick))
+        };
         let task = tokio::spawn(coil_server::run(config, listener, services, async move {
             let _ = signal.await;
         }));
@@ -246,4 +257,25 @@ async fn an_unreachable_server_yields_connect_failures_not_a_panic() {
     );
     assert!(report.server.is_none());
     assert_eq!(report.ccu_peak, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_can_join_through_the_matchmaker() {
+    let node = TestNode::start_shape(true).await;
+    let args = LoadtestArgs {
+        leave_per_minute: 0.0,
+        players: 12,
+        rooms: 1,
+        matchmaker: Some(node.url()),
+        ..small_run(node.url())
+    };
+    let report: Report = coil_loadtest::run(args).await.unwrap();
+    node.stop().await;
+    assert_eq!(
+        report.joins.succeeded, 12,
+        "{:?}",
+        report.joins.failures_by_reason
+    );
+    assert_eq!(report.joins.failed, 0);
+    assert_eq!(report.ccu_at_end, 12);
 }

@@ -32,6 +32,8 @@ enum Command {
     Node(Box<coil_server::FleetNodeArgs>),
     /// Run a fleet matchmaker: places players and signs join tokens, directory on Redis.
     Matchmaker(Box<coil_server::MatchmakerArgs>),
+    /// Simulate players over real WebSockets and report bytes, latency and server capacity.
+    Loadtest(Box<coil_loadtest::LoadtestArgs>),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_serve(*args),
         Command::Node(args) => run_node(*args),
         Command::Matchmaker(args) => run_matchmaker(*args),
+        Command::Loadtest(args) => run_loadtest(*args),
     }
 }
 
@@ -288,6 +291,27 @@ fn run_matchmaker(args: coil_server::MatchmakerArgs) -> ExitCode {
             coil_server::run_matchmaker(settings, listener, directory, signer, shutdown_signal())
                 .await,
         )
+    })
+}
+
+fn run_loadtest(args: coil_loadtest::LoadtestArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async move {
+        match coil_loadtest::run(args).await {
+            Ok(_report) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("coil loadtest: {error:#}");
+                // Bad arguments (remote target, bounds) are usage errors.
+                if error.downcast_ref::<coil_loadtest::ArgsError>().is_some() {
+                    ExitCode::from(EXIT_USAGE)
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+        }
     })
 }
 

@@ -1,0 +1,404 @@
+//! The fleet shape with real processes on this machine: one `coil matchmaker` and three
+//! `coil node`s sharing a real Redis. 1,000 players are placed and joined through the
+//! matchmaker; one node is killed with SIGKILL and its rooms leave the directory within the
+//! heartbeat TTL while new players go to the others.
+//!
+//! Needs `TEST_REDIS_URL` (CI sets it); without it the test says so and returns.
+
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coil_match::{RedisDirectory, RedisDirectoryConfig, Region, RoomDirectory};
+use coil_protocol::codec::server_frames;
+use coil_protocol::envelope::{Join, ServerEnvelope, decode_server_envelope, encode_join};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const PLAYERS: usize = 1000;
+const HEARTBEAT_TTL_SECS: u64 = 5;
+
+/// Kills its process when dropped, so a failing test leaves nothing running.
+struct Process {
+    name: String,
+    child: Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn coil(dir: &Path, name: &str, args: &[&str], env: &[(&str, String)]) -> Process {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coil"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(log);
+    command.env("RUST_LOG", "warn");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Process {
+        name: name.to_string(),
+        child: command.spawn().unwrap(),
+    }
+}
+
+async fn wait_healthy(port: u16, process: &mut Process) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/api/health")).await
+            && response.status().is_success()
+        {
+            return;
+        }
+        if let Some(status) = process.child.try_wait().unwrap() {
+            panic!("{} exited early with {status}", process.name);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never became healthy",
+            process.name
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Matchmakes and joins with the token; returns the node port and room once the first state
+/// frame arrived, and keeps the connection reading (cheaply) until `stop` fires.
+async fn play(
+    client: reqwest::Client,
+    matchmaker: u16,
+    index: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(u16, String), String> {
+    let name = format!("p{index}");
+    let answer: Value = client
+        .post(format!("http://127.0.0.1:{matchmaker}/api/matchmake"))
+        .json(&json!({"playerName": name, "playerId": format!("player-{index}")}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let ws_url = answer["wsUrl"]
+        .as_str()
+        .ok_or_else(|| format!("no wsUrl in {answer}"))?
+        .to_string();
+    let room = answer["roomId"].as_str().unwrap().to_string();
+    let token = answer["joinToken"].as_str().unwrap().to_string();
+    let port: u16 = ws_url
+        .split(':')
+        .nth(2)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut frame = Vec::new();
+    encode_join(
+        &Join {
+            version: 12,
+            name: &name,
+            skin: 0,
+            token: Some(token.as_bytes()),
+        },
+        &mut frame,
+    );
+    socket
+        .send(Message::Binary(frame.into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    // The first message after a good join carries init and state; an error frame means refused.
+    let first = tokio::time::timeout(Duration::from_secs(20), socket.next())
+        .await
+        .map_err(|_| "no first frame".to_string())?
+        .ok_or("closed")?
+        .map_err(|e| e.to_string())?;
+    for frame in server_frames(&first.into_data()) {
+        let (frame_type, payload) = frame.map_err(|e| e.to_string())?;
+        if let Ok(Some(ServerEnvelope::Error { code, reason })) =
+            decode_server_envelope(frame_type, payload)
+        {
+            return Err(format!("join refused: {code} {reason}"));
+        }
+    }
+    tokio::spawn(async move {
+        let mut stop = stop;
+        loop {
+            tokio::select! {
+                message = socket.next() => if message.is_none() { break },
+                _ = stop.changed() => break,
+            }
+        }
+    });
+    Ok((port, room))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_places_a_thousand_players_and_forgets_a_killed_node() {
+    let Ok(redis_url) = std::env::var("TEST_REDIS_URL") else {
+        println!("skipped: TEST_REDIS_URL is not set (CI sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("coil:test:{:016x}:", rand_u64());
+    let key_file = dir.path().join("join-token.key");
+    let output = Command::new(env!("CARGO_BIN_EXE_coil"))
+        .args(["matchmaker", "--print-public-key"])
+        .env("REDIS_URL", &redis_url)
+        .env("JOIN_TOKEN_KEY_FILE", &key_file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let public_key = String::from_utf8(output.stdout).unwrap().trim().to_string();
+
+    let matchmaker_port = free_port();
+    let mut matchmaker = coil(
+        dir.path(),
+        "matchmaker",
+        &["matchmaker"],
+        &[
+            ("PORT", matchmaker_port.to_string()),
+            ("REDIS_URL", redis_url.clone()),
+            ("REDIS_KEY_PREFIX", prefix.clone()),
+            ("JOIN_TOKEN_KEY_FILE", key_file.display().to_string()),
+            ("INTERNAL_SECRET", "fleet-test-internal-secret".into()),
+        ],
+    );
+    wait_healthy(matchmaker_port, &mut matchmaker).await;
+
+    let mut nodes = HashMap::new();
+    for name in ["node-a", "node-b", "node-c"] {
+        let port = free_port();
+        let data = dir.path().join(name);
+        std::fs::create_dir_all(&data).unwrap();
+        let mut node = coil(
+            dir.path(),
+            name,
+            &["node"],
+            &[
+                ("PORT", port.to_string()),
+                ("NODE_ID", name.into()),
+                ("REDIS_URL", redis_url.clone()),
+                ("REDIS_KEY_PREFIX", prefix.clone()),
+                ("JOIN_TOKEN_PUBLIC_KEY", public_key.clone()),
+                ("HEARTBEAT_SECS", "1".into()),
+                ("HEARTBEAT_TTL_SECS", HEARTBEAT_TTL_SECS.to_string()),
+                // No bots and 5 Hz: a debug build carries 1,000 players on two shared cores.
+                ("ROOM_POPULATION_TARGET", "0".into()),
+                ("TICK_MS", "200".into()),
+                ("DATA_DIR", data.display().to_string()),
+                (
+                    "DATABASE_URL",
+                    format!("sqlite://{}", data.join("lb.db").display()),
+                ),
+            ],
+        );
+        wait_healthy(port, &mut node).await;
+        nodes.insert(port, node);
+    }
+    let directory = RedisDirectory::connect(
+        &redis_url,
+        RedisDirectoryConfig {
+            key_prefix: prefix.clone(),
+            ..RedisDirectoryConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let region = Region::parse("local").unwrap();
+    // Every node has published itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while directory
+        .region_snapshot(&region, now_ms())
+        .await
+        .unwrap()
+        .nodes
+        .len()
+        < 3
+    {
+        assert!(
+            Instant::now() < deadline,
+            "nodes never reached the directory"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // 1,000 players, 50 at a time.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let client = reqwest::Client::new();
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(50));
+    let mut joins = Vec::new();
+    for index in 0..PLAYERS {
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        let (client, stopped) = (client.clone(), stopped.clone());
+        joins.push(tokio::spawn(async move {
+            let result = play(client, matchmaker_port, index, stopped).await;
+            drop(permit);
+            result
+        }));
+    }
+    let mut per_room: HashMap<String, usize> = HashMap::new();
+    let mut per_node: HashMap<u16, usize> = HashMap::new();
+    let mut failures = Vec::new();
+    for join in joins {
+        match join.await.unwrap() {
+            Ok((port, room)) => {
+                *per_room.entry(room).or_default() += 1;
+                *per_node.entry(port).or_default() += 1;
+            }
+            Err(problem) => failures.push(problem),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} joins failed, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert_eq!(per_room.values().sum::<usize>(), PLAYERS);
+    assert!(
+        per_room.values().all(|&humans| humans <= 140),
+        "a room went past the hard cap: {per_room:?}"
+    );
+    assert!(
+        per_room.len() >= PLAYERS.div_ceil(120),
+        "rooms did not fill to the soft cap: {per_room:?}"
+    );
+    let nodes_seen: Vec<_> = directory
+        .region_snapshot(&region, now_ms())
+        .await
+        .unwrap()
+        .nodes
+        .iter()
+        .map(|node| {
+            (
+                node.node_id.to_string(),
+                node.state,
+                node.rooms,
+                node.humans,
+                node.room_capacity,
+            )
+        })
+        .collect();
+    assert!(
+        per_node.len() >= 2,
+        "rooms were spread over one node only: {per_node:?}; directory: {nodes_seen:?}"
+    );
+
+    // SIGKILL the node with the most players: no drain, no goodbye.
+    let (&victim_port, _) = per_node
+        .iter()
+        .max_by_key(|(_, players)| **players)
+        .unwrap();
+    let mut victim = nodes.remove(&victim_port).unwrap();
+    let victim_id = victim.name.clone();
+    let victim_rooms: HashSet<String> = directory
+        .region_snapshot(&region, now_ms())
+        .await
+        .unwrap()
+        .rooms
+        .iter()
+        .filter(|room| room.status.node_id.as_str() == victim_id)
+        .map(|room| room.status.room_id.to_string())
+        .collect();
+    assert!(!victim_rooms.is_empty(), "the victim published no rooms");
+    victim.child.kill().unwrap();
+    victim.child.wait().unwrap();
+    let killed_at = Instant::now();
+    loop {
+        let snapshot = directory.region_snapshot(&region, now_ms()).await.unwrap();
+        let node_gone = snapshot
+            .nodes
+            .iter()
+            .all(|node| node.node_id.as_str() != victim_id);
+        let rooms_gone = snapshot
+            .rooms
+            .iter()
+            .all(|room| !victim_rooms.contains(room.status.room_id.as_str()));
+        if node_gone && rooms_gone {
+            break;
+        }
+        // The TTL plus one heartbeat interval and a second of slack for a loaded machine.
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(HEARTBEAT_TTL_SECS + 2),
+            "the killed node's rooms outlived the heartbeat TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // New players go elsewhere, and join.
+    for index in PLAYERS..PLAYERS + 40 {
+        let (port, _) = play(client.clone(), matchmaker_port, index, stopped.clone())
+            .await
+            .unwrap();
+        assert_ne!(port, victim_port, "a player was sent to the dead node");
+    }
+
+    // The matchmaker's heartbeat endpoint is authenticated.
+    let heartbeat = json!({
+        "node": {"nodeId": "node-z", "region": "local", "publicUrl": "ws://127.0.0.1:1", "state": "ACTIVE",
+                 "roomCapacity": 1, "rooms": 0, "humans": 0},
+        "rooms": []
+    });
+    let url = format!("http://127.0.0.1:{matchmaker_port}/internal/room-heartbeat");
+    let refused = client.post(&url).json(&heartbeat).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let accepted = client
+        .post(&url)
+        .bearer_auth("fleet-test-internal-secret")
+        .json(&heartbeat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status().as_u16(), 204);
+    let snapshot = directory.region_snapshot(&region, now_ms()).await.unwrap();
+    assert!(
+        snapshot
+            .nodes
+            .iter()
+            .any(|node| node.node_id.as_str() == "node-z")
+    );
+
+    let _ = stop.send(true);
+    for (_, node) in nodes.iter_mut() {
+        let _ = node.child.kill();
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now())
+}
