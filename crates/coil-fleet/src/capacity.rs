@@ -64,11 +64,28 @@ pub struct CapacityInput {
     /// Share of the measured breaking load a node is filled to: the autoscaler's CPU
     /// threshold, so a full node sits at the scale-out signal and not at the cliff.
     pub fill_fraction_of_capacity: Figure,
+    /// Most players one node takes whatever its cores. Absent: the autoscaling policy's
+    /// default connection limit (10,000), which nobody has measured as a real limit.
+    #[serde(default = "default_connection_ceiling")]
+    pub max_players_per_node: Figure,
 }
 
-/// Largest connections one node takes, whatever its cores (the policy's connection limit:
-/// sockets, file descriptors, the Hetzner firewall's 80,000 per server leave room above it).
+/// The policy's default `node_connection_limit`: the ceiling when the input names none.
 pub const NODE_CONNECTION_CEILING: u32 = 10_000;
+
+fn default_connection_ceiling() -> Figure {
+    Figure {
+        value: f64::from(NODE_CONNECTION_CEILING),
+        provenance: Provenance {
+            measured: false,
+            command: String::new(),
+            date: String::new(),
+            machine: String::new(),
+            git_commit: String::new(),
+            note: "the autoscaling policy's default node_connection_limit (10,000), not a measured limit; the Hetzner firewall allows 80,000 per server".to_owned(),
+        },
+    }
+}
 
 impl CapacityInput {
     pub fn load(path: &Path) -> Result<Self, CapacityError> {
@@ -161,6 +178,7 @@ impl CapacityInput {
                 value: 0.75,
                 provenance: assumption("the autoscaler's CPU threshold (0.75)"),
             },
+            max_players_per_node: default_connection_ceiling(),
         })
     }
 
@@ -191,6 +209,12 @@ impl CapacityInput {
                 &self.fill_fraction_of_capacity,
                 0.05,
                 1.0,
+            ),
+            (
+                "max_players_per_node",
+                &self.max_players_per_node,
+                1.0,
+                80_000.0,
             ),
         ] {
             if !(figure.value.is_finite() && figure.value >= low && figure.value <= high) {
@@ -251,6 +275,7 @@ impl CapacityInput {
             ("memory_per_player_bytes", &self.memory_per_player_bytes),
             ("shared_vcpu_factor", &self.shared_vcpu_factor),
             ("fill_fraction_of_capacity", &self.fill_fraction_of_capacity),
+            ("max_players_per_node", &self.max_players_per_node),
         ]
         .into_iter()
         .filter(|(_, figure)| !figure.provenance.measured)
@@ -279,7 +304,8 @@ mod tests {
                 &input.players_per_core,
                 &input.memory_per_player_bytes,
                 &input.shared_vcpu_factor,
-                &input.fill_fraction_of_capacity
+                &input.fill_fraction_of_capacity,
+                &input.max_players_per_node
             ]
             .iter()
             .filter(|figure| !figure.provenance.measured)

@@ -141,6 +141,10 @@ pub fn build_config(
     config.max_nodes = settings.max_nodes;
     config.series_every_minutes = settings.series_every_minutes;
     config.bytes_per_player_per_second = capacity.bytes_per_player_per_second_median.value;
+    // The connection signal presses at the node ceiling, whatever the input says it is.
+    let thresholds = &mut config.policy.thresholds;
+    let ceiling = capacity.max_players_per_node.value / thresholds.near_limit_fraction.max(0.05);
+    thresholds.node_connection_limit = ceiling.round().clamp(1.0, f64::from(u32::MAX)) as u32;
     config.baseline = match &scenario.baseline {
         None => None,
         Some(BaselineChoice::Cloud { server_type, count }) => Some(Baseline {
@@ -316,4 +320,107 @@ pub fn explain(winner: &ScenarioOutcome, outcomes: &[ScenarioOutcome]) -> String
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> (PriceTable, CapacityInput) {
+        (
+            PriceTable::parse(include_str!("../../../deploy/prices/hetzner.json")).expect("prices"),
+            CapacityInput::parse(
+                include_str!("../../../deploy/capacity/measured.json"),
+                "measured.json",
+            )
+            .expect("capacity"),
+        )
+    }
+
+    #[test]
+    fn the_verdict_is_the_cheapest_outcome_that_meets_the_slo() {
+        let (prices, capacity) = inputs();
+        let settings = RunSettings {
+            peak_ccu: 8_000,
+            seed: 2,
+            max_nodes: 200,
+            series_every_minutes: 60,
+        };
+        let service_level = ServiceLevel::default();
+        let mut outcomes: Vec<ScenarioOutcome> =
+            candidates(PriceRegion::Eu, 8_000, &prices, &capacity)
+                .iter()
+                .map(|scenario| {
+                    run_scenario(scenario, &settings, &prices, &capacity, &service_level)
+                        .expect("scenario runs")
+                })
+                .collect();
+        assert!(outcomes.len() >= 3);
+        let winner = cheapest_meeting_slo(&outcomes)
+            .expect("one meets the SLO")
+            .clone();
+        for outcome in outcomes.iter().filter(|outcome| outcome.meets_slo) {
+            assert!(winner.bill.total_eur <= outcome.bill.total_eur);
+        }
+        // An outcome that misses the SLO is never chosen, however cheap.
+        outcomes.push(ScenarioOutcome {
+            meets_slo: false,
+            bill: MonthlyBill {
+                total_eur: 1.0,
+                ..winner.bill.clone()
+            },
+            scenario: Scenario {
+                name: "too small to meet the SLO".to_owned(),
+                ..winner.scenario.clone()
+            },
+            ..winner.clone()
+        });
+        let again = cheapest_meeting_slo(&outcomes).expect("still one");
+        assert!(again.meets_slo);
+        assert!(explain(again, &outcomes).contains("misses the SLO"));
+    }
+
+    #[test]
+    fn a_type_not_sold_in_the_region_is_an_error() {
+        let (prices, capacity) = inputs();
+        let scenario = Scenario {
+            name: "cpx42 in the US".to_owned(),
+            region: PriceRegion::Us,
+            burst_server_type: "cpx42".to_owned(),
+            baseline: None,
+        };
+        let settings = RunSettings {
+            peak_ccu: 1_000,
+            seed: 1,
+            max_nodes: 10,
+            series_every_minutes: 60,
+        };
+        assert!(matches!(
+            build_config(&scenario, &settings, &prices, &capacity),
+            Err(ScenarioError::UnknownServerType(..))
+        ));
+    }
+
+    #[test]
+    fn the_service_level_counts_refusals_delays_and_deleted_players() {
+        let level = ServiceLevel::default();
+        let good = SimulationStats {
+            joins: 10_000,
+            joins_delayed: 50,
+            ..SimulationStats::default()
+        };
+        assert!(level.is_met(&good));
+        assert!(!level.is_met(&SimulationStats {
+            joins_refused: 1,
+            ..good.clone()
+        }));
+        assert!(!level.is_met(&SimulationStats {
+            joins_delayed: 51,
+            ..good.clone()
+        }));
+        assert!(!level.is_met(&SimulationStats {
+            players_on_deleted_nodes: 1,
+            ..good
+        }));
+    }
 }
