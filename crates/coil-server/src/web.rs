@@ -61,7 +61,10 @@ where
     S: Clone + Send + Sync + 'static,
 {
     Router::new()
-        .route("/", get(|headers: HeaderMap| async move { serve("index.html", &headers) }))
+        .route(
+            "/",
+            get(|headers: HeaderMap| async move { serve("index.html", &headers) }),
+        )
         .route(
             "/index.html",
             get(|headers: HeaderMap| async move { serve("index.html", &headers) }),
@@ -90,9 +93,12 @@ fn etags() -> &'static [String] {
         FILES
             .iter()
             .map(|file| {
-                let hash = file.body.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                    (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-                });
+                let hash = file
+                    .body
+                    .bytes()
+                    .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+                    });
                 format!("\"{hash:016x}\"")
             })
             .collect()
@@ -224,7 +230,10 @@ mod tests {
         assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
         let etag = page.headers()[header::ETAG].to_str().unwrap().to_owned();
         let body = to_bytes(page.into_body(), 1 << 20).await.unwrap();
-        assert_eq!(&body[..], include_str!("../../../web/index.html").as_bytes());
+        assert_eq!(
+            &body[..],
+            include_str!("../../../web/index.html").as_bytes()
+        );
 
         let again = get("/", Some(&etag)).await;
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
@@ -252,6 +261,10 @@ mod tests {
     fn the_page_is_small() {
         // Not a speed target, a guard against embedding something by mistake (a fixture, a
         // bundled library): the client is a few dozen kilobytes of source.
-        assert!(page_transfer_bytes() < 256 * 1024, "{}", page_transfer_bytes());
+        assert!(
+            page_transfer_bytes() < 256 * 1024,
+            "{}",
+            page_transfer_bytes()
+        );
     }
 }

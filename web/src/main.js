@@ -1,0 +1,266 @@
+// Entry point of the Coil browser client: wires the session (net.js), the mirror of the world
+// (mirror.js), the renderer (render.js) and the DOM (ui.js), and turns the mouse, touch and
+// keyboard into input frames.
+//
+// Input is sent at most once per animation frame and only when it changed, which keeps a
+// player well under the server's frame budget (120 frames per second). `window.__coil` is a
+// small read-only window into the client for the browser test and for debugging.
+
+import { ClientMirror } from './mirror.js';
+import { GameSession } from './net.js';
+import { angleToU16, encodeInput, encodeRespawn } from './protocol.js';
+import { Motion, Renderer } from './render.js';
+import { Ui } from './ui.js';
+
+const canvas = document.getElementById('game');
+const renderer = new Renderer(canvas);
+const motion = new Motion();
+const ui = new Ui();
+let mirror = newMirror();
+
+const stats = { decodeMs: 0, renderMs: 0, frames: 0, messages: 0, desyncs: 0, joins: 0 };
+const input = {
+  aimAngle: 0,
+  pointerX: null,
+  pointerY: null,
+  mouseBoost: false,
+  keyBoost: false,
+  touchBoost: false,
+  sentAngle: -1,
+  sentBoost: false,
+};
+let respawnRequested = false;
+let playerName = '';
+/** The last connection states, oldest first (read by the browser test). */
+const statusHistory = [];
+
+const session = new GameSession({
+  onStatus(status) {
+    ui.setStatus(status);
+    if (statusHistory.at(-1) !== status.state) statusHistory.push(status.state);
+    if (statusHistory.length > 32) statusHistory.shift();
+    if (status.state === 'failed') {
+      ui.showStart({ name: playerName, room: localStorage.getItem('coil.room') ?? '', error: status.message });
+    }
+  },
+  onJoined({ room }) {
+    // A new connection starts from an empty world (its first message carries Init).
+    mirror = newMirror();
+    motion.reset();
+    stats.joins++;
+    respawnRequested = false;
+    input.sentAngle = -1;
+    ui.hideDeath();
+    ui.hideRoomProblem();
+    ui.setRoom(room);
+  },
+  onMessage(bytes) {
+    const started = performance.now();
+    try {
+      mirror.applyMessage(bytes);
+    } catch (error) {
+      // A message that does not fit what we hold: start over rather than show a wrong world.
+      console.warn('coil: dropping a connection after a bad message', error);
+      stats.desyncs++;
+      session.reconnect('Resynchronising…');
+      return;
+    }
+    stats.messages++;
+    stats.decodeMs = smooth(stats.decodeMs, performance.now() - started);
+  },
+  onRoomProblem(problem) {
+    ui.showRoomProblem(problem, {
+      onJoin: (room) => session.switchRoom(room),
+      onAny: () => session.switchRoom(null),
+      onCancel: () => {
+        if (!session.joined) {
+          session.stop();
+          ui.showStart({ name: playerName, room: '' });
+        }
+      },
+    });
+  },
+});
+
+function newMirror() {
+  const created = new ClientMirror();
+  created.onEvent = (kind, value) => {
+    if (created !== mirror) return;
+    if (kind === 'state') {
+      motion.onState(created, performance.now());
+      if (respawnRequested && created.ownSnake()) {
+        respawnRequested = false;
+        ui.hideDeath();
+      }
+    } else if (kind === 'meta') {
+      ui.setMeta(value);
+    } else if (kind === 'death') {
+      ui.showDeath(created.takeDeath(), created.meta);
+      // A closing room is left as soon as the run is over.
+      if (session.draining) session.reconnect('The room is closing; moving you to another room…');
+    }
+  };
+  return created;
+}
+
+function smooth(average, sample) {
+  return average === 0 ? sample : average * 0.9 + sample * 0.1;
+}
+
+// ---- input ----
+
+function updateAim() {
+  if (input.pointerX === null) return;
+  const head = renderer.lastOwnHead;
+  const [cx, cy] = head ? renderer.toScreen(head[0], head[1]) : [innerWidth / 2, innerHeight / 2];
+  const dx = input.pointerX - cx;
+  const dy = input.pointerY - cy;
+  if (dx * dx + dy * dy > 4) input.aimAngle = Math.atan2(dy, dx);
+}
+
+function sendInput() {
+  if (!session.joined) return;
+  const angle = angleToU16(input.aimAngle);
+  const boost = input.mouseBoost || input.keyBoost || input.touchBoost;
+  const turned = input.sentAngle < 0 || Math.abs(((angle - input.sentAngle + 98304) % 65536) - 32768) > 8;
+  if (!turned && boost === input.sentBoost) return;
+  session.send(encodeInput(angle, boost));
+  input.sentAngle = angle;
+  input.sentBoost = boost;
+}
+
+const touches = new Map();
+canvas.addEventListener('pointermove', (event) => {
+  if (event.pointerType === 'touch' && touches.size > 0 && event.pointerId !== touches.keys().next().value) return;
+  input.pointerX = event.clientX;
+  input.pointerY = event.clientY;
+});
+canvas.addEventListener('pointerdown', (event) => {
+  if (event.pointerType === 'touch') {
+    touches.set(event.pointerId, true);
+    if (touches.size === 1) {
+      input.pointerX = event.clientX;
+      input.pointerY = event.clientY;
+    }
+    input.touchBoost = touches.size >= 2;
+  } else if (event.button === 0) {
+    input.pointerX = event.clientX;
+    input.pointerY = event.clientY;
+    input.mouseBoost = true;
+  }
+});
+const pointerEnd = (event) => {
+  if (event.pointerType === 'touch') {
+    touches.delete(event.pointerId);
+    input.touchBoost = touches.size >= 2;
+  } else {
+    input.mouseBoost = false;
+  }
+};
+canvas.addEventListener('pointerup', pointerEnd);
+canvas.addEventListener('pointercancel', pointerEnd);
+canvas.addEventListener('contextmenu', (event) => event.preventDefault());
+const boostButton = document.getElementById('boost-button');
+boostButton.addEventListener('pointerdown', (event) => {
+  event.preventDefault();
+  input.touchBoost = true;
+});
+boostButton.addEventListener('pointerup', () => {
+  input.touchBoost = touches.size >= 2;
+});
+
+const typing = () => document.activeElement && document.activeElement.tagName === 'INPUT';
+addEventListener('keydown', (event) => {
+  if (event.code === 'Space' && !typing()) {
+    event.preventDefault();
+    input.keyBoost = true;
+  } else if (event.code === 'Enter' && ui.deathShown()) {
+    event.preventDefault();
+    respawn();
+  }
+});
+addEventListener('keyup', (event) => {
+  if (event.code === 'Space') input.keyBoost = false;
+});
+addEventListener('blur', () => {
+  input.keyBoost = input.mouseBoost = input.touchBoost = false;
+});
+
+function respawn() {
+  respawnRequested = true;
+  session.send(encodeRespawn());
+}
+
+// ---- screens ----
+
+ui.onPlay((name, room) => {
+  playerName = name;
+  localStorage.setItem('coil.name', name);
+  localStorage.setItem('coil.room', room);
+  mirror = newMirror();
+  motion.reset();
+  session.start(name, room || null);
+});
+ui.onSwitchRoom((room) => session.switchRoom(room));
+ui.onRespawn(respawn);
+
+function resize() {
+  renderer.resize(innerWidth, innerHeight, Math.min(devicePixelRatio || 1, 2));
+}
+addEventListener('resize', resize);
+resize();
+
+// ---- frame loop ----
+
+let lastPingShown = 0;
+function frame() {
+  const now = performance.now();
+  updateAim();
+  sendInput();
+  renderer.draw(mirror, motion, now, { aimAngle: mirror.ownSnake() ? input.aimAngle : null });
+  stats.renderMs = smooth(stats.renderMs, performance.now() - now);
+  stats.frames++;
+  if (now - lastPingShown > 1000) {
+    lastPingShown = now;
+    ui.setPing(session.joined ? session.rttMs : null);
+  }
+  requestAnimationFrame(frame);
+}
+requestAnimationFrame(frame);
+
+const params = new URLSearchParams(location.search);
+ui.showStart({
+  name: localStorage.getItem('coil.name') ?? '',
+  room: params.get('room') ?? localStorage.getItem('coil.room') ?? '',
+});
+
+// Read-only view for the browser test and for debugging from the console.
+window.__coil = {
+  status: () => ({
+    state: session.state,
+    room: session.room,
+    joined: session.joined,
+    draining: session.draining,
+    history: statusHistory.slice(),
+  }),
+  own() {
+    const own = mirror.ownSnake();
+    const init = mirror.init;
+    if (!own || !init) return null;
+    const q = init.positionQuantum;
+    return {
+      id: own.id,
+      head: [own.headX * q, own.headY * q],
+      velocity: [own.velocityX * q, own.velocityY * q],
+      screen: renderer.lastOwnHead ? renderer.toScreen(renderer.lastOwnHead[0], renderer.lastOwnHead[1]) : null,
+      length: own.length,
+    };
+  },
+  meta: () => mirror.meta,
+  visible: () => ({ snakes: mirror.snakes.length, pellets: mirror.pelletCount() }),
+  stats: () => ({ ...stats, rttMs: session.rttMs }),
+  /** Closes the socket from this side, as a network drop would. */
+  dropConnection() {
+    if (session.socket) session.socket.close();
+  },
+};

@@ -1,0 +1,405 @@
+// Getting into a room and staying there: POST /api/matchmake, the room WebSocket with the
+// join token, and every way that can go wrong, reported as honest connection states.
+//
+//   connecting    first matchmake and join
+//   playing       the room sends state
+//   reconnecting  after a drop, a drain notice, a full or draining room, a rejected token
+//                 (re-matchmakes automatically, with backoff)
+//   unreachable   the server does not answer HTTP or WebSocket (keeps retrying)
+//   roomProblem   the requested room cannot take the player (409: full, draining, unknown);
+//                 the matchmaker's suggested room is offered, nothing retries on its own
+//   failed        the server refused for good (bad name, client too old); back to the menu
+//
+// When no matchmaker runs (POST /api/matchmake answers 404 or 405) the client joins the room
+// directly with a version 11 join. This module owns sockets and timers only: it hands raw
+// messages to its owner and never decodes game state.
+
+import {
+  ErrorCode,
+  NoticeKind,
+  ServerType,
+  decodeEnvelope,
+  encodeJoin,
+  encodePing,
+  forEachServerFrame,
+} from './protocol.js';
+
+const BACKOFF_MS = [300, 1000, 2000, 4000, 8000];
+const PING_INTERVAL_MS = 2000;
+/** Re-matchmake this long before a draining room's deadline if the player is still in it. */
+const DRAIN_MARGIN_MS = 1500;
+/** Default room when no matchmaker runs and the player named none. */
+export const DIRECT_DEFAULT_ROOM = 'lobby';
+
+/** Server refusals that a new attempt cannot fix. */
+const FATAL_ERRORS = new Map([
+  [ErrorCode.BAD_NAME, 'The server refused this name: use 1–16 letters, digits, space, _ - or .'],
+  [ErrorCode.UNSUPPORTED_VERSION, 'This page is older than the server. Reload it.'],
+  [ErrorCode.BAD_FRAME, 'The server could not read this client. Reload the page.'],
+  [ErrorCode.TOKEN_REQUIRED, 'This server only takes players through its matchmaker.'],
+]);
+
+/**
+ * Asks the matchmaker for a seat.
+ * @returns {Promise<{kind: string, [key: string]: any}>}
+ */
+export async function matchmake(fetchImpl, name, room) {
+  let response;
+  try {
+    response = await fetchImpl('/api/matchmake', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(room ? { playerName: name, roomOverride: room } : { playerName: name }),
+    });
+  } catch {
+    return { kind: 'unreachable' };
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (response.ok && body && body.wsUrl && body.joinToken) {
+    return { kind: 'placed', roomId: body.roomId, wsUrl: body.wsUrl, joinToken: body.joinToken, region: body.region };
+  }
+  if (response.status === 404 || response.status === 405) return { kind: 'noMatchmaker' };
+  const code = body?.error?.code ?? `http_${response.status}`;
+  if (response.status === 409) {
+    return { kind: 'roomProblem', code, requested: room, suggested: body?.suggestedRoom ?? null };
+  }
+  if (response.status === 503) {
+    const seconds = Number(response.headers.get('retry-after'));
+    return { kind: 'busy', code, retryAfterMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 2000 };
+  }
+  if (response.status === 400) return { kind: 'rejected', code, message: body?.error?.message ?? 'refused' };
+  return { kind: 'unreachable', code };
+}
+
+/**
+ * The matchmaker's wsUrl, adjusted to how this page was reached: a node that advertises a
+ * loopback address (the all-in-one default) is reached through the page's own host, and an
+ * https page uses wss.
+ */
+export function resolveSocketUrl(wsUrl, location) {
+  let url;
+  try {
+    url = new URL(wsUrl, location.href);
+  } catch {
+    return wsUrl;
+  }
+  const loopback = (host) => host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host === '0.0.0.0';
+  if (loopback(url.hostname) && !loopback(location.hostname)) url.host = location.host;
+  if (location.protocol === 'https:' && url.protocol === 'ws:') url.protocol = 'wss:';
+  return url.toString();
+}
+
+export function directSocketUrl(room, location) {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/api/room/${encodeURIComponent(room)}`;
+}
+
+export class GameSession {
+  /**
+   * @param {object} options
+   * @param {(status: {state: string, message: string, room: string|null}) => void} options.onStatus
+   * @param {(bytes: Uint8Array) => void} options.onMessage  every server message, in order
+   * @param {(info: {room: string}) => void} options.onJoined  a new room connection began
+   * @param {(problem: {code: string, requested: string, suggested: string|null}) => void} options.onRoomProblem
+   */
+  constructor({ onStatus, onMessage, onJoined, onRoomProblem, fetchImpl, WebSocketImpl, location, now }) {
+    this.onStatus = onStatus;
+    this.onMessage = onMessage;
+    this.onJoined = onJoined;
+    this.onRoomProblem = onRoomProblem;
+    this.fetchImpl = fetchImpl ?? ((...args) => fetch(...args));
+    this.WebSocketImpl = WebSocketImpl ?? WebSocket;
+    this.location = location ?? window.location;
+    this.now = now ?? (() => performance.now());
+    this.name = '';
+    this.room = null;
+    this.socket = null;
+    this.generation = 0;
+    this.switchId = 0;
+    this.joined = false;
+    this.requestedRoom = null;
+    this.failures = 0;
+    this.everJoined = false;
+    this.retryTimer = null;
+    this.drainTimer = null;
+    this.pingTimer = null;
+    this.pings = new Map();
+    this.rttMs = null;
+    this.draining = false;
+    this.state = 'idle';
+    this.stopped = true;
+  }
+
+  /** Starts playing: matchmakes (into `room` if given) and joins. */
+  start(name, room = null) {
+    this.stop();
+    this.stopped = false;
+    this.name = name;
+    this.requestedRoom = room || null;
+    this.everJoined = false;
+    this.failures = 0;
+    this.attempt('connecting');
+  }
+
+  /** Closes everything; no retries. */
+  stop() {
+    this.stopped = true;
+    this.generation++;
+    this.clearTimers();
+    if (this.socket) {
+      try {
+        this.socket.close(1000);
+      } catch {
+        // Already closed.
+      }
+    }
+    this.socket = null;
+    this.room = null;
+    this.draining = false;
+  }
+
+  /** Moves to another room (null: wherever the matchmaker places). Stays put on a 409. */
+  async switchRoom(room) {
+    if (this.stopped) return;
+    const switchId = ++this.switchId;
+    const generation = this.generation;
+    const connected = () => this.socket !== null && this.joined;
+    this.setStatus(connected() ? 'playing' : 'connecting', room ? `Joining room ${room}…` : 'Finding a room…');
+    const result = await matchmake(this.fetchImpl, this.name, room);
+    // Anything that happened meanwhile (a drop, another switch, stop) wins.
+    if (switchId !== this.switchId || generation !== this.generation || this.stopped) return;
+    if (result.kind === 'roomProblem') {
+      // The current connection is untouched: keep playing where we are.
+      this.setStatus(connected() ? 'playing' : 'roomProblem', '');
+      this.onRoomProblem({ code: result.code, requested: room, suggested: result.suggested });
+      return;
+    }
+    this.requestedRoom = room || null;
+    this.closeSocket();
+    this.handlePlacement(result, this.generation);
+  }
+
+  /** Re-matchmakes now (after a drop, a drain, or when the player asks). */
+  reconnect(message = 'Reconnecting…') {
+    if (this.stopped) return;
+    this.closeSocket();
+    this.attempt('reconnecting', message);
+  }
+
+  send(bytes) {
+    if (this.socket && this.socket.readyState === 1 && this.joined) this.socket.send(bytes);
+  }
+
+  // ---- internals ----
+
+  setStatus(state, message = '') {
+    this.state = state;
+    this.onStatus({ state, message, room: this.room });
+  }
+
+  clearTimers() {
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.drainTimer);
+    clearInterval(this.pingTimer);
+    this.retryTimer = this.drainTimer = this.pingTimer = null;
+  }
+
+  closeSocket() {
+    this.generation++;
+    this.clearTimers();
+    if (this.socket) {
+      try {
+        this.socket.close(1000);
+      } catch {
+        // Already closed.
+      }
+    }
+    this.socket = null;
+    this.joined = false;
+  }
+
+  async attempt(state, message) {
+    const generation = ++this.generation;
+    this.clearTimers();
+    this.setStatus(state, message ?? (state === 'connecting' ? 'Connecting…' : 'Reconnecting…'));
+    const result = await matchmake(this.fetchImpl, this.name, this.requestedRoom);
+    if (generation !== this.generation || this.stopped) return;
+    this.handlePlacement(result, generation);
+  }
+
+  handlePlacement(result, generation) {
+    switch (result.kind) {
+      case 'placed':
+        this.open(resolveSocketUrl(result.wsUrl, this.location), result.joinToken, result.roomId, generation);
+        return;
+      case 'noMatchmaker': {
+        const room = this.requestedRoom || DIRECT_DEFAULT_ROOM;
+        this.open(directSocketUrl(room, this.location), null, room, generation);
+        return;
+      }
+      case 'roomProblem':
+        this.setStatus('roomProblem', '');
+        this.onRoomProblem({ code: result.code, requested: result.requested, suggested: result.suggested });
+        return;
+      case 'busy':
+        this.setStatus('reconnecting', `No free seat right now; retrying in ${Math.ceil(result.retryAfterMs / 1000)} s…`);
+        this.retryLater(result.retryAfterMs);
+        return;
+      case 'rejected':
+        this.fail(result.message);
+        return;
+      default:
+        this.networkFailure();
+    }
+  }
+
+  networkFailure() {
+    this.failures++;
+    const delay = BACKOFF_MS[Math.min(this.failures - 1, BACKOFF_MS.length - 1)];
+    if (this.failures >= 2) {
+      this.setStatus('unreachable', `Server unreachable; retrying in ${Math.ceil(delay / 1000)} s…`);
+    } else {
+      this.setStatus(this.everJoined ? 'reconnecting' : 'connecting', 'Connection lost; retrying…');
+    }
+    this.retryLater(delay);
+  }
+
+  retryLater(delay) {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.attempt(this.everJoined ? 'reconnecting' : 'connecting', this.state === 'unreachable' ? 'Server unreachable; retrying…' : undefined), delay);
+  }
+
+  fail(message) {
+    this.closeSocket();
+    this.stopped = true;
+    this.setStatus('failed', message);
+  }
+
+  open(url, token, room, generation) {
+    let socket;
+    try {
+      socket = new this.WebSocketImpl(url);
+    } catch {
+      this.networkFailure();
+      return;
+    }
+    socket.binaryType = 'arraybuffer';
+    socket.coilGeneration = generation;
+    this.socket = socket;
+    this.joined = false;
+    this.room = room;
+    this.draining = false;
+    let lastError = null;
+    let received = false;
+    const current = () => socket.coilGeneration === this.generation && !this.stopped;
+
+    socket.onopen = () => {
+      if (!current()) return;
+      socket.send(encodeJoin({ name: this.name, skin: skinFor(this.name), token }));
+    };
+    socket.onmessage = (event) => {
+      if (!current()) return;
+      const bytes = new Uint8Array(event.data);
+      try {
+        forEachServerFrame(bytes, (type, reader) => {
+          if (type === ServerType.ERROR || type === ServerType.NOTICE || type === ServerType.PONG) {
+            const envelope = decodeEnvelope(type, reader);
+            if (envelope.type === 'error') lastError = envelope.code;
+            else if (envelope.type === 'notice' && envelope.kind === NoticeKind.DRAINING) this.onDrainNotice(envelope.deadlineMs);
+            else if (envelope.type === 'pong') this.onPong(envelope.nonce);
+          }
+        });
+      } catch {
+        // The game side reports broken messages; here only the envelope matters.
+      }
+      if (!received && lastError === null) {
+        received = true;
+        this.joined = true;
+        this.everJoined = true;
+        this.failures = 0;
+        this.setStatus('playing', '');
+        this.onJoined({ room });
+        this.startPings(socket);
+      }
+      this.onMessage(bytes);
+    };
+    socket.onclose = () => {
+      if (!current()) return;
+      this.socket = null;
+      this.joined = false;
+      this.clearTimers();
+      this.afterClose(lastError, received);
+    };
+    socket.onerror = () => {
+      // onclose follows and decides.
+    };
+  }
+
+  afterClose(code, received) {
+    if (code !== null && FATAL_ERRORS.has(code)) {
+      this.fail(FATAL_ERRORS.get(code));
+      return;
+    }
+    if (code === ErrorCode.ROOM_FULL && this.requestedRoom) {
+      this.setStatus('roomProblem', '');
+      this.onRoomProblem({ code: 'room_full', requested: this.requestedRoom, suggested: null });
+      return;
+    }
+    if (code === ErrorCode.ROOM_DRAINING || this.draining) {
+      // The room is going away: whatever room was asked for, let the matchmaker choose.
+      this.requestedRoom = null;
+      this.attempt('reconnecting', 'The room is closing; moving you to another room…');
+      return;
+    }
+    if (code !== null) {
+      // Full room, stale or replayed token, slow connection, server hiccup: a fresh matchmake
+      // fixes each of them.
+      this.attempt('reconnecting', 'Reconnecting…');
+      return;
+    }
+    if (!received) {
+      this.networkFailure();
+      return;
+    }
+    this.attempt('reconnecting', 'Connection lost; reconnecting…');
+  }
+
+  onDrainNotice(deadlineMs) {
+    this.draining = true;
+    this.setStatus('playing', 'This room is closing; you will be moved to another room.');
+    clearTimeout(this.drainTimer);
+    this.drainTimer = setTimeout(() => this.reconnect('The room is closing; moving you to another room…'), Math.max(0, deadlineMs - DRAIN_MARGIN_MS));
+  }
+
+  startPings(socket) {
+    clearInterval(this.pingTimer);
+    let nonce = 1;
+    this.pings.clear();
+    this.pingTimer = setInterval(() => {
+      if (socket.readyState !== 1) return;
+      nonce = (nonce + 1) >>> 0;
+      this.pings.set(nonce, this.now());
+      if (this.pings.size > 8) this.pings.delete(this.pings.keys().next().value);
+      socket.send(encodePing(nonce));
+    }, PING_INTERVAL_MS);
+  }
+
+  onPong(nonce) {
+    const sent = this.pings.get(nonce);
+    if (sent === undefined) return;
+    this.pings.delete(nonce);
+    this.rttMs = this.now() - sent;
+  }
+}
+
+/** A stable skin per name, so a player keeps their colour across visits. */
+export function skinFor(name) {
+  let hash = 0;
+  for (let index = 0; index < name.length; index++) hash = (hash * 31 + name.charCodeAt(index)) >>> 0;
+  return hash % 16;
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Tests of the web client: the protocol unit tests (node --test, against fixtures the Rust
+# server produced) and the browser test (headless Debian Chromium against a real `coil serve`
+# on 127.0.0.1), plus the decode + render benchmark and the page's transfer size.
+#
+# Installs what is missing (Debian's chromium, the npm packages of web/test), builds `coil`
+# (debug; set COIL_BIN to use another binary), starts it on a free port with
+# ENABLE_DEBUG_COMMANDS=1 and a temporary data directory, and stops it on any exit.
+# Artifacts: artifacts/web/{screenshot.png,death.png,results.json,server.log}
+# (failure.png when a check fails). Exits non-zero on any failure.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo"
+artifacts="$repo/artifacts/web"
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+
+fail() {
+  echo "web tests: FAILED: $*" >&2
+  exit 1
+}
+
+command -v node >/dev/null || fail "node (20 or newer) is not installed"
+command -v npm >/dev/null || fail "npm is not installed"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge 20 ] || fail "node $node_major is too old; 20 or newer is needed"
+
+if [ ! -x "$chromium" ]; then
+  echo "web tests: installing Debian's chromium"
+  command -v apt-get >/dev/null || fail "$chromium is missing and apt-get is not available"
+  apt-get update -qq || fail "apt-get update"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core \
+    || fail "apt-get install chromium"
+  [ -x "$chromium" ] || fail "chromium installed but $chromium does not exist"
+fi
+
+if [ ! -f web/test/node_modules/playwright-core/package.json ] \
+  || [ web/test/package-lock.json -nt web/test/node_modules/.package-lock.json ]; then
+  echo "web tests: npm ci in web/test"
+  (cd web/test && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in web/test"
+fi
+
+echo "web tests: protocol unit tests"
+node --test web/test/protocol.test.mjs || fail "protocol unit tests (node --test web/test/protocol.test.mjs)"
+
+if [ -z "${COIL_BIN:-}" ]; then
+  echo "web tests: cargo build -p coil"
+  cargo build -p coil || fail "cargo build -p coil"
+  COIL_BIN="$(cargo metadata --format-version 1 --no-deps | node -e '
+    let text = ""; process.stdin.on("data", (d) => (text += d));
+    process.stdin.on("end", () => console.log(JSON.parse(text).target_directory));
+  ')/debug/coil"
+fi
+[ -x "$COIL_BIN" ] || fail "no coil binary at $COIL_BIN"
+
+port="$(node -e '
+  const server = require("node:net").createServer();
+  server.listen(0, "127.0.0.1", () => { console.log(server.address().port); server.close(); });
+')"
+data="$(mktemp -d)"
+mkdir -p "$artifacts"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  [ -f "$data/server.log" ] && cp "$data/server.log" "$artifacts/server.log"
+  rm -rf "$data"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "web tests: starting $COIL_BIN serve on 127.0.0.1:$port"
+ENABLE_DEBUG_COMMANDS=1 DATA_DIR="$data/data" DATABASE_URL="sqlite://$data/data/leaderboard.db" \
+  RUST_LOG="${RUST_LOG:-warn}" "$COIL_BIN" serve --host 127.0.0.1 --port "$port" >"$data/server.log" 2>&1 &
+server_pid=$!
+
+ready=""
+for _ in $(seq 1 100); do
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    cat "$data/server.log" >&2
+    fail "coil serve exited at startup"
+  fi
+  if node -e "fetch('http://127.0.0.1:$port/api/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; then
+    ready=1
+    break
+  fi
+  sleep 0.2
+done
+[ -n "$ready" ] || fail "coil serve did not answer /api/health within 20 s"
+
+echo "web tests: browser test"
+if ! COIL_URL="http://127.0.0.1:$port" ARTIFACT_DIR="$artifacts" CHROMIUM="$chromium" \
+  timeout 90 node web/test/browser.mjs; then
+  echo "--- server log (last 40 lines) ---" >&2
+  tail -n 40 "$data/server.log" >&2 || true
+  fail "browser test"
+fi
+echo "web tests: passed"
