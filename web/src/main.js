@@ -97,7 +97,7 @@ function newMirror() {
     } else if (kind === 'death') {
       ui.showDeath(created.takeDeath(), created.meta);
       // A closing room is left as soon as the run is over.
-      if (session.draining) session.reconnect('The room is closing; moving you to another room…');
+      if (session.draining) session.leaveDrainingRoom();
     }
   };
   return created;

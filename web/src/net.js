@@ -26,6 +26,8 @@ import {
 
 const BACKOFF_MS = [300, 1000, 2000, 4000, 8000];
 const PING_INTERVAL_MS = 2000;
+/** A connection that ends sooner than this after joining counts as a quick drop. */
+const SHORT_CONNECTION_MS = 5000;
 /** Re-matchmake this long before a draining room's deadline if the player is still in it. */
 const DRAIN_MARGIN_MS = 1500;
 /** Default room when no matchmaker runs and the player named none. */
@@ -123,6 +125,8 @@ export class GameSession {
     this.switchId = 0;
     this.joined = false;
     this.requestedRoom = null;
+    this.joinedAt = null;
+    this.quickDrops = 0;
     this.failures = 0;
     this.everJoined = false;
     this.retryTimer = null;
@@ -322,6 +326,7 @@ export class GameSession {
         this.joined = true;
         this.everJoined = true;
         this.failures = 0;
+        this.joinedAt = this.now();
         this.setStatus('playing', '');
         this.onJoined({ room });
         this.startPings(socket);
@@ -353,27 +358,50 @@ export class GameSession {
     if (code === ErrorCode.ROOM_DRAINING || this.draining) {
       // The room is going away: whatever room was asked for, let the matchmaker choose.
       this.requestedRoom = null;
-      this.attempt('reconnecting', 'The room is closing; moving you to another room…');
+      this.reattempt('The room is closing; moving you to another room…');
       return;
     }
-    if (code !== null) {
-      // Full room, stale or replayed token, slow connection, server hiccup: a fresh matchmake
-      // fixes each of them.
-      this.attempt('reconnecting', 'Reconnecting…');
-      return;
-    }
-    if (!received) {
+    if (code === null && !received) {
       this.networkFailure();
       return;
     }
-    this.attempt('reconnecting', 'Connection lost; reconnecting…');
+    // A drop, a stale or replayed token, a slow connection, a server hiccup: a fresh
+    // matchmake fixes each of them.
+    this.reattempt(code === null ? 'Connection lost; reconnecting…' : 'Reconnecting…');
+  }
+
+  /**
+   * Matchmakes again: at once after a connection that lasted, with growing pauses when
+   * connections keep ending within seconds (so a server that accepts and drops cannot make
+   * the client hammer it).
+   */
+  reattempt(message) {
+    const now = this.now();
+    const shortLived = this.joinedAt !== null && now - this.joinedAt < SHORT_CONNECTION_MS;
+    this.quickDrops = shortLived ? this.quickDrops + 1 : 0;
+    if (this.quickDrops === 0) {
+      this.attempt('reconnecting', message);
+      return;
+    }
+    this.setStatus('reconnecting', message);
+    const delay = BACKOFF_MS[Math.min(this.quickDrops - 1, BACKOFF_MS.length - 1)];
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.attempt('reconnecting', message), delay);
   }
 
   onDrainNotice(deadlineMs) {
     this.draining = true;
     this.setStatus('playing', 'This room is closing; you will be moved to another room.');
     clearTimeout(this.drainTimer);
-    this.drainTimer = setTimeout(() => this.reconnect('The room is closing; moving you to another room…'), Math.max(0, deadlineMs - DRAIN_MARGIN_MS));
+    this.drainTimer = setTimeout(() => this.leaveDrainingRoom(), Math.max(0, deadlineMs - DRAIN_MARGIN_MS));
+  }
+
+  /** Leaves a room that announced its drain and lets the matchmaker pick the next one. */
+  leaveDrainingRoom() {
+    if (this.stopped) return;
+    // Whatever room was asked for is going away.
+    this.requestedRoom = null;
+    this.reconnect('The room is closing; moving you to another room…');
   }
 
   startPings(socket) {

@@ -8,7 +8,8 @@
 // room's top 10 fill in; a debug kill shows the death screen with score and rank, the global
 // leaderboard lists the run, and respawning brings the snake back; a dropped connection
 // reconnects on its own; an unknown room offers the matchmaker's suggestion; an unreachable
-// matchmaker is reported as such and recovered from. Then it runs web/test/bench.html
+// matchmaker is reported as such and recovered from; a drain notice (with INTERNAL_SECRET set)
+// is shown and the client re-matchmakes before the deadline. Then it runs web/test/bench.html
 // (decode + render per frame in a 140-snake room) and prints the page's transfer size.
 // Screenshots go to $ARTIFACT_DIR (default artifacts/web). The whole run is bounded by a
 // 60-second deadline.
@@ -240,6 +241,28 @@ try {
   await page.unroute('**/api/matchmake');
   await waitFor(() => window.__coil.status().state === 'playing' && window.__coil.own() !== null, undefined, 8000);
   results.unreachable = unreachable.text;
+
+  if (process.env.INTERNAL_SECRET) {
+    step('a draining node: the notice is shown and the client moves on by itself');
+    const joinsBeforeDrain = (await coil(() => window.__coil.stats())).joins;
+    const drain = await fetch(`${base}/internal/drain`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.INTERNAL_SECRET}` },
+      body: JSON.stringify({ deadlineSecs: 4 }),
+    });
+    check(drain.status === 202, `drain accepted (${drain.status})`);
+    await waitFor(() => window.__coil.status().draining && /closing/.test(document.getElementById('status').textContent), undefined, 5000);
+    // Before the deadline the client leaves and asks the matchmaker again; this node is the
+    // only one and it is draining, so the honest answer is "no free seat, retrying".
+    await waitFor(
+      (joins) => window.__coil.status().state === 'reconnecting' && /No free seat/.test(document.getElementById('status').textContent) && window.__coil.stats().joins === joins,
+      joinsBeforeDrain,
+      8000,
+    );
+    results.drain = await coil(() => document.getElementById('status').textContent);
+  } else {
+    step('INTERNAL_SECRET not set: skipping the drain check');
+  }
 
   check(pageErrors.length === 0, `no errors in the page: ${pageErrors.join('; ')}`);
 

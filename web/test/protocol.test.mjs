@@ -4,7 +4,7 @@
 // rooms, each server message in hex plus what the Rust reference client reconstructed after
 // it. Here the JavaScript mirror applies the same messages and must reconstruct the same
 // world: heads, velocities, lengths, girths, boost flags, names, pellets and the view centre
-// exactly, and body points to the same f32 values. Run: node --test web/test/
+// exactly, and body points to the same f32 values. Run: node --test web/test/protocol.test.mjs
 // (no npm packages needed).
 
 import assert from 'node:assert/strict';

@@ -40,8 +40,9 @@ if [ ! -f web/test/node_modules/playwright-core/package.json ] \
   (cd web/test && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in web/test"
 fi
 
-echo "web tests: protocol unit tests"
-node --test web/test/protocol.test.mjs || fail "protocol unit tests (node --test web/test/protocol.test.mjs)"
+echo "web tests: unit tests (protocol against server fixtures, connection logic)"
+node --test web/test/protocol.test.mjs web/test/net.test.mjs \
+  || fail "unit tests (node --test web/test/protocol.test.mjs web/test/net.test.mjs)"
 
 if [ -z "${COIL_BIN:-}" ]; then
   echo "web tests: cargo build -p coil"
@@ -72,7 +73,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "web tests: starting $COIL_BIN serve on 127.0.0.1:$port"
-ENABLE_DEBUG_COMMANDS=1 DATA_DIR="$data/data" DATABASE_URL="sqlite://$data/data/leaderboard.db" \
+# The internal secret lets the browser test drain the node at the end (a drain notice reaching
+# the page); a short drain timeout keeps the shutdown in the trap bounded.
+internal_secret="web-test-$RANDOM$RANDOM$RANDOM"
+ENABLE_DEBUG_COMMANDS=1 INTERNAL_SECRET="$internal_secret" DRAIN_TIMEOUT_SECS=5 \
+  DATA_DIR="$data/data" DATABASE_URL="sqlite://$data/data/leaderboard.db" \
   RUST_LOG="${RUST_LOG:-warn}" "$COIL_BIN" serve --host 127.0.0.1 --port "$port" >"$data/server.log" 2>&1 &
 server_pid=$!
 
@@ -91,7 +96,7 @@ done
 [ -n "$ready" ] || fail "coil serve did not answer /api/health within 20 s"
 
 echo "web tests: browser test"
-if ! COIL_URL="http://127.0.0.1:$port" ARTIFACT_DIR="$artifacts" CHROMIUM="$chromium" \
+if ! COIL_URL="http://127.0.0.1:$port" ARTIFACT_DIR="$artifacts" CHROMIUM="$chromium" INTERNAL_SECRET="$internal_secret" \
   timeout 90 node web/test/browser.mjs; then
   echo "--- server log (last 40 lines) ---" >&2
   tail -n 40 "$data/server.log" >&2 || true

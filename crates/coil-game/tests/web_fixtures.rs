@@ -446,7 +446,7 @@ fn check_or_update(file_name: &str, generated: &str) {
         committed == generated,
         "{} is missing or out of date with the server's frames; regenerate it with \
          `UPDATE_FIXTURES=1 cargo test -p coil-game --test web_fixtures` and commit it \
-         (then run `node --test web/test/` to see whether the JavaScript client still agrees)",
+         (then run `node --test web/test/protocol.test.mjs` to see whether the JavaScript client still agrees)",
         path.display()
     );
 }
