@@ -150,7 +150,7 @@ export class Ui {
     e.deathScore.textContent = String(death.finalScore);
     const total = meta ? meta.humans + meta.bots : null;
     e.deathRank.textContent = total ? `${death.rank} / ${total}` : String(death.rank);
-    e.deathCause.textContent = death.killer ? `${death.killer} got you.` : 'You hit the edge.';
+    e.deathCause.textContent = death.killer ? `${death.killer} got you.` : 'Your run is over.';
     e.death.hidden = false;
     e.respawn.focus();
   }
