@@ -72,12 +72,14 @@ pub struct NodeArgs {
     )]
     pub room_population_target: usize,
 
-    /// Most rooms this node runs at once; joins that would create more are refused.
+    /// Most rooms this node runs at once; joins that would create more are refused. The
+    /// matchmaker counts this node's seats as MAX_ROOMS x ROOM_SOFT_CAP, so set it from measured
+    /// capacity (players per core x cores / soft cap; see docs/benchmarks.md).
     #[arg(
         long,
         env = "MAX_ROOMS",
         value_name = "MAX_ROOMS",
-        default_value_t = 500
+        default_value_t = 16
     )]
     pub max_rooms: usize,
 

@@ -207,3 +207,64 @@ pub async fn withdraw<G: Game>(node: &Node<G>, link: &FleetLink) {
         tracing::warn!(cause = %error, "could not remove the node from the directory");
     }
 }
+
+/// Sets the `coil_directory_*` gauges of each region from the directory (scrape time; one
+/// region snapshot per region, never per request). Free seats count every active node's room
+/// slots at the soft cap, minus humans and live reservations.
+pub async fn export_directory_gauges(
+    directory: &dyn RoomDirectory,
+    regions: &[Region],
+    soft_cap: u32,
+) {
+    use metrics::gauge;
+    for region in regions {
+        let snapshot = match tokio::time::timeout(
+            Duration::from_secs(1),
+            directory.region_snapshot(region, now_ms()),
+        )
+        .await
+        {
+            Ok(Ok(snapshot)) => snapshot,
+            _ => continue,
+        };
+        let label = region.to_string();
+        let mut rooms = [0u64; 4];
+        let (mut humans, mut reserved, mut warm) = (0u64, 0u64, 0u64);
+        for entry in &snapshot.rooms {
+            let index = match entry.status.state {
+                DirectoryRoomState::Warm => 0,
+                DirectoryRoomState::Active => 1,
+                DirectoryRoomState::Draining => 2,
+                DirectoryRoomState::Terminated => 3,
+            };
+            rooms[index] += 1;
+            humans += u64::from(entry.status.humans);
+            reserved += u64::from(entry.reserved);
+            if entry.status.state == DirectoryRoomState::Warm && entry.status.joinable {
+                warm += 1;
+            }
+        }
+        let (mut active_nodes, mut draining_nodes, mut seats) = (0u64, 0u64, 0u64);
+        for node in &snapshot.nodes {
+            match node.state {
+                NodeState::Active => {
+                    active_nodes += 1;
+                    seats += u64::from(node.room_capacity) * u64::from(soft_cap);
+                }
+                NodeState::Draining => draining_nodes += 1,
+            }
+        }
+        for (state, count) in ["warm", "active", "draining"].iter().zip(rooms) {
+            gauge!("coil_directory_rooms", "region" => label.clone(), "state" => *state)
+                .set(count as f64);
+        }
+        gauge!("coil_directory_humans", "region" => label.clone()).set(humans as f64);
+        gauge!("coil_directory_warm_rooms", "region" => label.clone()).set(warm as f64);
+        gauge!("coil_directory_seats_free", "region" => label.clone())
+            .set(seats.saturating_sub(humans + reserved) as f64);
+        gauge!("coil_directory_nodes", "region" => label.clone(), "state" => "active")
+            .set(active_nodes as f64);
+        gauge!("coil_directory_nodes", "region" => label, "state" => "draining")
+            .set(draining_nodes as f64);
+    }
+}

@@ -207,6 +207,16 @@ async fn metrics_text<G: Game>(State(state): State<Arc<AppState<G>>>) -> Respons
         node.is_draining(),
         node.is_ready(),
     );
+    // The all-in-one node also reports its in-process directory (the matchmaker's view).
+    if let (Some(link), Ok(region)) = (&node.fleet, coil_match::Region::parse(&node.config.region))
+    {
+        crate::fleet::export_directory_gauges(
+            &*link.directory,
+            &[region],
+            node.config.room_soft_cap as u32,
+        )
+        .await;
+    }
     state.process.collect();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

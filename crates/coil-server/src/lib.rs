@@ -252,15 +252,28 @@ pub async fn run_matchmaker(
     });
     let process = metrics_process::Collector::default();
     process.describe();
+    let gauge_directory = matchmaker.directory.clone();
+    let mut regions = vec![matchmaker.settings.policy.default_region.clone()];
+    for (region, neighbours) in &matchmaker.settings.policy.nearest_regions {
+        regions.push(region.clone());
+        regions.extend(neighbours.iter().cloned());
+    }
+    regions.sort();
+    regions.dedup();
+    let soft_cap = matchmaker.settings.policy.soft_cap;
     let app = matchmaker::routes(matchmaker)
         .route("/api/health", health.clone())
         .route("/api/ready", health)
         .route(
             "/metrics",
             axum::routing::get(move || {
+                let (directory, regions) = (gauge_directory.clone(), regions.clone());
                 process.collect();
-                let text = handle.render();
-                async move { text }
+                let handle = handle.clone();
+                async move {
+                    fleet::export_directory_gauges(&*directory, &regions, soft_cap).await;
+                    handle.render()
+                }
             }),
         )
         .fallback(|| async { http::AppError::NotFound("no such endpoint") });

@@ -41,7 +41,7 @@ pub struct MatchmakerSettings {
 pub struct Matchmaker {
     pub directory: Arc<dyn RoomDirectory>,
     signer: TokenSigner,
-    settings: MatchmakerSettings,
+    pub settings: MatchmakerSettings,
 }
 
 impl Matchmaker {

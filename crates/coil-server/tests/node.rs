@@ -308,6 +308,25 @@ async fn health_ready_and_metrics_follow_the_game() {
     );
     // No per-room or per-player labels.
     assert!(!after.contains("metered") && !after.contains("dave"));
+    // The in-process directory (the matchmaker's view) catches up with the next heartbeat.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = node.metrics().await;
+        if metric_sum(&text, "coil_directory_humans") >= 1.0 {
+            assert!(metric_sum(&text, "coil_directory_seats_free") > 0.0);
+            assert!(text.contains("coil_directory_nodes{region=\"local\",state=\"active\"} 1"));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "directory gauges never showed the player: {}",
+            text.lines()
+                .filter(|l| l.contains("directory"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
