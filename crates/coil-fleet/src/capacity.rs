@@ -250,9 +250,7 @@ impl CapacityInput {
         let by_cpu =
             effective_cores * self.players_per_core.value * self.fill_fraction_of_capacity.value;
         let by_memory = memory_gb * 1e9 * 0.8 / self.memory_per_player_bytes.value;
-        let seats = by_cpu
-            .min(by_memory)
-            .min(f64::from(NODE_CONNECTION_CEILING));
+        let seats = by_cpu.min(by_memory).min(self.max_players_per_node.value);
         if seats.is_finite() && seats >= 1.0 {
             seats.floor() as u32
         } else {
@@ -352,6 +350,8 @@ mod tests {
             input.seats_per_node(16, false, 64.0),
             NODE_CONNECTION_CEILING
         );
+        input.max_players_per_node.value = 30_000.0;
+        assert_eq!(input.seats_per_node(16, false, 64.0), 30_000);
     }
 
     #[test]
