@@ -12,7 +12,8 @@
 //! - [`scores`]: server-recorded scores and receipts, written off the tick path;
 //! - [`fleet`]: join-token checks and the room-directory heartbeat of a node;
 //! - [`matchmaker`]: `POST /api/matchmake` and `POST /internal/room-heartbeat`;
-//! - [`metrics`]: every exported metric, declared once.
+//! - [`metrics`]: every exported metric, declared once;
+//! - [`web`]: the embedded browser client (`web/`), served at `/`.
 //!
 //! This crate never runs game rules (they live in `coil-game`/`coil-sim`) and never holds a
 //! lock across `.await` or inside a tick.
@@ -26,6 +27,7 @@ pub mod node;
 pub mod room;
 pub mod scores;
 pub mod session;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -183,7 +185,8 @@ pub async fn run<G: Game>(
         metrics,
         process,
     });
-    let mut app = http::router(state);
+    // The browser client is served by every node: the all-in-one shape is playable at /.
+    let mut app = http::router(state).merge(web::routes());
     if let Some(extra) = services.extra_routes {
         app = app.merge(extra);
     }
