@@ -34,6 +34,8 @@ enum Command {
     Matchmaker(Box<coil_server::MatchmakerArgs>),
     /// Simulate players over real WebSockets and report bytes, latency and server capacity.
     Loadtest(Box<coil_loadtest::LoadtestArgs>),
+    /// Simulate a week of the fleet and bill it; show or refresh Hetzner prices.
+    Fleet(coil_fleet::FleetArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Node(args) => run_node(*args),
         Command::Matchmaker(args) => run_matchmaker(*args),
         Command::Loadtest(args) => run_loadtest(*args),
+        Command::Fleet(args) => run_fleet(args),
     }
 }
 
@@ -292,6 +295,20 @@ fn run_matchmaker(args: coil_server::MatchmakerArgs) -> ExitCode {
                 .await,
         )
     })
+}
+
+fn run_fleet(args: coil_fleet::FleetArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(coil_fleet::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("coil fleet: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run_loadtest(args: coil_loadtest::LoadtestArgs) -> ExitCode {
