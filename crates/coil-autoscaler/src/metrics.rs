@@ -101,3 +101,39 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_listener_serves_the_agreed_metric_names() {
+        coil_server::metrics::install();
+        describe();
+        create_failed("resource_unavailable");
+        api_requests_remaining(3_500);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        let text = reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for name in [
+            "coil_autoscaler_decisions_total{action=\"scale_out\"}",
+            "coil_autoscaler_decisions_total{action=\"hold\"}",
+            "coil_autoscaler_create_failures_total{reason=\"resource_unavailable\"}",
+            "coil_autoscaler_create_failures_total{reason=\"all_options_failed\"}",
+            "coil_autoscaler_api_requests_remaining 3500",
+        ] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+}

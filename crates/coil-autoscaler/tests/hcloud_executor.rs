@@ -304,3 +304,37 @@ async fn a_restarted_autoscaler_adopts_its_servers_and_only_its_own() {
     assert_eq!(handle.servers().len(), 4);
     standin.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_dry_run_decides_but_creates_nothing() {
+    let standin = Standin::start(StandinConfig::default()).await.unwrap();
+    let handle = standin.handle();
+    let mut policy = Policy::default();
+    policy.default_limits.min_nodes = 2;
+    policy.dry_run = true;
+    let mut controller = Controller::new(
+        executor(&standin),
+        policy,
+        ControllerSettings {
+            regions: vec![region()],
+            room_soft_cap: 120,
+            scrape_timeout: Duration::from_millis(100),
+            matchmaker_metrics_url: None,
+        },
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let evaluation = controller.evaluate(now_ms).await.unwrap();
+    assert!(
+        evaluation
+            .decision
+            .actions
+            .iter()
+            .any(|action| matches!(action, Action::CreateNodes { count: 2, .. }))
+    );
+    assert!(evaluation.created.is_empty());
+    assert!(handle.servers().is_empty());
+    standin.shutdown().await;
+}
