@@ -36,6 +36,8 @@ enum Command {
     Loadtest(Box<coil_loadtest::LoadtestArgs>),
     /// Simulate a week of the fleet and bill it; show or refresh Hetzner prices.
     Fleet(coil_fleet::FleetArgs),
+    /// Run the autoscaler: keeps the game-node fleet sized (local processes or Hetzner Cloud).
+    Autoscaler(Box<coil_autoscaler::AutoscalerArgs>),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::Matchmaker(args) => run_matchmaker(*args),
         Command::Loadtest(args) => run_loadtest(*args),
         Command::Fleet(args) => run_fleet(args),
+        Command::Autoscaler(args) => run_autoscaler(*args),
     }
 }
 
@@ -294,6 +297,20 @@ fn run_matchmaker(args: coil_server::MatchmakerArgs) -> ExitCode {
             coil_server::run_matchmaker(settings, listener, directory, signer, shutdown_signal())
                 .await,
         )
+    })
+}
+
+fn run_autoscaler(args: coil_autoscaler::AutoscalerArgs) -> ExitCode {
+    let config = match args.validate() {
+        Ok(config) => config,
+        Err(error) => return config_error(error),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async move {
+        finish(coil_autoscaler::run_with_config(config, shutdown_signal()).await)
     })
 }
 

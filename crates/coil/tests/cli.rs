@@ -5,30 +5,36 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Every setting of `coil serve`, by its environment variable.
+const SERVE_SETTINGS: &[&str] = &[
+    "HOST",
+    "PORT",
+    "DATABASE_URL",
+    "DATA_DIR",
+    "TICK_MS",
+    "ROOM_SOFT_CAP",
+    "ROOM_HARD_CAP",
+    "ROOM_POPULATION_TARGET",
+    "MAX_ROOMS",
+    "ROOM_IDLE_SECS",
+    "DRAIN_TIMEOUT_SECS",
+    "SLOW_CLIENT_TIMEOUT_SECS",
+    "CORS_ORIGINS",
+    "ALLOW_PROTOCOL_V11",
+    "ENABLE_DEBUG_COMMANDS",
+    "NODE_ID",
+    "REGION",
+    "PUBLIC_URL",
+    "INTERNAL_SECRET",
+    "HEARTBEAT_SECS",
+    "HEARTBEAT_TTL_SECS",
+    "JOIN_TOKEN_TTL_SECS",
+];
+
 fn coil() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_coil"));
     // Start from a clean slate: no setting leaks in from the developer's shell.
-    for variable in [
-        "HOST",
-        "PORT",
-        "DATABASE_URL",
-        "DATA_DIR",
-        "TICK_MS",
-        "ROOM_SOFT_CAP",
-        "ROOM_HARD_CAP",
-        "ROOM_POPULATION_TARGET",
-        "MAX_ROOMS",
-        "ROOM_IDLE_SECS",
-        "DRAIN_TIMEOUT_SECS",
-        "SLOW_CLIENT_TIMEOUT_SECS",
-        "CORS_ORIGINS",
-        "ALLOW_PROTOCOL_V11",
-        "ENABLE_DEBUG_COMMANDS",
-        "NODE_ID",
-        "REGION",
-        "RUST_LOG",
-        "LOG_FORMAT",
-    ] {
+    for variable in SERVE_SETTINGS.iter().chain(&["RUST_LOG", "LOG_FORMAT"]) {
         command.env_remove(variable);
     }
     command
@@ -77,29 +83,11 @@ fn help_documents_every_setting() {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    for variable in [
-        "HOST",
-        "PORT",
-        "DATABASE_URL",
-        "DATA_DIR",
-        "TICK_MS",
-        "ROOM_SOFT_CAP",
-        "ROOM_HARD_CAP",
-        "ROOM_POPULATION_TARGET",
-        "MAX_ROOMS",
-        "ROOM_IDLE_SECS",
-        "DRAIN_TIMEOUT_SECS",
-        "SLOW_CLIENT_TIMEOUT_SECS",
-        "CORS_ORIGINS",
-        "ALLOW_PROTOCOL_V11",
-        "ENABLE_DEBUG_COMMANDS",
-        "NODE_ID",
-        "REGION",
-    ] {
-        assert!(
-            help.contains(&format!("[env: {variable}=")),
-            "--help does not document {variable}"
-        );
+    for variable in SERVE_SETTINGS {
+        // Secrets are listed without their value: "[env: INTERNAL_SECRET]".
+        let documented = help.contains(&format!("[env: {variable}="))
+            || help.contains(&format!("[env: {variable}]"));
+        assert!(documented, "--help does not document {variable}");
     }
 }
 
