@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # matchmake-burst: matchmaker + Redis directory + 3 node processes; the load generator joins
+# through POST /api/matchmake with the token.
 # Usage: cargo build --release -p coil && PLAYERS=1500 RAMP=3 bench/matchmake-burst.sh
 # Needs Redis on 127.0.0.1:6379 and free ports 18788 and 18791-18793; stops everything it started.
-# through POST /api/matchmake with the token.
 set -u
 B=${COIL:-$(cd "$(dirname "$0")/.." && pwd)/target/release/coil}
 D=$(mktemp -d); cd "$D"
