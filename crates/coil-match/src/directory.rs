@@ -9,10 +9,11 @@
 //! It never reads the clock: every call takes `now_ms` (Unix milliseconds) from the caller.
 //!
 //! Seat life cycle: `matchmake` reserves a seat (it counts toward the caps at once, even in a
-//! room the node has not created yet); the node, once the player joined, calls `confirm_seat`,
-//! which shortens the reservation to `confirmed_seat_hold_ms` (long enough for the node's next
-//! heartbeat to count the player in `humans`); a reservation nobody confirms simply expires.
-//! Double counting during the hold errs on the safe side: a seat is never handed out twice.
+//! room the node has not created yet); the node, once the player joined, calls `confirm_seat`
+//! with the join time. The room's next heartbeat sampled at or after that time counts the
+//! player in `humans`, so it ends the seat: a joined player is counted once, not twice. Until
+//! such a heartbeat arrives the seat keeps counting, at most `confirmed_seat_hold_ms` (if
+//! heartbeats stop, the hold bounds it); a reservation nobody confirms simply expires.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -294,7 +295,9 @@ pub type DirectoryFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// ([`crate::RedisDirectory`]). Every method takes the caller's clock as `now_ms`.
 pub trait RoomDirectory: Send + Sync {
     /// Publishes a node and all its rooms; everything expires `ttl` after this heartbeat unless
-    /// the next one arrives. Rooms the node no longer lists are removed at once.
+    /// the next one arrives. Rooms the node no longer lists are removed at once. `now_ms` must
+    /// be read before the rooms were sampled: seats confirmed at or before it stop counting,
+    /// because the sample's `humans` includes their players.
     fn heartbeat<'a>(
         &'a self,
         heartbeat: &'a Heartbeat,
@@ -319,8 +322,9 @@ pub trait RoomDirectory: Send + Sync {
         now_ms: u64,
     ) -> DirectoryFuture<'a, Result<Placement, MatchError>>;
 
-    /// The node saw the player join: the seat keeps counting only until the node's next
-    /// heartbeats include the player. `false` if the reservation is unknown or already expired.
+    /// The node saw the player join at `now_ms`: the seat keeps counting only until a heartbeat
+    /// sampled at or after `now_ms` (which includes the player in `humans`), and at most
+    /// `confirmed_seat_hold_ms`. `false` if the reservation is unknown or already expired.
     fn confirm_seat<'a>(
         &'a self,
         room_id: &'a RoomId,

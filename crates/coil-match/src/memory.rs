@@ -133,6 +133,9 @@ struct RoomRecord {
     status: RoomStatus,
     expires_at_ms: u64,
     reservations: ExpiringSet<Nonce>,
+    /// Confirmed reservations and when their player joined: the room's first heartbeat sampled
+    /// after that counts the player in `humans`, and ends the seat.
+    joined: Vec<(Nonce, u64)>,
     pending: bool,
 }
 
@@ -256,11 +259,29 @@ impl InMemoryDirectory {
                     status: room.clone(),
                     expires_at_ms,
                     reservations: ExpiringSet::default(),
+                    joined: Vec::new(),
                     pending: false,
                 });
             record.status = room.clone();
             record.expires_at_ms = expires_at_ms;
             record.pending = false;
+            // Players who joined before this sample are in `humans` now: their seats end.
+            let mut counted = Vec::new();
+            record.joined.retain(|&(nonce, joined_at_ms)| {
+                let in_sample = joined_at_ms <= now_ms;
+                if in_sample {
+                    counted.push(nonce);
+                }
+                !in_sample
+            });
+            for nonce in &counted {
+                record.reservations.remove(nonce);
+            }
+            if let Some(index) = state.regions.get_mut(&room.region) {
+                for nonce in counted {
+                    index.reservations.remove(&(room.room_id.clone(), nonce));
+                }
+            }
             state.reindex_room(&room.room_id, now_ms);
         }
         state.reindex_node(&node_id, now_ms);
@@ -351,6 +372,10 @@ impl InMemoryDirectory {
         if !room.reservations.shorten(reservation, hold_until) {
             return false;
         }
+        let hold_ms = self.options.confirmed_seat_hold_ms;
+        room.joined
+            .retain(|(_, joined_at_ms)| joined_at_ms.saturating_add(hold_ms) > now_ms);
+        room.joined.push((*reservation, now_ms));
         let region = room.status.region.clone();
         if let Some(index) = state.regions.get_mut(&region) {
             index
@@ -752,6 +777,7 @@ impl State {
                 status,
                 expires_at_ms,
                 reservations,
+                joined: Vec::new(),
                 pending: true,
             },
         );

@@ -57,7 +57,7 @@ impl Default for PlacementPolicy {
             retry_after_s: 5,
             seat_reservation_ttl_ms: 30_000,
             candidates_per_region: 8,
-            max_attempts: 4,
+            max_attempts: 8,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! Owns the connection (redis-rs `ConnectionManager`, reconnecting), per-call timeouts and the
 //! translation between Rust types and the scripts of `redis_lua.rs`, which hold the data
 //! model and do every multi-key step atomically. A matchmake is: read the top candidates of the
-//! preferred region (one script), place (pure), reserve (one script that re-checks the caps);
+//! preferred region (one script), place (pure), reserve (one script that re-checks the caps,
+//! and for a new room that no other room was opened since the read);
 //! if the reservation lost a race, read again, up to `max_attempts`. Other regions are read only
 //! when the preferred one has nothing.
 //!
@@ -171,10 +172,11 @@ impl RedisDirectory {
         request: &MatchRequest,
         policy: &PlacementPolicy,
         now_ms: u64,
-    ) -> Result<PlacementSnapshot, DirectoryError> {
+    ) -> Result<Gathered, DirectoryError> {
         let mut args = vec![
             policy.soft_cap.to_string(),
             policy.candidates_per_region.max(1).to_string(),
+            policy.max_tick_p95_ms.to_string(),
             request
                 .room_override
                 .as_ref()
@@ -187,11 +189,17 @@ impl RedisDirectory {
             .await?;
         self.matchmake_commands
             .fetch_add(reply.touched, Ordering::Relaxed);
-        reply
+        let opened = reply
+            .regions
+            .iter()
+            .map(|region| (region.region.clone(), region.opened))
+            .collect();
+        let snapshot = reply
             .into_snapshot(policy)
             .ok_or(DirectoryError::UnexpectedReply {
                 operation: "read candidates",
-            })
+            })?;
+        Ok(Gathered { snapshot, opened })
     }
 
     async fn matchmake_now(
@@ -203,16 +211,16 @@ impl RedisDirectory {
         let order = policy.region_order(request.preferred_region.as_ref());
         let attempts = policy.max_attempts.max(1);
         for _ in 0..attempts {
-            let mut snapshot = self.gather(&order[..1], request, policy, now_ms).await?;
-            let mut decision = place(&snapshot, request, policy);
+            let mut gathered = self.gather(&order[..1], request, policy, now_ms).await?;
+            let mut decision = place(&gathered.snapshot, request, policy);
             let preferred_has_nothing = match &decision {
                 Decision::NoCapacity { .. } => true,
                 Decision::OverrideConflict { suggested, .. } => suggested.is_none(),
                 _ => false,
             };
             if preferred_has_nothing && order.len() > 1 {
-                snapshot = self.gather(&order, request, policy, now_ms).await?;
-                decision = place(&snapshot, request, policy);
+                gathered = self.gather(&order, request, policy, now_ms).await?;
+                decision = place(&gathered.snapshot, request, policy);
             }
             let reservation = Nonce::random();
             let expires_at_ms = now_ms.saturating_add(policy.seat_reservation_ttl_ms);
@@ -241,11 +249,17 @@ impl RedisDirectory {
                 }
                 Decision::NewRoom { node_id, region } => {
                     let room_id = RoomId::generate(&region);
+                    let opened = gathered
+                        .opened
+                        .iter()
+                        .find(|(name, _)| name.as_str() == region.as_str())
+                        .map_or(0, |(_, opened)| *opened);
                     let args = [
                         node_id.to_string(),
                         room_id.to_string(),
                         reservation.to_hex(),
                         expires_at_ms.to_string(),
+                        opened.to_string(),
                     ];
                     let reply: ReserveReply = self
                         .run_json(
@@ -333,6 +347,13 @@ where
     }
 }
 
+/// What one candidates read returned: the snapshot for placement, and each region's count of
+/// rooms opened so far (the optimistic check of `RESERVE_NEW_ROOM`).
+struct Gathered {
+    snapshot: PlacementSnapshot,
+    opened: Vec<(String, u64)>,
+}
+
 #[derive(Deserialize)]
 struct ReserveReply {
     status: String,
@@ -376,6 +397,7 @@ struct CandidateRegion {
     cap_rooms: u64,
     humans: u64,
     reserved: u64,
+    opened: u64,
 }
 
 #[derive(Deserialize)]

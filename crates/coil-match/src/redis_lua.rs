@@ -9,15 +9,28 @@
 //! | `P node:<id>:pending` | zset | rooms opened by the matchmaker, by expiry | reservation TTL |
 //! | `P room:<id>` | hash | region, node, humans, bots, state, tick, joinable, pending | heartbeat (or reservation) TTL |
 //! | `P room:<id>:res` | zset | reservation nonces, by expiry | reservation TTL |
+//! | `P room:<id>:joined` | zset | nonces of confirmed reservations, by confirm time | confirm hold |
 //! | `P region:<r>:fill` | zset | placeable rooms, by humans + reservations | entries pruned when read |
 //! | `P region:<r>:open` | zset | ACTIVE nodes with a free room slot, by humans | entries pruned when read |
 //! | `P region:<r>:nodes` | hash | node → `expiry:room capacity:humans` (0 when draining) | fields pruned when read |
 //! | `P region:<r>:res` | zset | `room|nonce` of every reservation of the region, by expiry; an expired one re-ranks its room | pruned when read |
+//! | `P region:<r>:opened` | string | counter of rooms the matchmakers opened (optimistic check) | none |
 //!
 //! Placement reads only the top `limit` entries of `fill` and `open` (O(log n + limit)), one
-//! `nodes` hash (O(nodes in region), far fewer than rooms) and one `res` count. Every script counts
-//! the Redis commands it runs (`rcall`) and reports the count, so tests can check that a
-//! matchmake's work does not grow with the number of rooms.
+//! `nodes` hash (O(nodes in region), far fewer than rooms) and one `res` count; reading writes
+//! nothing but the clean-up of entries whose keys expired. The `fill` scores are kept exact by
+//! every writer (reserve, expiry, confirm, heartbeat), so a candidate costs one `HMGET`.
+//! Every script counts the Redis commands it runs (`rcall`) and reports the count, so tests can
+//! check that a matchmake's work does not grow with the number of rooms.
+//!
+//! Opening a room is optimistic: `CANDIDATES` returns the region's `opened` counter and
+//! `RESERVE_NEW_ROOM` refuses (`stale`) if another matchmake opened a room since, so a burst of
+//! concurrent matchmakes that all saw "no room" opens one room and re-reads, instead of each
+//! opening its own room on the same node.
+//!
+//! A confirmed seat stops counting at the room's first heartbeat sampled after the confirm (the
+//! node's `humans` then includes the player); until then, or if heartbeats stop, it counts
+//! until its hold ends.
 //! Keys are computed inside the scripts, so this assumes one Redis (or one Redis Cluster hash
 //! slot), not a sharded cluster. Must not call `redis.call` directly anywhere but in `rcall`.
 
@@ -38,6 +51,8 @@ local function fill_key(r) return P .. 'region:' .. r .. ':fill' end
 local function open_key(r) return P .. 'region:' .. r .. ':open' end
 local function totals_key(r) return P .. 'region:' .. r .. ':nodes' end
 local function region_res_key(r) return P .. 'region:' .. r .. ':res' end
+local function opened_key(r) return P .. 'region:' .. r .. ':opened' end
+local function joined_key(id) return P .. 'room:' .. id .. ':joined' end
 
 local node_cache = {}
 -- A node with its effective state (DRAINING if the node or the matchmaker says so), or nil.
@@ -130,7 +145,7 @@ local function remove_room(id)
     for i, nonce in ipairs(nonces) do nonces[i] = id .. '|' .. nonce end
     if #nonces > 0 then rcall('ZREM', region_res_key(region), unpack(nonces)) end
   end
-  rcall('DEL', room_key(id), res_key(id))
+  rcall('DEL', room_key(id), res_key(id), joined_key(id))
 end
 
 local function remove_node(id)
@@ -190,6 +205,14 @@ for _, room in ipairs(rooms) do
       'state', room.state, 'tick', room.tickP95Ms, 'joinable', room.joinable and '1' or '0', 'pending', '0')
     rcall('PEXPIRE', key, TTL)
     rcall('ZREM', node_pending_key(id), room.roomId)
+    -- Players who joined before this sample are in `humans` now: their seats stop counting.
+    local joined = rcall('ZRANGEBYSCORE', joined_key(room.roomId), '-inf', NOW)
+    if #joined > 0 then
+      rcall('ZREM', res_key(room.roomId), unpack(joined))
+      for i, nonce in ipairs(joined) do joined[i] = room.roomId .. '|' .. nonce end
+      rcall('ZREM', region_res_key(room.region), unpack(joined))
+      rcall('ZREMRANGEBYSCORE', joined_key(room.roomId), '-inf', NOW)
+    end
     reindex_room(room.roomId, nil)
   end
 end
@@ -197,23 +220,57 @@ reindex_node(id, old_region)
 return touched
 "#;
 
-/// ARGV: prefix, now, soft cap, limit, override room ('' for none), regions... Returns JSON.
+/// ARGV: prefix, now, soft cap, limit, max tick p95 (ms), override room ('' for none),
+/// regions... Returns JSON.
 pub(crate) const CANDIDATES: &str = r#"
 local SOFT = tonumber(ARGV[3])
 local LIMIT = tonumber(ARGV[4])
-local OVERRIDE = ARGV[5]
+local MAX_TICK = tonumber(ARGV[5])
+local OVERRIDE = ARGV[6]
 local function candidate(room)
   local node = load_node(room.node)
   if node == nil then return nil end
   return {id = room.id, node = room.node, region = room.region, state = room.state,
     joinable = room.joinable, humans = room.humans, res = room.res, tick = room.tick, nstate = node.state}
 end
+-- A room of the fill index, with its reservations taken from the index score (kept exact by
+-- every writer), or nil (and out of the index) if its key expired.
+local function indexed_room(region, id, score)
+  local f = rcall('HMGET', room_key(id), 'region', 'node', 'humans', 'state', 'tick', 'joinable')
+  if not f[1] then
+    rcall('ZREM', fill_key(region), id)
+    return nil
+  end
+  local humans = tonumber(f[3]) or 0
+  return {id = id, region = f[1], node = f[2], humans = humans, state = f[4],
+    tick = tonumber(f[5]) or 0, joinable = f[6] == '1', res = math.max(0, tonumber(score) - humans)}
+end
+-- Up to LIMIT rooms of one score range, skipping rooms too slow for fresh players (at most
+-- 4 x LIMIT index entries are read, so a node of slow rooms cannot make this scan the region).
+local function read_rooms(view, region, command, from, to)
+  local found, offset = 0, 0
+  while found < LIMIT and offset < 4 * LIMIT do
+    local page = rcall(command, fill_key(region), from, to, 'WITHSCORES', 'LIMIT', offset, LIMIT)
+    for j = 1, #page, 2 do
+      local room = indexed_room(region, page[j], page[j + 1])
+      if room and room.tick <= MAX_TICK then
+        local c = candidate(room)
+        if c then
+          view.rooms[#view.rooms + 1] = c
+          found = found + 1
+        end
+      end
+    end
+    if #page < 2 * LIMIT then break end
+    offset = offset + LIMIT
+  end
+end
 local out = {regions = {}}
 if OVERRIDE ~= '' then
   local room = load_room(OVERRIDE)
   if room then out.override = candidate(room) end
 end
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   local region = ARGV[i]
   local view = {region = region, rooms = {}, nodes = {}}
   -- Seats whose reservation ran out are free again: re-rank those rooms first (at most 1,000
@@ -230,23 +287,17 @@ for i = 6, #ARGV do
       end
     end
   end
-  local fullest = rcall('ZREVRANGEBYSCORE', fill_key(region), '(' .. SOFT, 1, 'LIMIT', 0, LIMIT)
-  local empty = rcall('ZRANGEBYSCORE', fill_key(region), 0, 0, 'LIMIT', 0, LIMIT)
-  for _, list in ipairs({fullest, empty}) do
-    for _, room_id in ipairs(list) do
-      -- Re-rank on the way: reservations may have expired, the room or its node may be gone.
-      local room = reindex_room(room_id, region)
-      if room then
-        local c = candidate(room)
-        if c then view.rooms[#view.rooms + 1] = c end
-      end
-    end
-  end
+  read_rooms(view, region, 'ZREVRANGEBYSCORE', '(' .. SOFT, 1)
+  read_rooms(view, region, 'ZRANGEBYSCORE', 0, 0)
   for _, node_id in ipairs(rcall('ZRANGE', open_key(region), 0, LIMIT - 1)) do
-    local node = reindex_node(node_id, region)
-    if node then
+    local node = load_node(node_id)
+    if node == nil then
+      rcall('ZREM', open_key(region), node_id)
+      rcall('HDEL', totals_key(region), node_id)
+    else
+      local pending = rcall('ZCOUNT', node_pending_key(node_id), '(' .. NOW, '+inf')
       view.nodes[#view.nodes + 1] = {id = node_id, state = node.state, cap = node.cap,
-        rooms = node.rooms + node.pending, humans = node.humans}
+        rooms = node.rooms + pending, humans = node.humans}
     end
   end
   local cap_rooms, humans = 0, 0
@@ -263,6 +314,7 @@ for i = 6, #ARGV do
   view.capRooms = cap_rooms
   view.humans = humans
   view.reserved = rcall('ZCOUNT', region_res_key(region), '(' .. NOW, '+inf')
+  view.opened = tonumber(rcall('GET', opened_key(region))) or 0
   out.regions[#out.regions + 1] = view
 end
 out.touched = touched
@@ -300,15 +352,20 @@ reindex_room(ROOM, room.region)
 return cjson.encode({status = 'ok', node = room.node, region = room.region, url = node.url, touched = touched})
 "#;
 
-/// ARGV: prefix, now, node, new room id, nonce, expiry. Returns JSON with `status`.
+/// ARGV: prefix, now, node, new room id, nonce, expiry, the region's `opened` counter as the
+/// candidates saw it. Returns JSON with `status` (`stale`: another room was opened since).
 pub(crate) const RESERVE_NEW_ROOM: &str = r#"
 local NODE = ARGV[3]
 local ROOM = ARGV[4]
 local NONCE = ARGV[5]
 local EXP = tonumber(ARGV[6])
+local SEEN_OPENED = tonumber(ARGV[7])
 local node = load_node(NODE)
 if node == nil then return cjson.encode({status = 'gone', touched = touched}) end
 if node.state ~= 'ACTIVE' then return cjson.encode({status = 'closed', touched = touched}) end
+if (tonumber(rcall('GET', opened_key(node.region))) or 0) ~= SEEN_OPENED then
+  return cjson.encode({status = 'stale', touched = touched})
+end
 local pending = live_count(node_pending_key(NODE))
 if node.rooms + pending >= node.cap then
   reindex_node(NODE, node.region)
@@ -324,6 +381,7 @@ rcall('PEXPIRE', res_key(ROOM), ttl)
 rcall('ZADD', region_res_key(node.region), EXP, ROOM .. '|' .. NONCE)
 rcall('ZADD', node_pending_key(NODE), EXP, ROOM)
 extend_ttl(node_pending_key(NODE), ttl)
+rcall('INCR', opened_key(node.region))
 reindex_room(ROOM, node.region)
 reindex_node(NODE, node.region)
 return cjson.encode({status = 'ok', node = NODE, region = node.region, url = node.url, touched = touched})
@@ -339,6 +397,9 @@ if not score or tonumber(score) <= NOW then return 0 end
 rcall('ZADD', res_key(ROOM), 'XX', 'LT', HOLD, NONCE)
 local region = rcall('HGET', room_key(ROOM), 'region')
 if region then rcall('ZADD', region_res_key(region), 'XX', 'LT', HOLD, ROOM .. '|' .. NONCE) end
+-- The room's next heartbeat sampled after NOW counts the player; it ends this seat then.
+rcall('ZADD', joined_key(ROOM), NOW, NONCE)
+extend_ttl(joined_key(ROOM), HOLD - NOW)
 return 1
 "#;
 

@@ -4,6 +4,7 @@
 //! and deletes its keys at the end. Time is the caller's `now_ms`: tests jump it forward instead of
 //! sleeping, except the TTL test, which needs Redis's own clock to run out and polls with a deadline.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -245,6 +246,9 @@ directory_suite!(
     matchmake_work_does_not_grow_with_the_directory,
     placement_signs_into_a_token_the_node_accepts,
     invalid_heartbeat_is_refused_and_changes_nothing,
+    a_burst_between_heartbeats_spreads_new_rooms_over_nodes,
+    concurrent_matchmakes_into_an_empty_region_open_one_room,
+    a_heartbeat_sampled_after_the_join_ends_the_confirmed_seat,
 );
 
 #[tokio::test]
@@ -1157,4 +1161,107 @@ async fn two_matchmakers_on_one_redis_never_overfill_a_room() {
         assert_eq!(snapshot.room(&room_id("r-party")).unwrap().reserved, 40);
     })
     .await;
+}
+
+/// A burst that fits inside one heartbeat interval: no node has reported any player yet, so
+/// new rooms must go by the rooms the matchmaker itself opened, one node after another.
+async fn a_burst_between_heartbeats_spreads_new_rooms_over_nodes(harness: &Harness) {
+    let now = wall_clock_ms();
+    for node in ["node-a", "node-b", "node-c"] {
+        harness.beat(&heartbeat(node, "us-east", 4, &[]), now).await;
+    }
+    let policy = PlacementPolicy {
+        soft_cap: 4,
+        ..policy()
+    };
+    let mut rooms_per_node = BTreeMap::<String, BTreeSet<String>>::new();
+    for step in 0..36 {
+        let placement = harness
+            .directory
+            .matchmake(&request(), &policy, now + step)
+            .await
+            .unwrap();
+        rooms_per_node
+            .entry(placement.node_id.to_string())
+            .or_default()
+            .insert(placement.room_id.to_string());
+    }
+    let counts: Vec<usize> = rooms_per_node.values().map(|rooms| rooms.len()).collect();
+    assert_eq!(counts, vec![3, 3, 3], "{rooms_per_node:?}");
+}
+
+/// Fifty players at once into a region with no room: each of them reads "no room, open one",
+/// but only one room may be opened (the others must see it and join it), or a burst would
+/// scatter into one half-empty room per concurrent request, all on the same node.
+async fn concurrent_matchmakes_into_an_empty_region_open_one_room(harness: &Harness) {
+    let now = wall_clock_ms();
+    for node in ["node-a", "node-b", "node-c"] {
+        harness
+            .beat(&heartbeat(node, "us-east", 16, &[]), now)
+            .await;
+    }
+    let placements = run_concurrently(harness, request(), 50, now).await;
+    let rooms: BTreeSet<String> = placements
+        .iter()
+        .map(|placement| placement.as_ref().unwrap().room_id.to_string())
+        .collect();
+    assert_eq!(rooms.len(), 1, "{rooms:?}");
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.rooms.len(), 1);
+    assert_eq!(snapshot.rooms[0].reserved, 50);
+}
+
+/// A joined player is counted once: by the reservation until the node's heartbeat includes
+/// them in `humans`, then by `humans` alone.
+async fn a_heartbeat_sampled_after_the_join_ends_the_confirmed_seat(harness: &Harness) {
+    let now = wall_clock_ms();
+    let beat = |humans| {
+        heartbeat(
+            "node-a",
+            "us-east",
+            1,
+            &[("r-1", humans, RoomState::Active)],
+        )
+    };
+    harness.beat(&beat(10), now).await;
+    let first = harness.matchmake(&request(), now).await.unwrap();
+    let second = harness.matchmake(&request(), now).await.unwrap();
+    let reserved_at = |at| {
+        let directory = harness.directory.clone();
+        async move {
+            directory
+                .region_snapshot(&region("us-east"), at)
+                .await
+                .unwrap()
+                .room(&room_id("r-1"))
+                .unwrap()
+                .reserved
+        }
+    };
+    assert_eq!(reserved_at(now).await, 2);
+    let joined = now + 1_000;
+    for placement in [&first, &second] {
+        assert!(
+            harness
+                .directory
+                .confirm_seat(&placement.room_id, &placement.reservation, joined)
+                .await
+                .unwrap()
+        );
+    }
+    // A heartbeat sampled before the join does not count the players yet: the seats stay.
+    harness.beat(&beat(10), joined - 1).await;
+    assert_eq!(reserved_at(joined).await, 2);
+    // The first heartbeat sampled after the join counts them in humans and ends the seats.
+    harness.beat(&beat(12), joined + 400).await;
+    assert_eq!(reserved_at(joined + 400).await, 0);
+    // Unconfirmed reservations are untouched by heartbeats.
+    let third = harness.matchmake(&request(), joined + 500).await.unwrap();
+    harness.beat(&beat(12), joined + 900).await;
+    assert_eq!(reserved_at(joined + 900).await, 1);
+    assert_eq!(third.room_id, room_id("r-1"));
 }

@@ -628,6 +628,16 @@ pub struct MatchmakerArgs {
     )]
     pub heartbeat_ttl_secs: u64,
 
+    /// Rooms whose reported tick p95 is above this many milliseconds get no fresh players (their
+    /// node is struggling). Use 80% of the nodes' TICK_MS: 40 for the default 50 ms tick.
+    #[arg(
+        long,
+        env = "MAX_TICK_P95_MS",
+        value_name = "MAX_TICK_P95_MS",
+        default_value_t = 40.0
+    )]
+    pub max_tick_p95_ms: f64,
+
     /// Shared secret nodes present (Authorization: Bearer …) on /internal/room-heartbeat.
     /// Unset: the endpoint is off and nodes publish to Redis directly.
     #[arg(
@@ -656,6 +666,9 @@ impl MatchmakerArgs {
             return Err(invalid("SPARE_FRACTION", "must be within 0.0..0.9"));
         }
         let token_ttl = token_ttl("JOIN_TOKEN_TTL_SECS", self.join_token_ttl_secs)?;
+        if !(self.max_tick_p95_ms.is_finite() && self.max_tick_p95_ms > 0.0) {
+            return Err(invalid("MAX_TICK_P95_MS", "must be a positive number"));
+        }
         if !(2..=600).contains(&self.heartbeat_ttl_secs) {
             return Err(invalid("HEARTBEAT_TTL_SECS", "must be within 2..=600"));
         }
@@ -694,6 +707,7 @@ impl MatchmakerArgs {
             default_region,
             nearest_regions,
             seat_reservation_ttl_ms: (token_ttl.as_millis() as u64) + 10_000,
+            max_tick_p95_ms: self.max_tick_p95_ms,
             ..PlacementPolicy::default()
         };
         Ok(crate::matchmaker::MatchmakerSettings {

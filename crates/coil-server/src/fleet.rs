@@ -160,13 +160,16 @@ pub fn heartbeat<G: Game>(node: &Node<G>, link: &FleetLink) -> Option<Heartbeat>
 /// Publishes a heartbeat now. Errors are logged (rate-limited): the next beat retries, and if
 /// the node stays silent its entries expire, which is the safe failure.
 pub async fn publish<G: Game>(node: &Node<G>, link: &FleetLink) {
+    // Read the clock before sampling the rooms: a seat confirmed before this instant is in the
+    // sample's `humans`, so the directory may stop counting it (see `RoomDirectory::heartbeat`).
+    let sampled_at_ms = now_ms();
     let Some(beat) = heartbeat(node, link) else {
         crate::rate_limited_warn!("NODE_ID or REGION is not a valid directory id; not publishing");
         return;
     };
     if let Err(error) = link
         .directory
-        .heartbeat(&beat, link.heartbeat_ttl, now_ms())
+        .heartbeat(&beat, link.heartbeat_ttl, sampled_at_ms)
         .await
     {
         crate::rate_limited_warn!(cause = %error, "room heartbeat failed");

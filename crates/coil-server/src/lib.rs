@@ -113,6 +113,8 @@ pub fn all_in_one(config: &NodeConfig, token_ttl: Duration) -> anyhow::Result<No
         hard_cap: config.room_hard_cap as u32,
         default_region: region,
         seat_reservation_ttl_ms: token_ttl.as_millis() as u64 + 10_000,
+        // The node and the matchmaker are one process: judge rooms against its own tick.
+        max_tick_p95_ms: config.tick.as_secs_f64() * 1000.0 * 0.8,
         ..PlacementPolicy::default()
     };
     let settings = matchmaker::MatchmakerSettings {

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,7 @@ fn coil(dir: &Path, name: &str, args: &[&str], env: &[(&str, String)]) -> Proces
     command
         .args(args)
         .current_dir(dir)
-        .stdout(Stdio::null())
+        .stdout(log.try_clone().unwrap())
         .stderr(log);
     command.env("RUST_LOG", "warn");
     for (key, value) in env {
@@ -188,6 +188,8 @@ async fn a_fleet_places_a_thousand_players_and_forgets_a_killed_node() {
             ("REDIS_KEY_PREFIX", prefix.clone()),
             ("JOIN_TOKEN_KEY_FILE", key_file.display().to_string()),
             ("INTERNAL_SECRET", "fleet-test-internal-secret".into()),
+            // The nodes tick every 200 ms: a room is slow at 80% of that, not at 40 ms.
+            ("MAX_TICK_P95_MS", "160".into()),
         ],
     );
     wait_healthy(matchmaker_port, &mut matchmaker).await;
@@ -286,15 +288,36 @@ async fn a_fleet_places_a_thousand_players_and_forgets_a_killed_node() {
         per_room.values().all(|&humans| humans <= 140),
         "a room went past the hard cap: {per_room:?}"
     );
+    // Rooms fill to the soft cap before new ones open: a joined player counted twice (seat and
+    // humans) or a burst opening one room per concurrent request would show up here as many
+    // half-empty rooms. Two rooms of slack for a room too slow to take players on a loaded machine.
     assert!(
-        per_room.len() >= PLAYERS.div_ceil(120),
+        (PLAYERS.div_ceil(120)..=PLAYERS.div_ceil(120) + 2).contains(&per_room.len()),
         "rooms did not fill to the soft cap: {per_room:?}"
     );
-    // Spreading rooms over nodes is not asserted: when a whole burst fits inside the first
-    // heartbeat interval, placement can open every new room on one node (seen intermittently;
-    // a known issue of the Redis directory's node ranking, noted for the next session). What
-    // must hold regardless: every player placed and joined, no room past the hard cap.
-    println!("players per node port: {per_node:?}");
+    let mut sizes: Vec<usize> = per_room.values().copied().collect();
+    sizes.sort_unstable();
+    println!("players per node port: {per_node:?}; room sizes: {sizes:?}");
+    // New rooms go to the least-loaded node, so 1,000 players in 120-seat rooms use every
+    // node even when the whole burst fits inside one heartbeat interval.
+    if per_node.len() < 3 {
+        let snapshot = directory.region_snapshot(&region, now_ms()).await.unwrap();
+        let rooms: Vec<String> = snapshot
+            .rooms
+            .iter()
+            .map(|room| {
+                format!(
+                    "{} on {}: {} humans + {} reserved, tick {:.0} ms",
+                    room.status.room_id,
+                    room.status.node_id,
+                    room.status.humans,
+                    room.reserved,
+                    room.status.tick_p95_ms
+                )
+            })
+            .collect();
+        panic!("rooms piled onto some nodes: {per_node:?}; directory: {rooms:#?}");
+    }
 
     // SIGKILL the node with the most players: no drain, no goodbye.
     let (&victim_port, _) = per_node
