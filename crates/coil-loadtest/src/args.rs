@@ -13,6 +13,8 @@ use clap::{Args, ValueEnum};
 
 /// Most simulated players one run may hold.
 pub const MAX_PLAYERS: usize = 20_000;
+/// Most placements one matchmake-burst run may ask for.
+pub const MAX_PLACEMENTS: usize = 200_000;
 /// Longest a run may last, ramp and warm-up included.
 pub const MAX_RUN: Duration = Duration::from_secs(3_600);
 
@@ -26,6 +28,10 @@ pub enum Scenario {
     /// Rooms of players added one step at a time until the node breaks its tick budget or
     /// runs out of CPU (same as --find-capacity).
     ArenaCapacity,
+    /// --players placements through --matchmaker, sent at an even rate over --ramp seconds
+    /// (open loop: arrivals do not wait for answers); with --join each placed player also
+    /// joins its room with the token, waits for the first frame and leaves.
+    MatchmakeBurst,
 }
 
 /// Flags of `coil loadtest`.
@@ -55,7 +61,8 @@ pub struct LoadtestArgs {
     #[arg(long)]
     pub find_capacity: bool,
 
-    /// Simulated players (arena-standard). Upper bound 20000.
+    /// Simulated players (arena-standard; upper bound 20000), or placements
+    /// (matchmake-burst; upper bound 200000).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub players: usize,
 
@@ -67,7 +74,8 @@ pub struct LoadtestArgs {
     #[arg(long, value_name = "PREFIX", default_value = "lt")]
     pub room_prefix: String,
 
-    /// Seconds over which joins are spread (in --find-capacity: per added room).
+    /// Seconds over which joins are spread (in --find-capacity: per added room; in
+    /// matchmake-burst: the placements are sent at players / ramp per second).
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub ramp: f64,
 
@@ -126,6 +134,16 @@ pub struct LoadtestArgs {
     /// No progress lines on stderr (the final table is still printed).
     #[arg(long)]
     pub quiet: bool,
+
+    /// matchmake-burst: also connect to each placed room, join with the token, wait for the
+    /// first frame and leave (end-to-end join latency; the seats are confirmed, then freed).
+    #[arg(long)]
+    pub join: bool,
+
+    /// matchmake-burst: most placements in flight at once. An arrival finding all of them busy
+    /// is not sent and is reported as such (the generator, not the matchmaker, was the limit).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub concurrency: usize,
 }
 
 impl Default for LoadtestArgs {
@@ -154,6 +172,8 @@ impl Default for LoadtestArgs {
             seed: None,
             json: None,
             quiet: false,
+            join: false,
+            concurrency: 1024,
         }
     }
 }
@@ -220,6 +240,12 @@ pub enum Mode {
         step: Duration,
         max_players: usize,
         server_cores: f64,
+    },
+    Burst {
+        placements: usize,
+        over: Duration,
+        join: bool,
+        concurrency: usize,
     },
 }
 
@@ -324,7 +350,36 @@ impl LoadtestArgs {
             respawn_delay: seconds("respawn-delay", self.respawn_delay, 0.0)?,
         };
         let capacity = self.find_capacity || self.scenario == Scenario::ArenaCapacity;
-        let mode = if capacity {
+        let burst = self.scenario == Scenario::MatchmakeBurst;
+        let mode = if burst {
+            if capacity {
+                return Err(out_of_range(
+                    "find-capacity",
+                    "is another scenario than matchmake-burst",
+                ));
+            }
+            if matchmaker.is_none() {
+                return Err(out_of_range(
+                    "matchmaker",
+                    "matchmake-burst needs the matchmaker's URL",
+                ));
+            }
+            if self.players == 0 || self.players > MAX_PLACEMENTS {
+                return Err(out_of_range(
+                    "players",
+                    format!("between 1 and {MAX_PLACEMENTS} placements"),
+                ));
+            }
+            if self.concurrency == 0 || self.concurrency > 20_000 {
+                return Err(out_of_range("concurrency", "between 1 and 20000"));
+            }
+            Mode::Burst {
+                placements: self.players,
+                over: seconds("ramp", self.ramp, 0.0)?,
+                join: self.join,
+                concurrency: self.concurrency,
+            }
+        } else if capacity {
             if self.room_size == 0 || self.room_size > 1_000 {
                 return Err(out_of_range("room-size", "between 1 and 1000"));
             }
@@ -377,7 +432,9 @@ impl LoadtestArgs {
                 .map_or(0, |elapsed| elapsed.as_nanos() as u64)
         });
         Ok(Plan {
-            scenario: if capacity {
+            scenario: if burst {
+                Scenario::MatchmakeBurst
+            } else if capacity {
                 Scenario::ArenaCapacity
             } else {
                 Scenario::ArenaStandard
@@ -446,6 +503,38 @@ mod tests {
             };
             assert!(allowed.plan().is_ok(), "{url} with --allow-remote");
         }
+    }
+
+    #[test]
+    fn matchmake_burst_needs_a_matchmaker_and_bounds() {
+        let burst = |players, matchmaker: Option<&str>| LoadtestArgs {
+            scenario: Scenario::MatchmakeBurst,
+            players,
+            ramp: 2.0,
+            matchmaker: matchmaker.map(str::to_owned),
+            ..LoadtestArgs::default()
+        };
+        let plan = burst(50_000, Some("http://127.0.0.1:8788")).plan().unwrap();
+        assert_eq!(plan.scenario, Scenario::MatchmakeBurst);
+        assert_eq!(
+            plan.mode,
+            Mode::Burst {
+                placements: 50_000,
+                over: Duration::from_secs(2),
+                join: false,
+                concurrency: 1024
+            }
+        );
+        assert!(burst(50_000, None).plan().is_err());
+        assert!(
+            burst(MAX_PLACEMENTS + 1, Some("http://127.0.0.1:8788"))
+                .plan()
+                .is_err()
+        );
+        assert!(
+            burst(10, Some("http://10.1.2.3:8788")).plan().is_err(),
+            "loopback only"
+        );
     }
 
     #[test]

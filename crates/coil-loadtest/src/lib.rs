@@ -1,9 +1,10 @@
 //! Coil's load generator: thousands of simulated players in one process, over real
 //! WebSockets and the real protocol, playing like people; a capacity finder that adds rooms
-//! until a node breaks its tick budget; and a report (table on stdout, JSON on request).
+//! until a node breaks its tick budget; a matchmaker burst; and a report (table on stdout,
+//! JSON on request).
 //!
 //! Layout: [`args`] (flags, bounds, loopback check → a `Plan`), [`player`] (one simulated
-//! player and the [`Joiner`] that opens its session), [`stats`] (shared counters),
+//! player and the [`Joiner`] that opens its session), [`burst`] (the matchmake-burst scenario), [`stats`] (shared counters),
 //! [`histogram`] (log-bucketed percentiles), [`prometheus`] (reading a node's /metrics),
 //! [`run`](crate::run()) (the controller) and [`report`].
 //!
@@ -12,6 +13,7 @@
 //! returns. It depends on the server crate only in tests.
 
 pub mod args;
+pub mod burst;
 pub mod histogram;
 pub mod player;
 mod procstat;

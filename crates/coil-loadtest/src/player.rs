@@ -248,7 +248,7 @@ async fn wait_or_stop(deadline: Instant, stop: &mut watch::Receiver<bool>) -> bo
     }
 }
 
-fn connect_failure(error: &tokio_tungstenite::tungstenite::Error) -> String {
+pub(crate) fn connect_failure(error: &tokio_tungstenite::tungstenite::Error) -> String {
     use tokio_tungstenite::tungstenite::Error;
     match error {
         Error::Io(io) => format!("connect: {}", io.kind()),

@@ -172,6 +172,7 @@ pub struct Report {
     pub server: Option<ServerReport>,
     pub generator: GeneratorReport,
     pub capacity: Option<CapacityReport>,
+    pub burst: Option<crate::burst::BurstReport>,
 }
 
 fn number(value: Option<f64>, decimals: usize) -> String {
@@ -213,6 +214,9 @@ fn reasons(map: &BTreeMap<String, u64>) -> String {
 impl Report {
     /// The human-readable table printed at the end of a run.
     pub fn to_table(&self) -> String {
+        if let Some(burst) = &self.burst {
+            return burst_table(self, burst);
+        }
         let mut out = String::new();
         let mut row = |label: &str, value: String| {
             let _ = writeln!(out, "  {label:<34} {value}");
@@ -415,4 +419,62 @@ impl Report {
         }
         out
     }
+}
+
+/// The table of a matchmake-burst run.
+fn burst_table(report: &Report, burst: &crate::burst::BurstReport) -> String {
+    let mut out = String::new();
+    let mut row = |label: &str, value: String| {
+        let _ = writeln!(out, "  {label:<34} {value}");
+    };
+    row(
+        "scenario",
+        format!("{:?} against {}", report.scenario, report.url),
+    );
+    row(
+        "offered",
+        format!(
+            "{} placements, {} per second, at most {} in flight",
+            burst.placements_requested,
+            number(burst.offered_per_second, 0),
+            burst.concurrency
+        ),
+    );
+    row(
+        "sent",
+        format!(
+            "{} ({} not sent: generator at its concurrency limit)",
+            burst.sent, burst.not_sent_generator_busy
+        ),
+    );
+    row(
+        "placed",
+        format!(
+            "{} in {:.2} s = {:.0} placements per second",
+            burst.placed, burst.elapsed_seconds, burst.placed_per_second
+        ),
+    );
+    row("refused", reasons(&burst.refused_by_reason));
+    row(
+        "placement latency",
+        percentiles_ms(&burst.placement_latency_ms),
+    );
+    if burst.refusal_latency_ms.count > 0 {
+        row("refusal latency", percentiles_ms(&burst.refusal_latency_ms));
+    }
+    if let Some(joins) = &burst.joins {
+        row(
+            "joins ok",
+            format!("{}/{} (then left)", joins.succeeded, joins.attempts),
+        );
+        if joins.failed > 0 {
+            row("join failures", reasons(&joins.failures_by_reason));
+        }
+        row("matchmake → first frame", percentiles_ms(&joins.latency_ms));
+    }
+    row(
+        "generator CPU",
+        format!("{} s", number(burst.generator_cpu_seconds, 2)),
+    );
+    out
 }

@@ -69,6 +69,28 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<Report> {
             )
             .await
         }
+        Mode::Burst {
+            placements,
+            over,
+            join,
+            concurrency,
+        } => {
+            let burst = crate::burst::run(
+                harness.joiner.clone(),
+                crate::burst::BurstPlan {
+                    placements,
+                    over,
+                    join,
+                    concurrency,
+                    quiet: plan.quiet,
+                },
+            )
+            .await;
+            let mut report = harness.base_report(&plan);
+            report.url = plan.matchmaker.clone().unwrap_or_default();
+            report.burst = Some(burst);
+            Ok(report)
+        }
     };
     // Whatever happened, no task of ours keeps running.
     let summaries = harness.stop().await;
@@ -121,7 +143,8 @@ impl Harness {
         let phase = Arc::new(Mutex::new("starting".to_owned()));
         let (stop_sender, _) = watch::channel(false);
         let mut background = vec![tokio::spawn(sample(shared.clone(), sampler.clone()))];
-        if !plan.quiet {
+        // A burst prints its own progress; the players' counters stay at zero there.
+        if !plan.quiet && !matches!(plan.mode, Mode::Burst { .. }) {
             background.push(tokio::spawn(progress(shared.clone(), phase.clone())));
         }
         Harness {
@@ -208,6 +231,9 @@ impl Harness {
                 duration,
             } => (*players, *rooms, *ramp, *warmup, *duration),
             Mode::Capacity { ramp, .. } => (0, 0, *ramp, Duration::ZERO, Duration::ZERO),
+            Mode::Burst {
+                placements, over, ..
+            } => (*placements, 0, *over, Duration::ZERO, Duration::ZERO),
         };
         let shared = &self.shared;
         let attempts = shared.join_attempts.get();
@@ -250,6 +276,7 @@ impl Harness {
                 ..GeneratorReport::default()
             },
             capacity: None,
+            burst: None,
         }
     }
 }

@@ -279,3 +279,36 @@ async fn players_can_join_through_the_matchmaker() {
     assert_eq!(report.joins.failed, 0);
     assert_eq!(report.ccu_at_end, 12);
 }
+
+/// The matchmake-burst scenario against the all-in-one shape: every placement is answered with
+/// a room and a token, every placed player joins and leaves, and the report's counts add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matchmake_burst_places_and_joins_every_player() {
+    let node = TestNode::start_shape(true).await;
+    let args = LoadtestArgs {
+        url: node.url(),
+        matchmaker: Some(node.url()),
+        scenario: Scenario::MatchmakeBurst,
+        players: 300,
+        ramp: 1.0,
+        join: true,
+        quiet: true,
+        ..LoadtestArgs::default()
+    };
+    let report = coil_loadtest::run(args).await.unwrap();
+    let burst = report.burst.clone().expect("a burst report");
+    assert_eq!(burst.sent + burst.not_sent_generator_busy, 300);
+    assert_eq!(burst.placed, 300, "{:?}", burst.refused_by_reason);
+    assert!(burst.refused_by_reason.is_empty());
+    assert_eq!(burst.placement_latency_ms.count, 300);
+    assert!(burst.placed_per_second > 0.0 && burst.elapsed_seconds >= 0.9);
+    let joins = burst.joins.clone().expect("--join reports joins");
+    assert_eq!(
+        (joins.succeeded, joins.failed),
+        (300, 0),
+        "{:?}",
+        joins.failures_by_reason
+    );
+    assert!(report.to_table().contains("placements per second"));
+    node.stop().await;
+}
