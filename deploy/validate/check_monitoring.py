@@ -51,7 +51,7 @@ KNOWN_LABEL_VALUES = {
                                      "unsupported_version"},
     ("coil_disconnects_total", "reason"): {"client_closed", "slow_client", "protocol_error", "drain", "server_shutdown"},
     ("coil_leaderboard_writes_total", "result"): {"ok", "error", "dropped"},
-    ("coil_matchmake_requests_total", "result"): {"ok", "no_capacity", "override_conflict", "bad_request", "error"},
+    ("coil_matchmake_requests_total", "result"): {"ok", "no_capacity", "contended", "override_conflict", "bad_request", "error"},
     ("coil_autoscaler_decisions_total", "action"): {"scale_out", "scale_in", "drain", "delete", "hold"},
     ("coil_autoscaler_create_failures_total", "reason"): {"resource_unavailable", "rate_limited", "limit_exceeded", "other"},
     ("coil_autoscaler_nodes", "state"): {"booting", "active", "draining"},

@@ -56,7 +56,7 @@ impl Default for PlacementPolicy {
             max_tick_p95_ms: 40.0,
             retry_after_s: 5,
             seat_reservation_ttl_ms: 30_000,
-            candidates_per_region: 8,
+            candidates_per_region: 4,
             max_attempts: 8,
         }
     }

@@ -224,18 +224,36 @@ impl RedisDirectory {
             }
             let reservation = Nonce::random();
             let expires_at_ms = now_ms.saturating_add(policy.seat_reservation_ttl_ms);
-            let (reply, room_id, new_room) = match decision {
+            // An automatic placement that lost its race is placed again inside the reserve
+            // script (fullest open room, else a new room with this id on the least-loaded node).
+            let spare_room = RoomId::generate(&order[0]);
+            let fallback = [
+                policy.soft_cap.to_string(),
+                policy.max_tick_p95_ms.to_string(),
+                spare_room.to_string(),
+            ];
+            let (reply, room_id) = match decision {
                 Decision::ExistingRoom { room_id, .. } => {
-                    let cap = if request.room_override.is_some() {
+                    let overriding = request.room_override.is_some();
+                    let cap = if overriding {
                         policy.hard_cap
                     } else {
                         policy.soft_cap
                     };
+                    let fallback = if overriding {
+                        [String::new(), String::new(), String::new()]
+                    } else {
+                        fallback
+                    };
+                    let [soft_cap, max_tick, spare_room] = fallback;
                     let args = [
                         room_id.to_string(),
                         cap.to_string(),
                         reservation.to_hex(),
                         expires_at_ms.to_string(),
+                        soft_cap,
+                        max_tick,
+                        spare_room,
                     ];
                     let reply: ReserveReply = self
                         .run_json(
@@ -245,21 +263,25 @@ impl RedisDirectory {
                             &args,
                         )
                         .await?;
-                    (reply, room_id, false)
+                    (reply, room_id)
                 }
                 Decision::NewRoom { node_id, region } => {
-                    let room_id = RoomId::generate(&region);
+                    let room_id = spare_room.clone();
                     let opened = gathered
                         .opened
                         .iter()
                         .find(|(name, _)| name.as_str() == region.as_str())
                         .map_or(0, |(_, opened)| *opened);
+                    let [soft_cap, max_tick, _] = fallback;
                     let args = [
+                        region.to_string(),
                         node_id.to_string(),
                         room_id.to_string(),
                         reservation.to_hex(),
                         expires_at_ms.to_string(),
                         opened.to_string(),
+                        soft_cap,
+                        max_tick,
                     ];
                     let reply: ReserveReply = self
                         .run_json(
@@ -269,7 +291,7 @@ impl RedisDirectory {
                             &args,
                         )
                         .await?;
-                    (reply, room_id, true)
+                    (reply, room_id)
                 }
                 Decision::OverrideConflict {
                     requested,
@@ -292,19 +314,28 @@ impl RedisDirectory {
                 tracing::debug!(room = %room_id, status = %reply.status, "seat reservation lost a race, placing again");
                 continue;
             }
-            let (Some(node), Some(region), Some(url)) = (reply.node, reply.region, reply.url)
+            let (Some(seat_room), Some(node), Some(region), Some(url)) =
+                (reply.room, reply.node, reply.region, reply.url)
             else {
                 return Err(DirectoryError::UnexpectedReply {
                     operation: "reserve seat",
                 }
                 .into());
             };
-            let (Ok(node_id), Ok(region)) = (NodeId::parse(&node), Region::parse(&region)) else {
+            let (Ok(seat_room), Ok(node_id), Ok(region)) = (
+                RoomId::parse(&seat_room),
+                NodeId::parse(&node),
+                Region::parse(&region),
+            ) else {
                 return Err(DirectoryError::UnexpectedReply {
                     operation: "reserve seat",
                 }
                 .into());
             };
+            // The script may have seated the player in another room than the one decided, and
+            // opened the spare room for an automatic placement that lost its room.
+            let new_room = seat_room == spare_room;
+            let room_id = seat_room;
             return Ok(Placement {
                 room_id,
                 node_id,
@@ -359,6 +390,7 @@ struct ReserveReply {
     status: String,
     #[serde(default)]
     touched: u64,
+    room: Option<String>,
     node: Option<String>,
     region: Option<String>,
     url: Option<String>,

@@ -23,10 +23,15 @@
 //! Every script counts the Redis commands it runs (`rcall`) and reports the count, so tests can
 //! check that a matchmake's work does not grow with the number of rooms.
 //!
-//! Opening a room is optimistic: `CANDIDATES` returns the region's `opened` counter and
-//! `RESERVE_NEW_ROOM` refuses (`stale`) if another matchmake opened a room since, so a burst of
-//! concurrent matchmakes that all saw "no room" opens one room and re-reads, instead of each
-//! opening its own room on the same node.
+//! Races are settled inside the reserve scripts. Placement (Rust, `placement.rs`) decides from
+//! a read; if the decided room filled up meanwhile, or a new room was decided but another
+//! matchmake opened one since (the region's `opened` counter changed), the script places the
+//! player again with placement's first and last rules — the fullest open room below the soft
+//! cap, else a new room on the least-loaded node (`place_after_race`). So a burst of
+//! concurrent matchmakes that all read "no room" fills one room after another, spread over the
+//! nodes, at one read and one reserve each, instead of each opening a room on the same node or
+//! re-reading once per lost race. The directory suite holds both directories to the same
+//! outcomes (`a_concurrent_burst_fills_rooms_one_after_another_across_nodes`).
 //!
 //! A confirmed seat stops counting at the room's first heartbeat sampled after the confirm (the
 //! node's `humans` then includes the player); until then, or if heartbeats stop, it counts
@@ -167,6 +172,96 @@ end
 local function extend_ttl(key, ttl)
   if rcall('PTTL', key) < ttl then rcall('PEXPIRE', key, ttl) end
 end
+
+-- Takes a seat in an open room below CAP: the reservation counts at once. Returns the reply.
+local function reserve_in(room, node, nonce, exp)
+  local ttl = exp - NOW
+  -- `room` was loaded by this script, its reservations pruned: one more seat is exact.
+  rcall('ZADD', fill_key(room.region), room.humans + room.res + 1, room.id)
+  rcall('ZADD', res_key(room.id), exp, nonce)
+  extend_ttl(res_key(room.id), ttl)
+  rcall('ZADD', region_res_key(room.region), exp, room.id .. '|' .. nonce)
+  if room.pending then
+    -- Not reported by its node yet: the room lives as long as its reservations.
+    extend_ttl(room_key(room.id), ttl)
+    rcall('ZADD', node_pending_key(room.node), 'GT', exp, room.id)
+    extend_ttl(node_pending_key(room.node), ttl)
+  end
+  return cjson.encode({status = 'ok', room = room.id, node = room.node, region = room.region,
+    url = node.url, touched = touched})
+end
+
+-- Placement's first choice, re-read inside a reserve script after the chosen room filled up or
+-- another matchmake opened a room: the fullest room of the region open to fresh players below
+-- SOFT (at most 4 index entries read), with its node, or nil. This is what the next candidates
+-- read would find, without the round trip: under a burst every concurrent matchmake lands in
+-- the room being filled instead of re-reading once per lost race.
+local function fullest_open_room(region, soft, max_tick)
+  for _, id in ipairs(rcall('ZREVRANGEBYSCORE', fill_key(region), '(' .. soft, 1, 'LIMIT', 0, 4)) do
+    local room = load_room(id)
+    if room then
+      local node = load_node(room.node)
+      if room_open(room, node) and room.tick <= max_tick and room.humans + room.res < soft then
+        return room, node
+      end
+    end
+  end
+  return nil
+end
+
+-- Rooms a node runs or will run (reported + opened by matchmakers, not yet reported).
+local function node_rooms(id, node)
+  return node.rooms + rcall('ZCOUNT', node_pending_key(id), '(' .. NOW, '+inf')
+end
+
+-- Placement's last choice, for the same races: the ACTIVE node of the region with a free room
+-- slot and the fewest humans, then rooms, then the smallest id (at most 4 entries of the open
+-- index read). Returns its id and node, or nil.
+local function least_loaded_node(region)
+  local best_id, best, best_rooms
+  for _, id in ipairs(rcall('ZRANGE', open_key(region), 0, 3)) do
+    local node = load_node(id)
+    if node and node.state == 'ACTIVE' and node.region == region then
+      local rooms = node_rooms(id, node)
+      if rooms < node.cap and (best == nil or node.humans < best.humans
+          or (node.humans == best.humans and (rooms < best_rooms or (rooms == best_rooms and id < best_id)))) then
+        best_id, best, best_rooms = id, node, rooms
+      end
+    end
+  end
+  return best_id, best
+end
+
+-- Opens `room_id` on the node with its first seat (the node creates the room when the player
+-- arrives with the token). Returns the reply.
+local function open_room(node_id, node, room_id, nonce, exp)
+  if rcall('EXISTS', room_key(room_id)) == 1 then return cjson.encode({status = 'collision', touched = touched}) end
+  local ttl = exp - NOW
+  rcall('HSET', room_key(room_id), 'region', node.region, 'node', node_id, 'humans', 0, 'bots', 0,
+    'state', 'WARM', 'tick', 0, 'joinable', '1', 'pending', '1')
+  rcall('PEXPIRE', room_key(room_id), ttl)
+  rcall('ZADD', res_key(room_id), exp, nonce)
+  rcall('PEXPIRE', res_key(room_id), ttl)
+  rcall('ZADD', region_res_key(node.region), exp, room_id .. '|' .. nonce)
+  rcall('ZADD', node_pending_key(node_id), exp, room_id)
+  extend_ttl(node_pending_key(node_id), ttl)
+  rcall('INCR', opened_key(node.region))
+  reindex_room(room_id, node.region)
+  reindex_node(node_id, node.region)
+  return cjson.encode({status = 'ok', room = room_id, node = node_id, region = node.region,
+    url = node.url, touched = touched})
+end
+
+-- After an automatic placement lost its race: the fullest open room, else a new room (id
+-- `spare_room`) on the least-loaded node, else nil.
+local function place_after_race(region, soft, max_tick, spare_room, nonce, exp)
+  local room, node = fullest_open_room(region, soft, max_tick)
+  if room then return reserve_in(room, node, nonce, exp) end
+  local node_id
+  node_id, node = least_loaded_node(region)
+  if node_id then return open_room(node_id, node, spare_room, nonce, exp) end
+  return nil
+end
 "#;
 
 /// ARGV: prefix, now, ttl_ms, node JSON, rooms JSON array. Returns the command count.
@@ -287,17 +382,20 @@ for i = 7, #ARGV do
       end
     end
   end
+  -- Placement takes an occupied room over an empty one and any room over a new one, so the
+  -- later reads are needed only when the earlier ones found nothing.
   read_rooms(view, region, 'ZREVRANGEBYSCORE', '(' .. SOFT, 1)
-  read_rooms(view, region, 'ZRANGEBYSCORE', 0, 0)
-  for _, node_id in ipairs(rcall('ZRANGE', open_key(region), 0, LIMIT - 1)) do
+  if #view.rooms == 0 then read_rooms(view, region, 'ZRANGEBYSCORE', 0, 0) end
+  local node_ids = {}
+  if #view.rooms == 0 then node_ids = rcall('ZRANGE', open_key(region), 0, LIMIT - 1) end
+  for _, node_id in ipairs(node_ids) do
     local node = load_node(node_id)
     if node == nil then
       rcall('ZREM', open_key(region), node_id)
       rcall('HDEL', totals_key(region), node_id)
     else
-      local pending = rcall('ZCOUNT', node_pending_key(node_id), '(' .. NOW, '+inf')
       view.nodes[#view.nodes + 1] = {id = node_id, state = node.state, cap = node.cap,
-        rooms = node.rooms + pending, humans = node.humans}
+        rooms = node_rooms(node_id, node), humans = node.humans}
     end
   end
   local cap_rooms, humans = 0, 0
@@ -321,70 +419,65 @@ out.touched = touched
 return cjson.encode(out)
 "#;
 
-/// ARGV: prefix, now, room, cap, nonce, expiry. Returns JSON with `status`.
+/// ARGV: prefix, now, room, cap, nonce, expiry, then for an automatic placement (all '' for an
+/// override, which must get the room it named) soft cap, max tick and a spare room id. Returns
+/// JSON with `status` and the `room` of the seat: an automatic placement whose room filled up
+/// since the read is placed again here (fullest open room, else a new room on the least-loaded
+/// node), so a burst does not pay one round trip per lost race.
 pub(crate) const RESERVE_EXISTING: &str = r#"
 local ROOM = ARGV[3]
 local CAP = tonumber(ARGV[4])
 local NONCE = ARGV[5]
 local EXP = tonumber(ARGV[6])
+local SOFT = tonumber(ARGV[7])
+local MAX_TICK = tonumber(ARGV[8])
+local SPARE_ROOM = ARGV[9]
 local room = load_room(ROOM)
-if room == nil then return cjson.encode({status = 'gone', touched = touched}) end
-local node = load_node(room.node)
-if not room_open(room, node) then
-  reindex_room(ROOM, room.region)
-  return cjson.encode({status = 'closed', touched = touched})
+local status = 'ok'
+local node = nil
+if room == nil then
+  status = 'gone'
+else
+  node = load_node(room.node)
+  if not room_open(room, node) then
+    status = 'closed'
+  elseif room.humans + room.res >= CAP then
+    status = 'full'
+  end
 end
-if room.humans + room.res >= CAP then
-  reindex_room(ROOM, room.region)
-  return cjson.encode({status = 'full', touched = touched})
+if status == 'ok' then return reserve_in(room, node, NONCE, EXP) end
+if room then reindex_room(ROOM, room.region) end
+if SOFT and room then
+  local reply = place_after_race(room.region, SOFT, MAX_TICK, SPARE_ROOM, NONCE, EXP)
+  if reply then return reply end
 end
-local ttl = EXP - NOW
-rcall('ZADD', res_key(ROOM), EXP, NONCE)
-extend_ttl(res_key(ROOM), ttl)
-rcall('ZADD', region_res_key(room.region), EXP, ROOM .. '|' .. NONCE)
-if room.pending then
-  -- Not reported by its node yet: the room lives as long as its reservations.
-  extend_ttl(room_key(ROOM), ttl)
-  rcall('ZADD', node_pending_key(room.node), 'GT', EXP, ROOM)
-  extend_ttl(node_pending_key(room.node), ttl)
-end
-reindex_room(ROOM, room.region)
-return cjson.encode({status = 'ok', node = room.node, region = room.region, url = node.url, touched = touched})
+return cjson.encode({status = status, touched = touched})
 "#;
 
-/// ARGV: prefix, now, node, new room id, nonce, expiry, the region's `opened` counter as the
-/// candidates saw it. Returns JSON with `status` (`stale`: another room was opened since).
+/// ARGV: prefix, now, region, node, new room id, nonce, expiry, the region's `opened` counter as
+/// the candidates saw it, soft cap, max tick. Returns JSON with `status` and the `room` of the
+/// seat. If another matchmake opened a room since the read, or the node can no longer take a
+/// room, the player is placed again here (fullest open room, else the new room on the node that
+/// is least loaded now): concurrent matchmakes that all saw "no room" fill one room after
+/// another instead of each opening one on the same node.
 pub(crate) const RESERVE_NEW_ROOM: &str = r#"
-local NODE = ARGV[3]
-local ROOM = ARGV[4]
-local NONCE = ARGV[5]
-local EXP = tonumber(ARGV[6])
-local SEEN_OPENED = tonumber(ARGV[7])
+local REGION = ARGV[3]
+local NODE = ARGV[4]
+local ROOM = ARGV[5]
+local NONCE = ARGV[6]
+local EXP = tonumber(ARGV[7])
+local SEEN_OPENED = tonumber(ARGV[8])
+local SOFT = tonumber(ARGV[9])
+local MAX_TICK = tonumber(ARGV[10])
+local fresh = (tonumber(rcall('GET', opened_key(REGION))) or 0) == SEEN_OPENED
 local node = load_node(NODE)
-if node == nil then return cjson.encode({status = 'gone', touched = touched}) end
-if node.state ~= 'ACTIVE' then return cjson.encode({status = 'closed', touched = touched}) end
-if (tonumber(rcall('GET', opened_key(node.region))) or 0) ~= SEEN_OPENED then
-  return cjson.encode({status = 'stale', touched = touched})
-end
-local pending = live_count(node_pending_key(NODE))
-if node.rooms + pending >= node.cap then
-  reindex_node(NODE, node.region)
-  return cjson.encode({status = 'full', touched = touched})
-end
-if rcall('EXISTS', room_key(ROOM)) == 1 then return cjson.encode({status = 'collision', touched = touched}) end
-local ttl = EXP - NOW
-rcall('HSET', room_key(ROOM), 'region', node.region, 'node', NODE, 'humans', 0, 'bots', 0,
-  'state', 'WARM', 'tick', 0, 'joinable', '1', 'pending', '1')
-rcall('PEXPIRE', room_key(ROOM), ttl)
-rcall('ZADD', res_key(ROOM), EXP, NONCE)
-rcall('PEXPIRE', res_key(ROOM), ttl)
-rcall('ZADD', region_res_key(node.region), EXP, ROOM .. '|' .. NONCE)
-rcall('ZADD', node_pending_key(NODE), EXP, ROOM)
-extend_ttl(node_pending_key(NODE), ttl)
-rcall('INCR', opened_key(node.region))
-reindex_room(ROOM, node.region)
-reindex_node(NODE, node.region)
-return cjson.encode({status = 'ok', node = NODE, region = node.region, url = node.url, touched = touched})
+local usable = node ~= nil and node.region == REGION and node.state == 'ACTIVE'
+  and node_rooms(NODE, node) < node.cap
+if fresh and usable then return open_room(NODE, node, ROOM, NONCE, EXP) end
+if node then reindex_node(NODE, node.region) end
+local reply = place_after_race(REGION, SOFT, MAX_TICK, ROOM, NONCE, EXP)
+if reply then return reply end
+return cjson.encode({status = 'full', touched = touched})
 "#;
 
 /// ARGV: prefix, now, room, nonce, hold-until. Returns 1 if the reservation was live.

@@ -209,7 +209,8 @@ fn match_error(failure: MatchError) -> (&'static str, Response) {
     let code = failure.code();
     let result = match &failure {
         MatchError::OverrideConflict { .. } => "override_conflict",
-        MatchError::NoCapacity { .. } | MatchError::Contended { .. } => "no_capacity",
+        MatchError::NoCapacity { .. } => "no_capacity",
+        MatchError::Contended { .. } => "contended",
         MatchError::Directory(problem) => {
             crate::rate_limited_warn!(cause = %problem, "directory unavailable during matchmake");
             "error"
