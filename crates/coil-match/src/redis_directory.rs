@@ -11,7 +11,9 @@
 //! Must not read whole regions per matchmake, must not wait on Redis without a timeout, and must
 //! not trust the store's replies blindly (malformed replies become errors, never panics).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -85,7 +87,16 @@ pub struct RedisDirectory {
     /// Redis commands run by matchmake scripts so far (tests assert a matchmake's work does not
     /// grow with the directory).
     matchmake_commands: AtomicU64,
+    /// Candidate reads in flight, by region: an automatic matchmake that starts while one is
+    /// running waits for it and shares its snapshot instead of running its own (the reserve
+    /// scripts settle whatever race a shared snapshot causes). At thousands of matchmakes per
+    /// second this turns most reads into one.
+    reads_in_flight: Mutex<HashMap<Region, Arc<SharedRead>>>,
+    /// Candidate reads actually run against Redis (the rest were shared).
+    candidate_reads: AtomicU64,
 }
+
+type SharedRead = tokio::sync::OnceCell<Arc<Gathered>>;
 
 impl std::fmt::Debug for RedisDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,12 +135,19 @@ impl RedisDirectory {
             config,
             scripts: Scripts::new(),
             matchmake_commands: AtomicU64::new(0),
+            reads_in_flight: Mutex::new(HashMap::new()),
+            candidate_reads: AtomicU64::new(0),
         }
     }
 
     /// Redis commands the matchmake scripts have run so far.
     pub fn matchmake_commands(&self) -> u64 {
         self.matchmake_commands.load(Ordering::Relaxed)
+    }
+
+    /// Candidate reads run against Redis so far (concurrent automatic matchmakes share one).
+    pub fn candidate_reads(&self) -> u64 {
+        self.candidate_reads.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &RedisDirectoryConfig {
@@ -184,6 +202,7 @@ impl RedisDirectory {
                 .unwrap_or_default(),
         ];
         args.extend(regions.iter().map(ToString::to_string));
+        self.candidate_reads.fetch_add(1, Ordering::Relaxed);
         let reply: CandidatesReply = self
             .run_json("read candidates", &self.scripts.candidates, now_ms, &args)
             .await?;
@@ -202,6 +221,43 @@ impl RedisDirectory {
         Ok(Gathered { snapshot, opened })
     }
 
+    /// The first read of an automatic matchmake in its preferred region: joins the read in
+    /// flight for that region if there is one, else runs one that later arrivals may join.
+    async fn gather_shared(
+        &self,
+        region: &Region,
+        request: &MatchRequest,
+        policy: &PlacementPolicy,
+        now_ms: u64,
+    ) -> Result<Arc<Gathered>, DirectoryError> {
+        let read = self
+            .reads_in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(region.clone())
+            .or_default()
+            .clone();
+        let result = read
+            .get_or_try_init(|| async {
+                let regions = std::slice::from_ref(region);
+                self.gather(regions, request, policy, now_ms).await.map(Arc::new)
+            })
+            .await
+            .cloned();
+        // A finished read is not reused: whoever sees it done first retires it.
+        let mut reads = self
+            .reads_in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if reads
+            .get(region)
+            .is_some_and(|current| Arc::ptr_eq(current, &read) && current.initialized())
+        {
+            reads.remove(region);
+        }
+        result
+    }
+
     async fn matchmake_now(
         &self,
         request: &MatchRequest,
@@ -210,8 +266,15 @@ impl RedisDirectory {
     ) -> Result<Placement, MatchError> {
         let order = policy.region_order(request.preferred_region.as_ref());
         let attempts = policy.max_attempts.max(1);
-        for _ in 0..attempts {
-            let mut gathered = self.gather(&order[..1], request, policy, now_ms).await?;
+        for attempt in 0..attempts {
+            // Only a first, automatic read is shared: a retry needs a read newer than the race
+            // it lost, and an override's read names its room.
+            let mut gathered = if attempt == 0 && request.room_override.is_none() {
+                self.gather_shared(&order[0], request, policy, now_ms)
+                    .await?
+            } else {
+                Arc::new(self.gather(&order[..1], request, policy, now_ms).await?)
+            };
             let mut decision = place(&gathered.snapshot, request, policy);
             let preferred_has_nothing = match &decision {
                 Decision::NoCapacity { .. } => true,
@@ -219,7 +282,7 @@ impl RedisDirectory {
                 _ => false,
             };
             if preferred_has_nothing && order.len() > 1 {
-                gathered = self.gather(&order, request, policy, now_ms).await?;
+                gathered = Arc::new(self.gather(&order, request, policy, now_ms).await?);
                 decision = place(&gathered.snapshot, request, policy);
             }
             let reservation = Nonce::random();

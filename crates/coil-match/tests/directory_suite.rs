@@ -1305,3 +1305,40 @@ async fn a_concurrent_burst_fills_rooms_one_after_another_across_nodes(harness: 
         "{per_room:?}"
     );
 }
+
+/// Automatic matchmakes that arrive together share one candidates read, and the shared
+/// snapshot never overfills a room: the reserve scripts settle the races it causes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_matchmakes_share_candidate_reads() {
+    with_redis(|harness| async move {
+        let now = wall_clock_ms();
+        for node in ["node-a", "node-b"] {
+            harness.beat(&heartbeat(node, "us-east", 16, &[]), now).await;
+        }
+        let Backend::Redis { directory, .. } = &harness.backend else {
+            unreachable!("a Redis harness")
+        };
+        let reads_before = directory.candidate_reads();
+        let policy = Arc::new(PlacementPolicy {
+            soft_cap: 7,
+            ..policy()
+        });
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let (directory, policy) = (harness.directory.clone(), policy.clone());
+                tokio::spawn(async move { directory.matchmake(&request(), &policy, now).await })
+            })
+            .collect();
+        let mut per_room = BTreeMap::<String, u32>::new();
+        for task in tasks {
+            *per_room
+                .entry(task.await.unwrap().unwrap().room_id.to_string())
+                .or_default() += 1;
+        }
+        let reads = directory.candidate_reads() - reads_before;
+        assert!(reads < 200, "{reads} reads for 200 concurrent matchmakes");
+        assert!(per_room.values().all(|&players| players <= 7), "{per_room:?}");
+        assert_eq!(per_room.len(), 200usize.div_ceil(7), "{per_room:?}");
+    })
+    .await;
+}
