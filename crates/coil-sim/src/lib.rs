@@ -6,7 +6,8 @@
 //! inputs ([`World::set_input`]), joins and leaves ([`World::spawn_snake`],
 //! [`World::remove_snake`]), the bot target ([`World::set_bot_target`]) and elapsed time
 //! ([`World::step`]), and reads it back through accessors and the grid-backed view queries
-//! ([`World::for_each_snake_near`], [`World::for_each_pellet_in`]).
+//! ([`World::for_each_snake_near`], [`World::for_each_pellet_in`]), and follows the pellet
+//! set through the journal of pellet changes ([`World::pellet_changes_since`]).
 //!
 //! # What it must not do
 //! No IO, no clock, no OS entropy, no tokio, no serde, and no dependencies besides `std`.
@@ -47,7 +48,7 @@ mod tests;
 
 pub use config::ArenaConfig;
 pub use math::{Vec2, wrap_angle};
-pub use pellets::Pellet;
+pub use pellets::{Pellet, PelletChange};
 pub use snake::{Snake, SnakeId, SnakeKind};
 pub use world::{MassLedger, SimEvent, World};
 

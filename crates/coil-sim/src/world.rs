@@ -14,7 +14,7 @@ use crate::SEGMENT_SPACING;
 use crate::config::ArenaConfig;
 use crate::grid::{BodyEntry, BodyGrid, GridGeometry};
 use crate::math::{Vec2, wrap_angle};
-use crate::pellets::{NewPellet, Pellet, PelletStore};
+use crate::pellets::{NewPellet, Pellet, PelletChange, PelletStore};
 use crate::rng::{SimRng, mix64};
 use crate::snake::{SlotState, Snake, SnakeId, SnakeKind};
 
@@ -390,6 +390,13 @@ impl World {
             .for_each_in(&self.geometry, center, half_extent, f);
     }
 
+    /// The grid cell that stores a pellet at `position`. [`World::for_each_pellet_in`]
+    /// reports pellets by ascending cell, and by ascending id within a cell, so sorting by
+    /// `(pellet_cell(pos), id)` reproduces the order of a scan.
+    pub fn pellet_cell(&self, position: Vec2) -> usize {
+        self.geometry.cell_index(position)
+    }
+
     pub fn pellet_count(&self) -> usize {
         self.pellets.len()
     }
@@ -397,6 +404,26 @@ impl World {
     /// The id the next pellet will get; every pellet below it has been created already.
     pub fn next_pellet_id(&self) -> u32 {
         self.pellets.next_id()
+    }
+
+    /// Position in the pellet journal just after the newest change; pass it to
+    /// [`World::pellet_changes_since`] later to read what happened in between.
+    pub fn pellet_journal_end(&self) -> u64 {
+        self.pellets.journal_end()
+    }
+
+    /// Every pellet added or removed since journal position `position` (a value returned by
+    /// [`World::pellet_journal_end`]), oldest first, whether by `step` (eaten, expired,
+    /// respawned, dropped while boosting, scattered by deaths) or between steps (a removed
+    /// snake's body). Applying them in order to the pellet set as it was at `position` gives
+    /// the live pellet set.
+    ///
+    /// `None` if the journal no longer reaches back to `position`: each `step` forgets the
+    /// changes recorded before the previous step began, so a reader that looks again before
+    /// a second step has run since its last look (the room does after every step) never gets
+    /// `None`; one that does must rebuild from a full query.
+    pub fn pellet_changes_since(&self, position: u64) -> Option<&[PelletChange]> {
+        self.pellets.changes_since(position)
     }
 
     pub fn mass_ledger(&self) -> MassLedger {
@@ -427,6 +454,7 @@ impl World {
         };
         self.tick += 1;
         self.elapsed += f64::from(dt);
+        self.pellets.begin_step();
         self.top_up_bots();
         self.steer_bots();
         self.move_snakes(dt);
@@ -1117,7 +1145,10 @@ impl World {
 
     /// Removes every pellet so scenario tests control food exactly.
     pub(crate) fn clear_pellets_for_test(&mut self) {
+        // A journal reader must not mistake the fresh store's journal for a continuation.
+        let after = self.pellets.journal_end() + 1;
         self.pellets = PelletStore::new(&self.geometry);
+        self.pellets.start_journal_at(after);
         self.config.natural_pellet_target = 0;
     }
 

@@ -12,15 +12,13 @@
 //! No IO and no allocation per tick once the buffers have grown (scratch lives in
 //! [`EncoderScratch`], shared by every viewer of a room).
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasherDefault;
+use std::collections::HashSet;
 
 use coil_protocol::arena::{
     Extension, GIRTH_STEPS_PER_UNIT, MoveCode, PELLET_CELLS, PELLET_SIZES, PelletEntry, SnakeEntry,
     SnakeIdentity, StateFrame, body_direction, nearest_body_direction,
 };
-use coil_sim::{Pellet, SEGMENT_SPACING, Snake, SnakeId, Vec2, World};
+use coil_sim::{Pellet, PelletChange, SEGMENT_SPACING, Snake, SnakeId, Vec2, World};
 
 /// How a room quantizes and crops what its viewers see. Shared by every viewer of a room and
 /// announced to clients in the init frame.
@@ -170,81 +168,85 @@ impl From<&Pellet> for TrackedPellet {
     }
 }
 
-/// A fast hasher for pellet ids (sequential u32s): the tracker looks every pellet up every
-/// tick, and SipHash's DoS resistance buys nothing for ids the server assigns.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PelletIdHasher(u64);
-
-impl std::hash::Hasher for PelletIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u32(&mut self, value: u32) {
-        self.0 = u64::from(value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 /// Which pellets appeared and vanished in the world during the last tick, computed once per
 /// room tick and shared by every viewer (each viewer then only looks at changes and at the
 /// strips its view newly covers, instead of every pellet in its view).
+///
+/// It reads the simulation's pellet journal ([`World::pellet_changes_since`]), so a tick
+/// costs in proportion to the pellets that changed, not to the pellets in the arena. When
+/// the journal cannot answer (the first update, or updates more than a step apart) the
+/// generation skips a number, which sends every viewer through its full reconciliation.
 #[derive(Debug, Default)]
 pub struct PelletTracker {
-    /// Live pellets as of the last update, with the generation that last saw them.
-    alive: HashMap<u32, (TrackedPellet, u64), BuildHasherDefault<PelletIdHasher>>,
     removed: Vec<TrackedPellet>,
     added: Vec<TrackedPellet>,
     /// Every pellet with an id at or above this was created since the previous update.
     added_from: u32,
     next_id: u32,
+    /// Journal position read up to; `None` before the first update.
+    journal_position: Option<u64>,
     generation: u64,
+    /// Ids both added and removed since the previous update (scratch).
+    cancelled: Vec<u32>,
 }
 
 impl PelletTracker {
     /// Records what changed since the last call. Call once per room tick, after the world
     /// stepped and before any viewer is encoded.
     pub fn update(&mut self, world: &World) {
-        self.generation += 1;
         self.removed.clear();
         self.added.clear();
+        self.cancelled.clear();
         self.added_from = self.next_id;
         self.next_id = world.next_pellet_id();
-        let generation = self.generation;
-        let reach = world.config().radius + 2.0 * world.config().grid_cell_size;
-        let (alive, added) = (&mut self.alive, &mut self.added);
-        world.for_each_pellet_in(Vec2::ZERO, Vec2::new(reach, reach), |pellet| {
-            match alive.entry(pellet.id) {
-                Entry::Occupied(mut seen) => seen.get_mut().1 = generation,
-                Entry::Vacant(slot) => {
-                    let tracked = TrackedPellet::from(pellet);
-                    slot.insert((tracked, generation));
-                    added.push(tracked);
+        let changes = self
+            .journal_position
+            .and_then(|position| world.pellet_changes_since(position));
+        self.journal_position = Some(world.pellet_journal_end());
+        let Some(changes) = changes else {
+            // No continuous record: no viewer may apply a delta across this update.
+            self.generation += 2;
+            return;
+        };
+        self.generation += 1;
+        let added_from = self.added_from;
+        for change in changes {
+            match change {
+                PelletChange::Added(pellet) => self.added.push(TrackedPellet::from(pellet)),
+                // Ids are handed out in increasing order, so a removed pellet at or above
+                // `added_from` appeared and vanished between two updates: no viewer ever
+                // heard of it, and it is reported neither way.
+                PelletChange::Removed(pellet) if pellet.id >= added_from => {
+                    self.cancelled.push(pellet.id)
                 }
+                PelletChange::Removed(pellet) => self.removed.push(TrackedPellet::from(pellet)),
             }
-        });
-        let removed = &mut self.removed;
-        self.alive.retain(|_, (pellet, seen)| {
-            let live = *seen == generation;
-            if !live {
-                removed.push(*pellet);
-            }
-            live
-        });
-        // A pellet counts as new by id only if it really was unseen before (the first update
-        // sees every pellet as added).
-        if self.generation == 1 {
-            self.added_from = 0;
         }
+        if !self.cancelled.is_empty() {
+            let cancelled = &mut self.cancelled;
+            cancelled.sort_unstable();
+            self.added
+                .retain(|pellet| cancelled.binary_search(&pellet.id).is_err());
+        }
+        // Viewers announce additions in this order; a scan's order (cell by cell, then by id)
+        // keeps every frame byte-identical to what a full scan of the world would produce.
+        self.added
+            .sort_unstable_by_key(|pellet| (world.pellet_cell(pellet.pos), pellet.id));
     }
 
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Pellets that vanished during the last update's interval (eaten or expired), each of
+    /// which was alive at the update before.
+    pub fn removed(&self) -> &[TrackedPellet] {
+        &self.removed
+    }
+
+    /// Pellets that appeared during the last update's interval and are still alive.
+    pub fn added(&self) -> &[TrackedPellet] {
+        &self.added
     }
 }
 
