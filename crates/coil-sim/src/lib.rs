@@ -30,8 +30,9 @@
 //! - `grid.rs`: the uniform grid: cell maths and the body-point index, updated point by
 //!   point as heads move (trail points never move once laid). Collisions (head against the
 //!   body points in nearby cells, never all pairs), bot sensing and spawn safety use it;
-//!   pellets are stored per cell of the same grid. Snake view queries use per-snake bounding
-//!   boxes, which beat walking a viewport's cells when a room has 140 snakes.
+//!   pellets are stored per cell of the same grid. Snake view queries read the grid's coarse
+//!   occupancy map (which 256-unit cells each body touches, one bit per snake), so a viewer
+//!   costs a few bit-set unions rather than a test of every snake.
 //! - `config.rs`: [`ArenaConfig`], every tunable.
 //! - `math.rs`: [`Vec2`]. `rng.rs`: the seeded generator.
 

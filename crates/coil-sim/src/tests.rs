@@ -708,6 +708,42 @@ proptest! {
     }
 }
 
+/// The occupancy-map snake query against a brute-force scan in a full standard arena, for
+/// view-sized and odd boxes alike (many coarse cells wholly inside, edges, the arena rim).
+#[test]
+fn snake_view_queries_match_a_brute_force_scan_in_a_full_arena() {
+    let mut world = World::new(ArenaConfig::default(), 9);
+    world.set_bot_target(140);
+    let mut events = Vec::new();
+    let mut random = crate::rng::SimRng::new(77);
+    let mut checked = 0;
+    for tick in 0..400 {
+        world.step(DT, &mut events);
+        events.clear();
+        if tick % 20 != 19 {
+            continue;
+        }
+        assert!(world.grid_matches_bodies());
+        for _ in 0..200 {
+            let center = Vec2::new(random.range(-3300.0, 3300.0), random.range(-3300.0, 3300.0));
+            let half = Vec2::new(random.next_unit() * 1500.0, random.next_unit() * 900.0);
+            let inside = |point: Vec2| {
+                (point.x - center.x).abs() <= half.x && (point.y - center.y).abs() <= half.y
+            };
+            let mut near = Vec::new();
+            world.for_each_snake_near(center, half, |snake| near.push(snake.id()));
+            let expected: Vec<SnakeId> = world
+                .snakes()
+                .filter(|snake| snake.body().any(inside))
+                .map(|snake| snake.id())
+                .collect();
+            assert_eq!(near, expected, "box {center:?} ± {half:?}");
+            checked += usize::from(!expected.is_empty());
+        }
+    }
+    assert!(checked > 500, "too few boxes saw a snake: {checked}");
+}
+
 #[test]
 fn different_seeds_or_inputs_give_different_hashes() {
     let run = |seed: u64, steer: f32| {

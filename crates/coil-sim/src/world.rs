@@ -160,6 +160,9 @@ fn truncate_name(name: &str) -> &str {
     &name[..end]
 }
 
+/// Slot bit-set words a snake view query keeps on the stack (512 slots).
+const MAX_QUERY_WORDS: usize = 8;
+
 /// One arena: snakes, pellets and bots, advanced by `step`.
 #[derive(Debug)]
 pub struct World {
@@ -369,17 +372,57 @@ impl World {
     }
 
     /// Calls `f` once for every live snake with a body point in the box
-    /// `center ± half_extent`.
+    /// `center ± half_extent`, in slot order.
     ///
-    /// Each snake's bounding box (kept current after every change) rejects distant snakes
-    /// before any body point is read. That is cheaper than walking the grid cells of a
-    /// viewport for 140 snakes, needs no "already reported" scratch (so the World stays
-    /// `Sync` and queries stay allocation-free), and sees snakes spawned since the last step.
+    /// The body grid keeps a coarse occupancy map (which 256-unit cells each body touches,
+    /// updated point by point as bodies move, so it also covers snakes spawned since the last
+    /// step). A snake touching a coarse cell that lies wholly inside the box is in view
+    /// without reading its body; only snakes that touch nothing but the cells on the box's
+    /// edge are tested point by point, and every other snake costs nothing. The query needs
+    /// no scratch beyond two small arrays on the stack, so the World stays `Sync`.
     pub fn for_each_snake_near(&self, center: Vec2, half_extent: Vec2, mut f: impl FnMut(&Snake)) {
         let half_extent = Vec2::new(half_extent.x.abs(), half_extent.y.abs());
-        for snake in self.snakes() {
-            if snake.has_point_in_box(center, half_extent) {
-                f(snake);
+        let occupancy = self.body_grid.occupancy();
+        let words = occupancy.words();
+        if words > MAX_QUERY_WORDS {
+            // Over 512 slots: test every snake (never reached with the room caps).
+            for snake in self.snakes() {
+                if snake.has_point_in_box(center, half_extent) {
+                    f(snake);
+                }
+            }
+            return;
+        }
+        let mut inside = [0u64; MAX_QUERY_WORDS];
+        let mut edge = [0u64; MAX_QUERY_WORDS];
+        let (box_min, box_max) = (center - half_extent, center + half_extent);
+        let range = self.geometry.coarse_overlapping(center, half_extent);
+        let per_side = self.geometry.coarse_per_side();
+        for y in range.y_first..=range.y_last {
+            for x in range.x_first..=range.x_last {
+                let target = if self.geometry.coarse_cell_within(x, y, box_min, box_max) {
+                    &mut inside
+                } else {
+                    &mut edge
+                };
+                for (target, bits) in target.iter_mut().zip(occupancy.cell(y * per_side + x)) {
+                    *target |= bits;
+                }
+            }
+        }
+        for word in 0..words {
+            let mut candidates = inside[word] | edge[word];
+            while candidates != 0 {
+                let bit = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                let Some(snake) = self.slots.get(word * 64 + bit) else {
+                    continue;
+                };
+                if snake.alive()
+                    && (inside[word] >> bit & 1 == 1 || snake.has_point_in_box(center, half_extent))
+                {
+                    f(snake);
+                }
             }
         }
     }
@@ -1128,6 +1171,9 @@ impl World {
     pub(crate) fn grid_matches_bodies(&self) -> bool {
         let expected: usize = self.snakes().map(Snake::body_len).sum();
         if self.body_grid.len() != expected || self.body_grid.iter().count() != expected {
+            return false;
+        }
+        if !self.body_grid.occupancy_matches(&self.geometry) {
             return false;
         }
         self.body_grid.iter().all(|entry| {

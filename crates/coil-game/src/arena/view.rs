@@ -499,30 +499,21 @@ impl ViewerState {
             }
         }
 
-        // Entries: unknown snakes with a body point in the view box. Only snakes near the box
-        // that the client does not know yet need their body points tested.
+        // Entries: unknown snakes with a body point in the view box (a subset of the outer
+        // box's snakes). The world's occupancy map answers this without reading the bodies of
+        // snakes lingering in the margin, which a per-snake test would read every tick.
         scratch.inner.clear();
-        let (box_min, box_max) = (center_world - half, center_world + half);
-        for &id in &scratch.outer {
-            if self
-                .known_snakes
+        let known_snakes = &self.known_snakes;
+        world.for_each_snake_near(center_world, half, |snake| {
+            let id = snake.id().0;
+            if known_snakes
                 .binary_search_by_key(&id, |known| known.id)
-                .is_ok()
+                .is_err()
             {
-                continue;
-            }
-            let in_view = world.snake(SnakeId(id)).is_some_and(|snake| {
-                snake.body().any(|point| {
-                    point.x >= box_min.x
-                        && point.x <= box_max.x
-                        && point.y >= box_min.y
-                        && point.y <= box_max.y
-                })
-            });
-            if in_view {
                 scratch.inner.push(id);
             }
-        }
+        });
+        scratch.inner.sort_unstable();
         let step_seconds = 1.0 / f32::from(settings.tick_rate.max(1));
         for &id in &scratch.inner {
             if self
