@@ -312,7 +312,7 @@ proptest! {
             if what == 19 || (what == 18 && pick % 2 == 0) {
                 continue;
             }
-            tracker.update(game.world());
+            tracker.update(game.world(), &game.settings().view);
             let now = scan(game.world());
             match previous.take() {
                 Some((before, generation)) if tracker.generation() == generation + 1 => {

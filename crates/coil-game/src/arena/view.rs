@@ -135,6 +135,7 @@ impl ViewBox {
         }
     }
 
+    #[inline]
     pub fn contains(&self, point: [i32; 2]) -> bool {
         let [min_x, min_y, max_x, max_y] = self.bounds;
         point[0] >= min_x && point[0] <= max_x && point[1] >= min_y && point[1] <= max_y
@@ -178,6 +179,9 @@ pub struct PelletTracker {
     next_id: u32,
     /// Journal position read up to; `None` before the first update.
     journal_position: Option<u64>,
+    /// Live pellets by stored position as of the last update, for viewers' strip queries;
+    /// `None` until the first update.
+    index: Option<StripIndex>,
     generation: u64,
     /// Ids both added and removed since the previous update (scratch).
     cancelled: Vec<u32>,
@@ -185,8 +189,8 @@ pub struct PelletTracker {
 
 impl PelletTracker {
     /// Records what changed since the last call. Call once per room tick, after the world
-    /// stepped and before any viewer is encoded.
-    pub fn update(&mut self, world: &World) {
+    /// stepped and before any viewer is encoded, with the settings the viewers use.
+    pub fn update(&mut self, world: &World, settings: &ViewSettings) {
         self.removed.clear();
         self.added.clear();
         self.cancelled.clear();
@@ -199,6 +203,7 @@ impl PelletTracker {
         let Some(changes) = changes else {
             // No continuous record: no viewer may apply a delta across this update.
             self.generation += 2;
+            self.index = Some(StripIndex::build(world, settings));
             return;
         };
         self.generation += 1;
@@ -225,6 +230,13 @@ impl PelletTracker {
         // keeps every frame byte-identical to what a full scan of the world would produce.
         self.added
             .sort_unstable_by_key(|pellet| (world.pellet_cell(pellet.pos), pellet.id));
+        let in_step = match &mut self.index {
+            Some(index) if index.settings == *settings => index.apply(&self.removed, &self.added),
+            _ => false,
+        };
+        if !in_step {
+            self.index = Some(StripIndex::build(world, settings));
+        }
     }
 
     pub fn generation(&self) -> u64 {
@@ -243,6 +255,136 @@ impl PelletTracker {
     }
 }
 
+/// Live pellets by the position the client stores them at, in vertical and horizontal bands
+/// of [`StripIndex::BAND`] position units, each band sorted across its length. A viewer's
+/// newly exposed strip (a few units wide, a view tall) is then one or two binary searches
+/// and exactly the pellets inside it, where the world's 64-unit cells would hand over every
+/// pellet in whole cell columns. Kept up to date from the tracker's changes.
+#[derive(Debug)]
+struct StripIndex {
+    settings: ViewSettings,
+    /// Band key of `columns[0]` and `rows[0]`.
+    first_band: i32,
+    /// By stored x band, each sorted by (stored y, id).
+    columns: Vec<Vec<IndexedPellet>>,
+    /// By stored y band, each sorted by (stored x, id).
+    rows: Vec<Vec<IndexedPellet>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct IndexedPellet {
+    stored: [i32; 2],
+    pellet: TrackedPellet,
+}
+
+impl StripIndex {
+    /// Band width in position units (32 world units at the default quantum).
+    const BAND: i32 = 16;
+
+    fn build(world: &World, settings: &ViewSettings) -> StripIndex {
+        let config = world.config();
+        let reach = config.radius + 2.0 * config.grid_cell_size;
+        let extent = settings.quantize(reach) + 2 * i32::from(settings.pellet_cell) + Self::BAND;
+        let first_band = (-extent).div_euclid(Self::BAND);
+        let bands = (extent.div_euclid(Self::BAND) - first_band + 1) as usize;
+        let mut index = StripIndex {
+            settings: *settings,
+            first_band,
+            columns: vec![Vec::new(); bands],
+            rows: vec![Vec::new(); bands],
+        };
+        world.for_each_pellet_in(Vec2::ZERO, Vec2::new(reach, reach), |pellet| {
+            let stored = settings.stored_pellet_position(pellet.pos);
+            let entry = IndexedPellet {
+                stored,
+                pellet: TrackedPellet::from(pellet),
+            };
+            let (column, row) = (index.band(stored[0]), index.band(stored[1]));
+            index.columns[column].push(entry);
+            index.rows[row].push(entry);
+        });
+        for column in &mut index.columns {
+            column.sort_unstable_by_key(|entry| (entry.stored[1], entry.pellet.id));
+        }
+        for row in &mut index.rows {
+            row.sort_unstable_by_key(|entry| (entry.stored[0], entry.pellet.id));
+        }
+        index
+    }
+
+    /// The band holding stored coordinate `value` (outliers share the edge bands; queries
+    /// check exact coordinates, so that only costs time).
+    fn band(&self, value: i32) -> usize {
+        let band = value.div_euclid(Self::BAND) - self.first_band;
+        band.clamp(0, self.columns.len() as i32 - 1) as usize
+    }
+
+    /// Applies one update's changes; false if a removed pellet was missing (the index is
+    /// then unusable and must be rebuilt).
+    fn apply(&mut self, removed: &[TrackedPellet], added: &[TrackedPellet]) -> bool {
+        for pellet in removed {
+            let stored = self.settings.stored_pellet_position(pellet.pos);
+            let (column, row) = (self.band(stored[0]), self.band(stored[1]));
+            let in_column = Self::remove(&mut self.columns[column], (stored[1], pellet.id), 1);
+            let in_row = Self::remove(&mut self.rows[row], (stored[0], pellet.id), 0);
+            if !(in_column && in_row) {
+                return false;
+            }
+        }
+        for pellet in added {
+            let stored = self.settings.stored_pellet_position(pellet.pos);
+            let entry = IndexedPellet {
+                stored,
+                pellet: *pellet,
+            };
+            let (column, row) = (self.band(stored[0]), self.band(stored[1]));
+            Self::insert(&mut self.columns[column], entry, 1);
+            Self::insert(&mut self.rows[row], entry, 0);
+        }
+        true
+    }
+
+    fn remove(band: &mut Vec<IndexedPellet>, key: (i32, u32), axis: usize) -> bool {
+        match band.binary_search_by_key(&key, |entry| (entry.stored[axis], entry.pellet.id)) {
+            Ok(position) => {
+                band.remove(position);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn insert(band: &mut Vec<IndexedPellet>, entry: IndexedPellet, axis: usize) {
+        let key = (entry.stored[axis], entry.pellet.id);
+        let position = band.partition_point(|other| (other.stored[axis], other.pellet.id) < key);
+        band.insert(position, entry);
+    }
+
+    /// Calls `f` for every pellet stored inside `x0..=x1` × `y0..=y1`: through the columns
+    /// for a rectangle narrower than it is tall, through the rows otherwise.
+    fn for_each_in(&self, x0: i32, x1: i32, y0: i32, y1: i32, mut f: impl FnMut(&IndexedPellet)) {
+        if x0 > x1 || y0 > y1 {
+            return;
+        }
+        let (bands, across, along, (low, high), (from, to)) = if x1 - x0 <= y1 - y0 {
+            (&self.columns, 0, 1, (x0, x1), (y0, y1))
+        } else {
+            (&self.rows, 1, 0, (y0, y1), (x0, x1))
+        };
+        for band in &bands[self.band(low)..=self.band(high)] {
+            let start = band.partition_point(|entry| entry.stored[along] < from);
+            for entry in &band[start..] {
+                if entry.stored[along] > to {
+                    break;
+                }
+                if (low..=high).contains(&entry.stored[across]) {
+                    f(entry);
+                }
+            }
+        }
+    }
+}
+
 /// Pellet changes since a viewer's previous frame.
 struct PelletDelta<'a> {
     removed: &'a [TrackedPellet],
@@ -256,6 +398,14 @@ impl PelletDelta<'_> {
         added: &[],
         added_from: u32::MAX,
     };
+}
+
+/// Where a viewer's newly exposed strips are read from: the tracker's index when it was
+/// built with the viewer's settings, else the world's grid.
+#[derive(Clone, Copy)]
+enum StripSource<'a> {
+    Index(&'a StripIndex),
+    World(&'a World),
 }
 
 fn push_new_pellet(
@@ -623,10 +773,14 @@ impl ViewerState {
         let previous_box = self.pellet_box.replace(view_box);
         let previous_generation =
             std::mem::replace(&mut self.pellet_generation, tracker.generation);
+        let strips = match &tracker.index {
+            Some(index) if index.settings == *settings => StripSource::Index(index),
+            _ => StripSource::World(world),
+        };
         match previous_box {
             Some(previous_box) if previous_generation == tracker.generation => {
                 self.update_pellets(
-                    world,
+                    strips,
                     settings,
                     &PelletDelta::NONE,
                     previous_box,
@@ -640,7 +794,7 @@ impl ViewerState {
                     added: &tracker.added,
                     added_from: tracker.added_from,
                 };
-                self.update_pellets(world, settings, &delta, previous_box, view_box, scratch);
+                self.update_pellets(strips, settings, &delta, previous_box, view_box, scratch);
             }
             _ => self.reconcile_pellets(world, settings, view_box, scratch),
         }
@@ -652,7 +806,7 @@ impl ViewerState {
     /// the part of the box that was not in view before.
     fn update_pellets(
         &mut self,
-        world: &World,
+        strips: StripSource<'_>,
         settings: &ViewSettings,
         delta: &PelletDelta<'_>,
         previous_box: ViewBox,
@@ -667,19 +821,31 @@ impl ViewerState {
                 scratch.gone.push(pellet.id);
             }
         }
-        // The cull, and removals by index into the culled list, in one pass.
+        // The cull, and removals by index into the culled list, in one tight pass over
+        // every known pellet (the hottest loop of the encoder: a viewer knows hundreds of
+        // pellets and only a few are gone). A 64-bit filter of the gone ids keeps the
+        // common case to one test.
+        let filter = scratch
+            .gone
+            .iter()
+            .fold(0u64, |filter, id| filter | (1 << (id % 64)));
+        let known = &mut self.known_pellets;
+        let mut kept = 0;
         let mut index = 0u32;
-        self.known_pellets.retain(|known| {
-            if !view_box.contains(known.position) {
-                return false;
+        for read in 0..known.len() {
+            let pellet = known[read];
+            if !view_box.contains(pellet.position) {
+                continue;
             }
-            let keep = scratch.gone.is_empty() || !scratch.gone.contains(&known.id);
-            if !keep {
+            if (filter >> (pellet.id % 64)) & 1 == 1 && scratch.gone.contains(&pellet.id) {
                 frame.eaten.push(index);
+            } else {
+                known[kept] = pellet;
+                kept += 1;
             }
             index += 1;
-            keep
-        });
+        }
+        known.truncate(kept);
         for pellet in delta.added {
             let stored = settings.stored_pellet_position(pellet.pos);
             if view_box.contains(stored) {
@@ -707,6 +873,20 @@ impl ViewerState {
             if x0 > x1 || y0 > y1 {
                 return;
             }
+            let world = match strips {
+                StripSource::Index(index) => {
+                    index.for_each_in(x0, x1, y0, y1, |entry| {
+                        if entry.pellet.id < delta.added_from
+                            && view_box.contains(entry.stored)
+                            && !previous_box.contains(entry.stored)
+                        {
+                            scratch.exposed.push(entry.pellet);
+                        }
+                    });
+                    return;
+                }
+                StripSource::World(world) => world,
+            };
             let center = Vec2::new(
                 (x0 + x1) as f32 * 0.5 * quantum,
                 (y0 + y1) as f32 * 0.5 * quantum,
@@ -836,7 +1016,102 @@ impl ViewerState {
 
 #[cfg(test)]
 mod tests {
-    use super::{floor_clamped, round_clamped};
+    use super::{PelletTracker, ViewSettings, floor_clamped, round_clamped};
+    use coil_sim::{ArenaConfig, SnakeKind, Vec2, World};
+
+    /// The tracker's strip index against the world, tick after tick: it holds exactly the
+    /// live pellets at their stored positions, its bands stay sorted, and a rectangle query
+    /// (thin strips both ways, and odd shapes) returns exactly the pellets stored inside it.
+    /// Bots boost, die and scatter; snakes are removed between steps; updates are skipped.
+    #[test]
+    fn the_strip_index_matches_the_world() {
+        let settings = ViewSettings::default().sanitized();
+        let config = ArenaConfig {
+            radius: 1200.0,
+            natural_pellet_target: 1500,
+            dropped_pellet_lifetime: 4.0,
+            ..ArenaConfig::default()
+        };
+        let mut world = World::new(config, 5);
+        world.set_bot_target(40);
+        let mut tracker = PelletTracker::default();
+        let mut events = Vec::new();
+        let mut state = 99u64;
+        let mut random = move |bound: u32| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % u64::from(bound)) as i32
+        };
+        let mut queries = 0;
+        for tick in 0..600 {
+            if tick % 37 == 0 {
+                let victim = world
+                    .snakes()
+                    .nth(random(20) as usize)
+                    .map(|snake| snake.id());
+                if let Some(victim) = victim {
+                    world.remove_snake(victim);
+                }
+                world.spawn_snake(SnakeKind::Human, "h", 1);
+            }
+            for snake in world.snakes().map(|snake| snake.id()).collect::<Vec<_>>() {
+                world.set_input(snake, random(628) as f32 / 100.0, random(4) == 0);
+            }
+            events.clear();
+            world.step(0.05, &mut events);
+            if random(10) == 0 {
+                continue;
+            }
+            tracker.update(&world, &settings);
+            let index = tracker.index.as_ref().expect("built on the first update");
+            let reach = world.config().radius * 2.0;
+            let mut live = Vec::new();
+            world.for_each_pellet_in(Vec2::ZERO, Vec2::new(reach, reach), |pellet| {
+                live.push((pellet.id, settings.stored_pellet_position(pellet.pos)));
+            });
+            live.sort_unstable();
+            for bands in [&index.columns, &index.rows] {
+                let mut held: Vec<(u32, [i32; 2])> = bands
+                    .iter()
+                    .flatten()
+                    .map(|entry| (entry.pellet.id, entry.stored))
+                    .collect();
+                held.sort_unstable();
+                assert_eq!(held, live, "tick {tick}");
+            }
+            for column in &index.columns {
+                assert!(column.is_sorted_by_key(|entry| (entry.stored[1], entry.pellet.id)));
+            }
+            for row in &index.rows {
+                assert!(row.is_sorted_by_key(|entry| (entry.stored[0], entry.pellet.id)));
+            }
+            for _ in 0..20 {
+                let (x0, y0) = (random(1500) - 750, random(1500) - 750);
+                let (width, height) = match random(3) {
+                    0 => (random(6), random(500)),
+                    1 => (random(900), random(6)),
+                    _ => (random(400) - 20, random(400) - 20),
+                };
+                let (x1, y1) = (x0 + width, y0 + height);
+                let mut found = Vec::new();
+                index.for_each_in(x0, x1, y0, y1, |entry| {
+                    found.push((entry.pellet.id, entry.stored))
+                });
+                found.sort_unstable();
+                let expected: Vec<(u32, [i32; 2])> = live
+                    .iter()
+                    .filter(|(_, stored)| {
+                        (x0..=x1).contains(&stored[0]) && (y0..=y1).contains(&stored[1])
+                    })
+                    .copied()
+                    .collect();
+                queries += usize::from(!expected.is_empty());
+                assert_eq!(found, expected, "tick {tick}: {x0}..={x1} x {y0}..={y1}");
+            }
+        }
+        assert!(queries > 1000, "too few queries found pellets: {queries}");
+    }
 
     /// The libm-free rounding equals the std formulas it replaced on every kind of float:
     /// random bit patterns (all magnitudes, NaN, infinities, subnormals), values near
