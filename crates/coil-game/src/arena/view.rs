@@ -829,23 +829,29 @@ impl ViewerState {
             .gone
             .iter()
             .fold(0u64, |filter, id| filter | (1 << (id % 64)));
-        let known = &mut self.known_pellets;
-        let mut kept = 0;
-        let mut index = 0u32;
-        for read in 0..known.len() {
-            let pellet = known[read];
-            if !view_box.contains(pellet.position) {
-                continue;
+        // Nothing to do when the box stayed put (every known pellet is inside it) and
+        // nothing in it is gone; elements are only moved once one has been dropped.
+        if previous_box != view_box || !scratch.gone.is_empty() {
+            let known = &mut self.known_pellets;
+            let mut kept = 0;
+            let mut index = 0u32;
+            for read in 0..known.len() {
+                let pellet = known[read];
+                if !view_box.contains(pellet.position) {
+                    continue;
+                }
+                if (filter >> (pellet.id % 64)) & 1 == 1 && scratch.gone.contains(&pellet.id) {
+                    frame.eaten.push(index);
+                } else {
+                    if kept != read {
+                        known[kept] = pellet;
+                    }
+                    kept += 1;
+                }
+                index += 1;
             }
-            if (filter >> (pellet.id % 64)) & 1 == 1 && scratch.gone.contains(&pellet.id) {
-                frame.eaten.push(index);
-            } else {
-                known[kept] = pellet;
-                kept += 1;
-            }
-            index += 1;
+            known.truncate(kept);
         }
-        known.truncate(kept);
         for pellet in delta.added {
             let stored = settings.stored_pellet_position(pellet.pos);
             if view_box.contains(stored) {
