@@ -624,8 +624,14 @@ impl ViewerState {
         // `head + velocity`. Each list keeps the known order, as the client applies them.
         scratch.out_of_date.clear();
         let frame = &mut self.frame;
+        // Both lists ascend by id, so membership in `outer` is a merge walk, not a search.
+        let outer = &scratch.outer;
+        let mut cursor = 0;
         self.known_snakes.retain_mut(|known| {
-            let current = if scratch.outer.binary_search(&known.id).is_ok() {
+            while outer.get(cursor).is_some_and(|&id| id < known.id) {
+                cursor += 1;
+            }
+            let current = if outer.get(cursor) == Some(&known.id) {
                 world.snake(SnakeId(known.id))
             } else {
                 None
