@@ -256,13 +256,16 @@ impl PelletTracker {
 }
 
 /// Live pellets by the position the client stores them at, in vertical and horizontal bands
-/// of [`StripIndex::BAND`] position units, each band sorted across its length. A viewer's
+/// of [`StripIndex::BAND`] position units (wider in huge arenas, so there are never more than
+/// [`StripIndex::MAX_BANDS`] each way), each band sorted across its length. A viewer's
 /// newly exposed strip (a few units wide, a view tall) is then one or two binary searches
 /// and exactly the pellets inside it, where the world's 64-unit cells would hand over every
 /// pellet in whole cell columns. Kept up to date from the tracker's changes.
 #[derive(Debug)]
 struct StripIndex {
     settings: ViewSettings,
+    /// Band width in position units.
+    width: i32,
     /// Band key of `columns[0]` and `rows[0]`.
     first_band: i32,
     /// By stored x band, each sorted by (stored y, id).
@@ -280,15 +283,19 @@ struct IndexedPellet {
 impl StripIndex {
     /// Band width in position units (32 world units at the default quantum).
     const BAND: i32 = 16;
+    /// Most bands each way, whatever the arena radius and position quantum.
+    const MAX_BANDS: i32 = 4096;
 
     fn build(world: &World, settings: &ViewSettings) -> StripIndex {
         let config = world.config();
         let reach = config.radius + 2.0 * config.grid_cell_size;
         let extent = settings.quantize(reach) + 2 * i32::from(settings.pellet_cell) + Self::BAND;
-        let first_band = (-extent).div_euclid(Self::BAND);
-        let bands = (extent.div_euclid(Self::BAND) - first_band + 1) as usize;
+        let width = Self::BAND.max(extent / (Self::MAX_BANDS / 2 - 1) + 1);
+        let first_band = (-extent).div_euclid(width);
+        let bands = (extent.div_euclid(width) - first_band + 1) as usize;
         let mut index = StripIndex {
             settings: *settings,
+            width,
             first_band,
             columns: vec![Vec::new(); bands],
             rows: vec![Vec::new(); bands],
@@ -315,7 +322,7 @@ impl StripIndex {
     /// The band holding stored coordinate `value` (outliers share the edge bands; queries
     /// check exact coordinates, so that only costs time).
     fn band(&self, value: i32) -> usize {
-        let band = value.div_euclid(Self::BAND) - self.first_band;
+        let band = value.div_euclid(self.width) - self.first_band;
         band.clamp(0, self.columns.len() as i32 - 1) as usize
     }
 
@@ -1123,6 +1130,32 @@ mod tests {
             }
         }
         assert!(queries > 1000, "too few queries found pellets: {queries}");
+    }
+
+    /// A tiny position quantum (a huge arena in position units) widens the bands instead of
+    /// allocating millions of them, and queries still answer exactly.
+    #[test]
+    fn the_strip_index_stays_small_for_huge_arenas_in_position_units() {
+        let settings = ViewSettings {
+            position_quantum: 0.0001,
+            ..ViewSettings::default()
+        }
+        .sanitized();
+        let world = World::new(ArenaConfig::default(), 3);
+        let mut tracker = PelletTracker::default();
+        tracker.update(&world, &settings);
+        let index = tracker.index.as_ref().expect("built");
+        assert!(index.columns.len() <= super::StripIndex::MAX_BANDS as usize);
+        assert!(index.rows.len() <= super::StripIndex::MAX_BANDS as usize);
+        let mut all = 0;
+        index.for_each_in(
+            i32::MIN / 2,
+            i32::MAX / 2,
+            i32::MIN / 2,
+            i32::MAX / 2,
+            |_| all += 1,
+        );
+        assert_eq!(all, world.pellet_count());
     }
 
     /// The libm-free rounding equals the std formulas it replaced on every kind of float:
