@@ -248,7 +248,7 @@ impl Game for Arena {
         // The tracker serves viewers only; a room without players skips it, and a player's
         // first frame reconciles pellets in full anyway.
         if !self.seats.is_empty() {
-            self.pellets.update(&self.world);
+            self.pellets.update(&self.world, &self.settings.view);
         }
         for event in std::mem::take(&mut self.sim_events) {
             let SimEvent::SnakeDied {

@@ -56,3 +56,20 @@ fn view_queries_140_bots(bencher: divan::Bencher) {
         seen
     });
 }
+
+/// Which snakes one viewer sees: the snake half of `view_queries_140_bots`, with the encoder's
+/// view box grown by its keep margin (1,840 × 1,140).
+#[divan::bench]
+fn snake_view_query_140_bots(bencher: divan::Bencher) {
+    let world = warmed_world(140, 1200);
+    let centers: Vec<Vec2> = world.snakes().map(|snake| snake.head()).collect();
+    let half_extent = Vec2::new(920.0, 570.0);
+    let mut next = 0;
+    bencher.bench_local(|| {
+        let center = centers[next % centers.len()];
+        next += 1;
+        let mut seen = 0usize;
+        world.for_each_snake_near(center, half_extent, |_| seen += 1);
+        seen
+    });
+}

@@ -5,6 +5,10 @@
 //! points, in per-cell `Vec`s that keep their capacity, so it allocates nothing after warm-up.
 //! It is derived data: the snakes are the source of truth, and the tests check that the index
 //! always matches them.
+//!
+//! Alongside it, [`Occupancy`] records which coarse cells (blocks of
+//! [`COARSE_FACTOR`]² grid cells) each snake's body touches, kept up to date by the same
+//! per-point updates. A view query reads a few bit sets instead of testing every snake.
 
 use crate::math::Vec2;
 
@@ -53,6 +57,53 @@ impl GridGeometry {
         self.axis_cell(position.y) * self.cells_per_side + self.axis_cell(position.x)
     }
 
+    /// Coarse cells per side: the grid in blocks of `COARSE_FACTOR` cells.
+    pub(crate) fn coarse_per_side(&self) -> usize {
+        self.cells_per_side.div_ceil(COARSE_FACTOR)
+    }
+
+    /// The coarse cell holding `position` (clamped into the grid like `cell_index`).
+    pub(crate) fn coarse_index(&self, position: Vec2) -> usize {
+        let per_side = self.coarse_per_side();
+        (self.axis_cell(position.y) / COARSE_FACTOR) * per_side
+            + self.axis_cell(position.x) / COARSE_FACTOR
+    }
+
+    /// Coarse cells overlapping the box `center ± half_extent`.
+    pub(crate) fn coarse_overlapping(&self, center: Vec2, half_extent: Vec2) -> CellRange {
+        let range = self.cells_overlapping(center, half_extent);
+        CellRange {
+            x_first: range.x_first / COARSE_FACTOR,
+            x_last: range.x_last / COARSE_FACTOR,
+            y_first: range.y_first / COARSE_FACTOR,
+            y_last: range.y_last / COARSE_FACTOR,
+        }
+    }
+
+    /// Whether every position that maps to coarse cell `(x, y)` lies inside the box
+    /// `box_min..=box_max`. Cells on the grid's border also hold clamped outside positions,
+    /// so they never qualify, and the cell is widened a little against rounding.
+    pub(crate) fn coarse_cell_within(
+        &self,
+        x: usize,
+        y: usize,
+        box_min: Vec2,
+        box_max: Vec2,
+    ) -> bool {
+        let last = self.coarse_per_side() - 1;
+        if x == 0 || y == 0 || x >= last || y >= last {
+            return false;
+        }
+        let size = COARSE_FACTOR as f32 / self.inverse_cell_size;
+        let slack = 0.01 * size;
+        let low = Vec2::new(
+            self.origin + x as f32 * size - slack,
+            self.origin + y as f32 * size - slack,
+        );
+        let high = Vec2::new(low.x + size + 2.0 * slack, low.y + size + 2.0 * slack);
+        low.x >= box_min.x && low.y >= box_min.y && high.x <= box_max.x && high.y <= box_max.y
+    }
+
     /// Cells overlapping the box `center ± half_extent`.
     pub(crate) fn cells_overlapping(&self, center: Vec2, half_extent: Vec2) -> CellRange {
         let half_x = half_extent.x.abs();
@@ -71,6 +122,123 @@ impl GridGeometry {
         let cells_per_side = self.cells_per_side;
         (range.y_first..=range.y_last)
             .flat_map(move |y| (range.x_first..=range.x_last).map(move |x| y * cells_per_side + x))
+    }
+}
+
+/// Grid cells per side of a coarse occupancy cell (64-unit grid cells make 256-unit coarse
+/// cells: a 1,840 × 1,140 view box overlaps about 8 × 6 of them).
+pub(crate) const COARSE_FACTOR: usize = 4;
+
+/// Which coarse cells each snake slot's body points fall in: per coarse cell a bit set of
+/// slots, and per slot the cells it touches with a count of points in each (a body touches
+/// a handful of cells, so the per-slot list is short and searched linearly).
+#[derive(Debug)]
+pub(crate) struct Occupancy {
+    cells: usize,
+    /// `u64` words per cell; slot `s` is bit `s % 64` of word `s / 64`.
+    words: usize,
+    bits: Vec<u64>,
+    per_slot: Vec<Vec<(u32, u32)>>,
+}
+
+impl Occupancy {
+    fn new(geometry: &GridGeometry) -> Occupancy {
+        let per_side = geometry.coarse_per_side();
+        Occupancy {
+            cells: per_side * per_side,
+            words: 0,
+            bits: Vec::new(),
+            per_slot: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, slot: u16, cell: usize) {
+        let slot = usize::from(slot);
+        if slot >= self.per_slot.len() {
+            self.per_slot.resize_with(slot + 1, Vec::new);
+        }
+        if slot >= self.words * 64 {
+            self.grow(slot);
+        }
+        let touched = &mut self.per_slot[slot];
+        match touched
+            .iter_mut()
+            .find(|(touched_cell, _)| *touched_cell as usize == cell)
+        {
+            Some((_, points)) => *points += 1,
+            None => {
+                touched.push((cell as u32, 1));
+                self.bits[cell * self.words + slot / 64] |= 1 << (slot % 64);
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: u16, cell: usize) {
+        let slot = usize::from(slot);
+        let Some(touched) = self.per_slot.get_mut(slot) else {
+            return;
+        };
+        let Some(index) = touched
+            .iter()
+            .position(|(touched_cell, _)| *touched_cell as usize == cell)
+        else {
+            return;
+        };
+        touched[index].1 -= 1;
+        if touched[index].1 == 0 {
+            touched.swap_remove(index);
+            self.bits[cell * self.words + slot / 64] &= !(1 << (slot % 64));
+        }
+    }
+
+    /// Widens every cell's bit set to hold `slot` (rare: only when the slot table grows).
+    fn grow(&mut self, slot: usize) {
+        let words = (slot / 64 + 1).next_power_of_two();
+        let mut bits = vec![0u64; self.cells * words];
+        for cell in 0..self.cells {
+            let old = &self.bits[cell * self.words..(cell + 1) * self.words];
+            bits[cell * words..cell * words + self.words].copy_from_slice(old);
+        }
+        self.bits = bits;
+        self.words = words;
+    }
+
+    /// Words per cell (slots are `0..words() * 64`).
+    pub(crate) fn words(&self) -> usize {
+        self.words
+    }
+
+    /// The slot bits of one coarse cell.
+    #[inline]
+    pub(crate) fn cell(&self, cell: usize) -> &[u64] {
+        &self.bits[cell * self.words..(cell + 1) * self.words]
+    }
+
+    /// Whether the counts and bits agree with a recount of the body grid (tests).
+    #[cfg(test)]
+    fn matches(&self, geometry: &GridGeometry, grid: &BodyGrid) -> bool {
+        let mut expected: std::collections::BTreeMap<(usize, usize), u32> = Default::default();
+        for entry in grid.iter() {
+            *expected
+                .entry((
+                    usize::from(entry.slot),
+                    geometry.coarse_index(entry.position),
+                ))
+                .or_default() += 1;
+        }
+        let mut actual = std::collections::BTreeMap::new();
+        for (slot, touched) in self.per_slot.iter().enumerate() {
+            for &(cell, points) in touched {
+                actual.insert((slot, cell as usize), points);
+            }
+        }
+        let bits_agree = (0..self.cells).all(|cell| {
+            (0..self.words * 64).all(|slot| {
+                let bit = self.bits[cell * self.words + slot / 64] >> (slot % 64) & 1 == 1;
+                bit == actual.contains_key(&(slot, cell))
+            })
+        });
+        expected == actual && bits_agree
     }
 }
 
@@ -94,6 +262,7 @@ pub(crate) struct BodyEntry {
 pub(crate) struct BodyGrid {
     cells: Vec<Vec<BodyEntry>>,
     len: usize,
+    occupancy: Occupancy,
 }
 
 impl BodyGrid {
@@ -101,12 +270,20 @@ impl BodyGrid {
         BodyGrid {
             cells: (0..geometry.cell_count()).map(|_| Vec::new()).collect(),
             len: 0,
+            occupancy: Occupancy::new(geometry),
         }
     }
 
     pub(crate) fn insert(&mut self, geometry: &GridGeometry, entry: BodyEntry) {
         self.cells[geometry.cell_index(entry.position)].push(entry);
+        self.occupancy
+            .add(entry.slot, geometry.coarse_index(entry.position));
         self.len += 1;
+    }
+
+    /// Which coarse cells each slot touches.
+    pub(crate) fn occupancy(&self) -> &Occupancy {
+        &self.occupancy
     }
 
     /// Removes the entry of `slot` with this `serial` (or its head) stored at `position`.
@@ -126,6 +303,7 @@ impl BodyGrid {
         match found {
             Some(index) => {
                 cell.swap_remove(index);
+                self.occupancy.remove(slot, geometry.coarse_index(position));
                 self.len -= 1;
                 true
             }
@@ -143,6 +321,7 @@ impl BodyGrid {
     ) {
         let old_cell = geometry.cell_index(old_position);
         let new_cell = geometry.cell_index(new_position);
+        // Same grid cell means same coarse cell, so the occupancy needs no change.
         if old_cell == new_cell {
             if let Some(entry) = self.cells[old_cell]
                 .iter_mut()
@@ -176,6 +355,12 @@ impl BodyGrid {
     #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &BodyEntry> {
         self.cells.iter().flatten()
+    }
+
+    /// Whether the occupancy map agrees with the entries (tests).
+    #[cfg(test)]
+    pub(crate) fn occupancy_matches(&self, geometry: &GridGeometry) -> bool {
+        self.occupancy.matches(geometry, self)
     }
 }
 

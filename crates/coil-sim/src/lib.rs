@@ -6,7 +6,8 @@
 //! inputs ([`World::set_input`]), joins and leaves ([`World::spawn_snake`],
 //! [`World::remove_snake`]), the bot target ([`World::set_bot_target`]) and elapsed time
 //! ([`World::step`]), and reads it back through accessors and the grid-backed view queries
-//! ([`World::for_each_snake_near`], [`World::for_each_pellet_in`]).
+//! ([`World::for_each_snake_near`], [`World::for_each_pellet_in`]), and follows the pellet
+//! set through the journal of pellet changes ([`World::pellet_changes_since`]).
 //!
 //! # What it must not do
 //! No IO, no clock, no OS entropy, no tokio, no serde, and no dependencies besides `std`.
@@ -29,8 +30,9 @@
 //! - `grid.rs`: the uniform grid: cell maths and the body-point index, updated point by
 //!   point as heads move (trail points never move once laid). Collisions (head against the
 //!   body points in nearby cells, never all pairs), bot sensing and spawn safety use it;
-//!   pellets are stored per cell of the same grid. Snake view queries use per-snake bounding
-//!   boxes, which beat walking a viewport's cells when a room has 140 snakes.
+//!   pellets are stored per cell of the same grid. Snake view queries read the grid's coarse
+//!   occupancy map (which 256-unit cells each body touches, one bit per snake), so a viewer
+//!   costs a few bit-set unions rather than a test of every snake.
 //! - `config.rs`: [`ArenaConfig`], every tunable.
 //! - `math.rs`: [`Vec2`]. `rng.rs`: the seeded generator.
 
@@ -47,7 +49,7 @@ mod tests;
 
 pub use config::ArenaConfig;
 pub use math::{Vec2, wrap_angle};
-pub use pellets::Pellet;
+pub use pellets::{Pellet, PelletChange};
 pub use snake::{Snake, SnakeId, SnakeKind};
 pub use world::{MassLedger, SimEvent, World};
 

@@ -5,7 +5,11 @@ use std::f32::consts::{FRAC_PI_2, PI};
 
 use proptest::prelude::*;
 
-use crate::{ArenaConfig, Pellet, SEGMENT_SPACING, SimEvent, SnakeId, SnakeKind, Vec2, World};
+use std::collections::BTreeMap;
+
+use crate::{
+    ArenaConfig, Pellet, PelletChange, SEGMENT_SPACING, SimEvent, SnakeId, SnakeKind, Vec2, World,
+};
 
 const DT: f32 = 0.05;
 
@@ -597,6 +601,73 @@ proptest! {
         }
     }
 
+    /// The pellet journal is a complete record: a reader that starts from a full scan and
+    /// applies every change it reads holds exactly the live pellets after any operation,
+    /// sees each id added once and removed at most once, and never finds the journal gone
+    /// when it reads after every operation. A second reader that reads only every few
+    /// operations either stays exact too or is told the journal no longer reaches back.
+    #[test]
+    fn the_pellet_journal_replays_to_the_live_pellet_set(
+        seed in any::<u64>(),
+        operations in prop::collection::vec(operation(), 1..300),
+        lazy_every in 1usize..6,
+    ) {
+        let mut world = World::new(crowded_config(), seed);
+        world.set_bot_target(12);
+        let mut known = Vec::new();
+        let scan = |world: &World| -> BTreeMap<u32, Pellet> {
+            everything(world).into_iter().map(|pellet| (pellet.id, pellet)).collect()
+        };
+        let apply_changes = |set: &mut BTreeMap<u32, Pellet>, changes: &[PelletChange], removed_ever: &mut Vec<u32>| -> Result<(), TestCaseError> {
+            for change in changes {
+                match *change {
+                    PelletChange::Added(pellet) => {
+                        prop_assert!(set.insert(pellet.id, pellet).is_none(), "added twice: {}", pellet.id);
+                        prop_assert!(!removed_ever.contains(&pellet.id), "id reused: {}", pellet.id);
+                    }
+                    PelletChange::Removed(pellet) => {
+                        prop_assert_eq!(set.remove(&pellet.id), Some(pellet), "removed what was not there");
+                        removed_ever.push(pellet.id);
+                    }
+                }
+            }
+            Ok(())
+        };
+        let mut eager = scan(&world);
+        let mut eager_position = world.pellet_journal_end();
+        let mut eager_removed = Vec::new();
+        let mut lazy = (scan(&world), world.pellet_journal_end());
+        let mut lazy_removed = Vec::new();
+        for (index, operation) in operations.iter().enumerate() {
+            apply(&mut world, &mut known, operation);
+            let changes = world.pellet_changes_since(eager_position);
+            prop_assert!(changes.is_some(), "the journal forgot changes read after every operation");
+            apply_changes(&mut eager, changes.unwrap_or_default(), &mut eager_removed)?;
+            eager_position = world.pellet_journal_end();
+            prop_assert_eq!(&eager, &scan(&world));
+
+            if index % lazy_every == 0 {
+                let (lazy_set, lazy_position) = &mut lazy;
+                match world.pellet_changes_since(*lazy_position) {
+                    Some(changes) => {
+                        apply_changes(lazy_set, changes, &mut lazy_removed)?;
+                        prop_assert_eq!(&*lazy_set, &scan(&world));
+                    }
+                    // Too late: start again from a scan, as the room's tracker does.
+                    None => *lazy_set = scan(&world),
+                }
+                *lazy_position = world.pellet_journal_end();
+            }
+        }
+        prop_assert!(world.pellet_changes_since(world.pellet_journal_end() + 1).is_none());
+        // A scan reports pellets in `(pellet_cell, id)` order, as `pellet_cell` documents.
+        let order: Vec<(usize, u32)> = everything(&world)
+            .iter()
+            .map(|pellet| (world.pellet_cell(pellet.pos), pellet.id))
+            .collect();
+        prop_assert!(order.is_sorted(), "a scan is not in (cell, id) order");
+    }
+
     #[test]
     fn view_queries_match_a_brute_force_scan(
         seed in any::<u64>(),
@@ -635,6 +706,42 @@ proptest! {
         expected.sort_unstable();
         prop_assert_eq!(found, expected);
     }
+}
+
+/// The occupancy-map snake query against a brute-force scan in a full standard arena, for
+/// view-sized and odd boxes alike (many coarse cells wholly inside, edges, the arena rim).
+#[test]
+fn snake_view_queries_match_a_brute_force_scan_in_a_full_arena() {
+    let mut world = World::new(ArenaConfig::default(), 9);
+    world.set_bot_target(140);
+    let mut events = Vec::new();
+    let mut random = crate::rng::SimRng::new(77);
+    let mut checked = 0;
+    for tick in 0..400 {
+        world.step(DT, &mut events);
+        events.clear();
+        if tick % 20 != 19 {
+            continue;
+        }
+        assert!(world.grid_matches_bodies());
+        for _ in 0..200 {
+            let center = Vec2::new(random.range(-3300.0, 3300.0), random.range(-3300.0, 3300.0));
+            let half = Vec2::new(random.next_unit() * 1500.0, random.next_unit() * 900.0);
+            let inside = |point: Vec2| {
+                (point.x - center.x).abs() <= half.x && (point.y - center.y).abs() <= half.y
+            };
+            let mut near = Vec::new();
+            world.for_each_snake_near(center, half, |snake| near.push(snake.id()));
+            let expected: Vec<SnakeId> = world
+                .snakes()
+                .filter(|snake| snake.body().any(inside))
+                .map(|snake| snake.id())
+                .collect();
+            assert_eq!(near, expected, "box {center:?} ± {half:?}");
+            checked += usize::from(!expected.is_empty());
+        }
+    }
+    assert!(checked > 500, "too few boxes saw a snake: {checked}");
 }
 
 #[test]

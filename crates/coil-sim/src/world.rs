@@ -14,7 +14,7 @@ use crate::SEGMENT_SPACING;
 use crate::config::ArenaConfig;
 use crate::grid::{BodyEntry, BodyGrid, GridGeometry};
 use crate::math::{Vec2, wrap_angle};
-use crate::pellets::{NewPellet, Pellet, PelletStore};
+use crate::pellets::{NewPellet, Pellet, PelletChange, PelletStore};
 use crate::rng::{SimRng, mix64};
 use crate::snake::{SlotState, Snake, SnakeId, SnakeKind};
 
@@ -159,6 +159,9 @@ fn truncate_name(name: &str) -> &str {
     }
     &name[..end]
 }
+
+/// Slot bit-set words a snake view query keeps on the stack (512 slots).
+const MAX_QUERY_WORDS: usize = 8;
 
 /// One arena: snakes, pellets and bots, advanced by `step`.
 #[derive(Debug)]
@@ -369,17 +372,57 @@ impl World {
     }
 
     /// Calls `f` once for every live snake with a body point in the box
-    /// `center ± half_extent`.
+    /// `center ± half_extent`, in slot order.
     ///
-    /// Each snake's bounding box (kept current after every change) rejects distant snakes
-    /// before any body point is read. That is cheaper than walking the grid cells of a
-    /// viewport for 140 snakes, needs no "already reported" scratch (so the World stays
-    /// `Sync` and queries stay allocation-free), and sees snakes spawned since the last step.
+    /// The body grid keeps a coarse occupancy map (which 256-unit cells each body touches,
+    /// updated point by point as bodies move, so it also covers snakes spawned since the last
+    /// step). A snake touching a coarse cell that lies wholly inside the box is in view
+    /// without reading its body; only snakes that touch nothing but the cells on the box's
+    /// edge are tested point by point, and every other snake costs nothing. The query needs
+    /// no scratch beyond two small arrays on the stack, so the World stays `Sync`.
     pub fn for_each_snake_near(&self, center: Vec2, half_extent: Vec2, mut f: impl FnMut(&Snake)) {
         let half_extent = Vec2::new(half_extent.x.abs(), half_extent.y.abs());
-        for snake in self.snakes() {
-            if snake.has_point_in_box(center, half_extent) {
-                f(snake);
+        let occupancy = self.body_grid.occupancy();
+        let words = occupancy.words();
+        if words > MAX_QUERY_WORDS {
+            // Over 512 slots: test every snake (never reached with the room caps).
+            for snake in self.snakes() {
+                if snake.has_point_in_box(center, half_extent) {
+                    f(snake);
+                }
+            }
+            return;
+        }
+        let mut inside = [0u64; MAX_QUERY_WORDS];
+        let mut edge = [0u64; MAX_QUERY_WORDS];
+        let (box_min, box_max) = (center - half_extent, center + half_extent);
+        let range = self.geometry.coarse_overlapping(center, half_extent);
+        let per_side = self.geometry.coarse_per_side();
+        for y in range.y_first..=range.y_last {
+            for x in range.x_first..=range.x_last {
+                let target = if self.geometry.coarse_cell_within(x, y, box_min, box_max) {
+                    &mut inside
+                } else {
+                    &mut edge
+                };
+                for (target, bits) in target.iter_mut().zip(occupancy.cell(y * per_side + x)) {
+                    *target |= bits;
+                }
+            }
+        }
+        for word in 0..words {
+            let mut candidates = inside[word] | edge[word];
+            while candidates != 0 {
+                let bit = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                let Some(snake) = self.slots.get(word * 64 + bit) else {
+                    continue;
+                };
+                if snake.alive()
+                    && (inside[word] >> bit & 1 == 1 || snake.has_point_in_box(center, half_extent))
+                {
+                    f(snake);
+                }
             }
         }
     }
@@ -390,6 +433,13 @@ impl World {
             .for_each_in(&self.geometry, center, half_extent, f);
     }
 
+    /// The grid cell that stores a pellet at `position`. [`World::for_each_pellet_in`]
+    /// reports pellets by ascending cell, and by ascending id within a cell, so sorting by
+    /// `(pellet_cell(pos), id)` reproduces the order of a scan.
+    pub fn pellet_cell(&self, position: Vec2) -> usize {
+        self.geometry.cell_index(position)
+    }
+
     pub fn pellet_count(&self) -> usize {
         self.pellets.len()
     }
@@ -397,6 +447,26 @@ impl World {
     /// The id the next pellet will get; every pellet below it has been created already.
     pub fn next_pellet_id(&self) -> u32 {
         self.pellets.next_id()
+    }
+
+    /// Position in the pellet journal just after the newest change; pass it to
+    /// [`World::pellet_changes_since`] later to read what happened in between.
+    pub fn pellet_journal_end(&self) -> u64 {
+        self.pellets.journal_end()
+    }
+
+    /// Every pellet added or removed since journal position `position` (a value returned by
+    /// [`World::pellet_journal_end`]), oldest first, whether by `step` (eaten, expired,
+    /// respawned, dropped while boosting, scattered by deaths) or between steps (a removed
+    /// snake's body). Applying them in order to the pellet set as it was at `position` gives
+    /// the live pellet set.
+    ///
+    /// `None` if the journal no longer reaches back to `position`: each `step` forgets the
+    /// changes recorded before the previous step began, so a reader that looks again before
+    /// a second step has run since its last look (the room does after every step) never gets
+    /// `None`; one that does must rebuild from a full query.
+    pub fn pellet_changes_since(&self, position: u64) -> Option<&[PelletChange]> {
+        self.pellets.changes_since(position)
     }
 
     pub fn mass_ledger(&self) -> MassLedger {
@@ -427,6 +497,7 @@ impl World {
         };
         self.tick += 1;
         self.elapsed += f64::from(dt);
+        self.pellets.begin_step();
         self.top_up_bots();
         self.steer_bots();
         self.move_snakes(dt);
@@ -1102,6 +1173,9 @@ impl World {
         if self.body_grid.len() != expected || self.body_grid.iter().count() != expected {
             return false;
         }
+        if !self.body_grid.occupancy_matches(&self.geometry) {
+            return false;
+        }
         self.body_grid.iter().all(|entry| {
             let snake = &self.slots[entry.slot as usize];
             if !snake.alive() {
@@ -1117,7 +1191,10 @@ impl World {
 
     /// Removes every pellet so scenario tests control food exactly.
     pub(crate) fn clear_pellets_for_test(&mut self) {
+        // A journal reader must not mistake the fresh store's journal for a continuation.
+        let after = self.pellets.journal_end() + 1;
         self.pellets = PelletStore::new(&self.geometry);
+        self.pellets.start_journal_at(after);
         self.config.natural_pellet_target = 0;
     }
 

@@ -12,15 +12,13 @@
 //! No IO and no allocation per tick once the buffers have grown (scratch lives in
 //! [`EncoderScratch`], shared by every viewer of a room).
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasherDefault;
+use std::collections::HashSet;
 
 use coil_protocol::arena::{
     Extension, GIRTH_STEPS_PER_UNIT, MoveCode, PELLET_CELLS, PELLET_SIZES, PelletEntry, SnakeEntry,
     SnakeIdentity, StateFrame, body_direction, nearest_body_direction,
 };
-use coil_sim::{Pellet, SEGMENT_SPACING, Snake, SnakeId, Vec2, World};
+use coil_sim::{Pellet, PelletChange, SEGMENT_SPACING, Snake, SnakeId, Vec2, World};
 
 /// How a room quantizes and crops what its viewers see. Shared by every viewer of a room and
 /// announced to clients in the init frame.
@@ -62,12 +60,11 @@ impl Default for ViewSettings {
 
 impl ViewSettings {
     pub fn quantize(&self, value: f32) -> i32 {
-        let scaled = (value / self.position_quantum).round();
-        if scaled.is_finite() {
-            scaled.clamp(-(1 << 30) as f32, (1 << 30) as f32) as i32
-        } else {
-            0
-        }
+        round_clamped(
+            value / self.position_quantum,
+            -(1 << 30) as f32,
+            (1 << 30) as f32,
+        )
     }
 
     fn quantize_point(&self, point: Vec2) -> [i32; 2] {
@@ -106,14 +103,8 @@ impl ViewSettings {
     pub fn stored_pellet_position(&self, position: Vec2) -> [i32; 2] {
         let cell = i32::from(self.pellet_cell.max(1));
         let cell_world = cell as f32 * self.position_quantum;
-        let index = |value: f32| {
-            let index = (value / cell_world).floor();
-            if index.is_finite() {
-                index.clamp(-(1 << 24) as f32, (1 << 24) as f32) as i32
-            } else {
-                0
-            }
-        };
+        let index =
+            |value: f32| floor_clamped(value / cell_world, -(1 << 24) as f32, (1 << 24) as f32);
         [
             index(position.x) * cell + cell / 2,
             index(position.y) * cell + cell / 2,
@@ -144,6 +135,7 @@ impl ViewBox {
         }
     }
 
+    #[inline]
     pub fn contains(&self, point: [i32; 2]) -> bool {
         let [min_x, min_y, max_x, max_y] = self.bounds;
         point[0] >= min_x && point[0] <= max_x && point[1] >= min_y && point[1] <= max_y
@@ -170,81 +162,233 @@ impl From<&Pellet> for TrackedPellet {
     }
 }
 
-/// A fast hasher for pellet ids (sequential u32s): the tracker looks every pellet up every
-/// tick, and SipHash's DoS resistance buys nothing for ids the server assigns.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PelletIdHasher(u64);
-
-impl std::hash::Hasher for PelletIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u32(&mut self, value: u32) {
-        self.0 = u64::from(value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 /// Which pellets appeared and vanished in the world during the last tick, computed once per
 /// room tick and shared by every viewer (each viewer then only looks at changes and at the
 /// strips its view newly covers, instead of every pellet in its view).
+///
+/// It reads the simulation's pellet journal ([`World::pellet_changes_since`]), so a tick
+/// costs in proportion to the pellets that changed, not to the pellets in the arena. When
+/// the journal cannot answer (the first update, or updates more than a step apart) the
+/// generation skips a number, which sends every viewer through its full reconciliation.
 #[derive(Debug, Default)]
 pub struct PelletTracker {
-    /// Live pellets as of the last update, with the generation that last saw them.
-    alive: HashMap<u32, (TrackedPellet, u64), BuildHasherDefault<PelletIdHasher>>,
     removed: Vec<TrackedPellet>,
     added: Vec<TrackedPellet>,
     /// Every pellet with an id at or above this was created since the previous update.
     added_from: u32,
     next_id: u32,
+    /// Journal position read up to; `None` before the first update.
+    journal_position: Option<u64>,
+    /// Live pellets by stored position as of the last update, for viewers' strip queries;
+    /// `None` until the first update.
+    index: Option<StripIndex>,
     generation: u64,
+    /// Ids both added and removed since the previous update (scratch).
+    cancelled: Vec<u32>,
 }
 
 impl PelletTracker {
     /// Records what changed since the last call. Call once per room tick, after the world
-    /// stepped and before any viewer is encoded.
-    pub fn update(&mut self, world: &World) {
-        self.generation += 1;
+    /// stepped and before any viewer is encoded, with the settings the viewers use.
+    pub fn update(&mut self, world: &World, settings: &ViewSettings) {
         self.removed.clear();
         self.added.clear();
+        self.cancelled.clear();
         self.added_from = self.next_id;
         self.next_id = world.next_pellet_id();
-        let generation = self.generation;
-        let reach = world.config().radius + 2.0 * world.config().grid_cell_size;
-        let (alive, added) = (&mut self.alive, &mut self.added);
-        world.for_each_pellet_in(Vec2::ZERO, Vec2::new(reach, reach), |pellet| {
-            match alive.entry(pellet.id) {
-                Entry::Occupied(mut seen) => seen.get_mut().1 = generation,
-                Entry::Vacant(slot) => {
-                    let tracked = TrackedPellet::from(pellet);
-                    slot.insert((tracked, generation));
-                    added.push(tracked);
+        let changes = self
+            .journal_position
+            .and_then(|position| world.pellet_changes_since(position));
+        self.journal_position = Some(world.pellet_journal_end());
+        let Some(changes) = changes else {
+            // No continuous record: no viewer may apply a delta across this update.
+            self.generation += 2;
+            self.index = Some(StripIndex::build(world, settings));
+            return;
+        };
+        self.generation += 1;
+        let added_from = self.added_from;
+        for change in changes {
+            match change {
+                PelletChange::Added(pellet) => self.added.push(TrackedPellet::from(pellet)),
+                // Ids are handed out in increasing order, so a removed pellet at or above
+                // `added_from` appeared and vanished between two updates: no viewer ever
+                // heard of it, and it is reported neither way.
+                PelletChange::Removed(pellet) if pellet.id >= added_from => {
+                    self.cancelled.push(pellet.id)
                 }
+                PelletChange::Removed(pellet) => self.removed.push(TrackedPellet::from(pellet)),
             }
-        });
-        let removed = &mut self.removed;
-        self.alive.retain(|_, (pellet, seen)| {
-            let live = *seen == generation;
-            if !live {
-                removed.push(*pellet);
-            }
-            live
-        });
-        // A pellet counts as new by id only if it really was unseen before (the first update
-        // sees every pellet as added).
-        if self.generation == 1 {
-            self.added_from = 0;
+        }
+        if !self.cancelled.is_empty() {
+            let cancelled = &mut self.cancelled;
+            cancelled.sort_unstable();
+            self.added
+                .retain(|pellet| cancelled.binary_search(&pellet.id).is_err());
+        }
+        // Viewers announce additions in this order; a scan's order (cell by cell, then by id)
+        // keeps every frame byte-identical to what a full scan of the world would produce.
+        self.added
+            .sort_unstable_by_key(|pellet| (world.pellet_cell(pellet.pos), pellet.id));
+        let in_step = match &mut self.index {
+            Some(index) if index.settings == *settings => index.apply(&self.removed, &self.added),
+            _ => false,
+        };
+        if !in_step {
+            self.index = Some(StripIndex::build(world, settings));
         }
     }
 
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Pellets that vanished during the last update's interval (eaten or expired), each of
+    /// which was alive at the update before.
+    pub fn removed(&self) -> &[TrackedPellet] {
+        &self.removed
+    }
+
+    /// Pellets that appeared during the last update's interval and are still alive.
+    pub fn added(&self) -> &[TrackedPellet] {
+        &self.added
+    }
+}
+
+/// Live pellets by the position the client stores them at, in vertical and horizontal bands
+/// of [`StripIndex::BAND`] position units (wider in huge arenas, so there are never more than
+/// [`StripIndex::MAX_BANDS`] each way), each band sorted across its length. A viewer's
+/// newly exposed strip (a few units wide, a view tall) is then one or two binary searches
+/// and exactly the pellets inside it, where the world's 64-unit cells would hand over every
+/// pellet in whole cell columns. Kept up to date from the tracker's changes.
+#[derive(Debug)]
+struct StripIndex {
+    settings: ViewSettings,
+    /// Band width in position units.
+    width: i32,
+    /// Band key of `columns[0]` and `rows[0]`.
+    first_band: i32,
+    /// By stored x band, each sorted by (stored y, id).
+    columns: Vec<Vec<IndexedPellet>>,
+    /// By stored y band, each sorted by (stored x, id).
+    rows: Vec<Vec<IndexedPellet>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct IndexedPellet {
+    stored: [i32; 2],
+    pellet: TrackedPellet,
+}
+
+impl StripIndex {
+    /// Band width in position units (32 world units at the default quantum).
+    const BAND: i32 = 16;
+    /// Most bands each way, whatever the arena radius and position quantum.
+    const MAX_BANDS: i32 = 4096;
+
+    fn build(world: &World, settings: &ViewSettings) -> StripIndex {
+        let config = world.config();
+        let reach = config.radius + 2.0 * config.grid_cell_size;
+        let extent = settings.quantize(reach) + 2 * i32::from(settings.pellet_cell) + Self::BAND;
+        let width = Self::BAND.max(extent / (Self::MAX_BANDS / 2 - 1) + 1);
+        let first_band = (-extent).div_euclid(width);
+        let bands = (extent.div_euclid(width) - first_band + 1) as usize;
+        let mut index = StripIndex {
+            settings: *settings,
+            width,
+            first_band,
+            columns: vec![Vec::new(); bands],
+            rows: vec![Vec::new(); bands],
+        };
+        world.for_each_pellet_in(Vec2::ZERO, Vec2::new(reach, reach), |pellet| {
+            let stored = settings.stored_pellet_position(pellet.pos);
+            let entry = IndexedPellet {
+                stored,
+                pellet: TrackedPellet::from(pellet),
+            };
+            let (column, row) = (index.band(stored[0]), index.band(stored[1]));
+            index.columns[column].push(entry);
+            index.rows[row].push(entry);
+        });
+        for column in &mut index.columns {
+            column.sort_unstable_by_key(|entry| (entry.stored[1], entry.pellet.id));
+        }
+        for row in &mut index.rows {
+            row.sort_unstable_by_key(|entry| (entry.stored[0], entry.pellet.id));
+        }
+        index
+    }
+
+    /// The band holding stored coordinate `value` (outliers share the edge bands; queries
+    /// check exact coordinates, so that only costs time).
+    fn band(&self, value: i32) -> usize {
+        let band = value.div_euclid(self.width) - self.first_band;
+        band.clamp(0, self.columns.len() as i32 - 1) as usize
+    }
+
+    /// Applies one update's changes; false if a removed pellet was missing (the index is
+    /// then unusable and must be rebuilt).
+    fn apply(&mut self, removed: &[TrackedPellet], added: &[TrackedPellet]) -> bool {
+        for pellet in removed {
+            let stored = self.settings.stored_pellet_position(pellet.pos);
+            let (column, row) = (self.band(stored[0]), self.band(stored[1]));
+            let in_column = Self::remove(&mut self.columns[column], (stored[1], pellet.id), 1);
+            let in_row = Self::remove(&mut self.rows[row], (stored[0], pellet.id), 0);
+            if !(in_column && in_row) {
+                return false;
+            }
+        }
+        for pellet in added {
+            let stored = self.settings.stored_pellet_position(pellet.pos);
+            let entry = IndexedPellet {
+                stored,
+                pellet: *pellet,
+            };
+            let (column, row) = (self.band(stored[0]), self.band(stored[1]));
+            Self::insert(&mut self.columns[column], entry, 1);
+            Self::insert(&mut self.rows[row], entry, 0);
+        }
+        true
+    }
+
+    fn remove(band: &mut Vec<IndexedPellet>, key: (i32, u32), axis: usize) -> bool {
+        match band.binary_search_by_key(&key, |entry| (entry.stored[axis], entry.pellet.id)) {
+            Ok(position) => {
+                band.remove(position);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn insert(band: &mut Vec<IndexedPellet>, entry: IndexedPellet, axis: usize) {
+        let key = (entry.stored[axis], entry.pellet.id);
+        let position = band.partition_point(|other| (other.stored[axis], other.pellet.id) < key);
+        band.insert(position, entry);
+    }
+
+    /// Calls `f` for every pellet stored inside `x0..=x1` × `y0..=y1`: through the columns
+    /// for a rectangle narrower than it is tall, through the rows otherwise.
+    fn for_each_in(&self, x0: i32, x1: i32, y0: i32, y1: i32, mut f: impl FnMut(&IndexedPellet)) {
+        if x0 > x1 || y0 > y1 {
+            return;
+        }
+        let (bands, across, along, (low, high), (from, to)) = if x1 - x0 <= y1 - y0 {
+            (&self.columns, 0, 1, (x0, x1), (y0, y1))
+        } else {
+            (&self.rows, 1, 0, (y0, y1), (x0, x1))
+        };
+        for band in &bands[self.band(low)..=self.band(high)] {
+            let start = band.partition_point(|entry| entry.stored[along] < from);
+            for entry in &band[start..] {
+                if entry.stored[along] > to {
+                    break;
+                }
+                if (low..=high).contains(&entry.stored[across]) {
+                    f(entry);
+                }
+            }
+        }
     }
 }
 
@@ -261,6 +405,14 @@ impl PelletDelta<'_> {
         added: &[],
         added_from: u32::MAX,
     };
+}
+
+/// Where a viewer's newly exposed strips are read from: the tracker's index when it was
+/// built with the viewer's settings, else the world's grid.
+#[derive(Clone, Copy)]
+enum StripSource<'a> {
+    Index(&'a StripIndex),
+    World(&'a World),
 }
 
 fn push_new_pellet(
@@ -310,11 +462,44 @@ pub fn wire_length(snake: &Snake) -> u32 {
 
 /// Girth in `1 / GIRTH_STEPS_PER_UNIT` world units.
 pub fn wire_girth(girth: f32) -> u32 {
-    let steps = (girth * GIRTH_STEPS_PER_UNIT).round();
-    if steps.is_finite() {
-        steps.clamp(0.0, 1.0e6) as u32
+    round_clamped(girth * GIRTH_STEPS_PER_UNIT, 0.0, 1.0e6) as u32
+}
+
+/// `value` rounded half away from zero and clamped to `low..=high`, as an integer; 0 if
+/// `value` is not finite. Equal to `value.round().clamp(low, high) as i32` for integral
+/// bounds within ±2^30, without the libm call `f32::round` is on baseline x86-64 (which was
+/// ~5% of encode time): below 2^31 a truncating conversion splits a float exactly into its
+/// whole and fractional parts.
+#[inline]
+fn round_clamped(value: f32, low: f32, high: f32) -> i32 {
+    if !value.is_finite() {
+        return 0;
+    }
+    let clamped = value.clamp(low, high);
+    let whole = clamped as i32;
+    let fraction = clamped - whole as f32;
+    if fraction >= 0.5 {
+        whole + 1
+    } else if fraction <= -0.5 {
+        whole - 1
     } else {
-        0
+        whole
+    }
+}
+
+/// `value.floor().clamp(low, high) as i32` for integral bounds within ±2^30 (0 if `value`
+/// is not finite), without the libm call, for the same reason as [`round_clamped`].
+#[inline]
+fn floor_clamped(value: f32, low: f32, high: f32) -> i32 {
+    if !value.is_finite() {
+        return 0;
+    }
+    let clamped = value.clamp(low, high);
+    let whole = clamped as i32;
+    if whole as f32 > clamped {
+        whole - 1
+    } else {
+        whole
     }
 }
 
@@ -441,38 +626,37 @@ impl ViewerState {
         half: Vec2,
         scratch: &mut EncoderScratch,
     ) {
-        // Removals: out of the outer box, dead, or jumped (respawned / recycled id).
+        // One pass over the known snakes: removals (out of the outer box, dead, or jumped:
+        // respawned / recycled id), then moves of the rest against the client's prediction
+        // `head + velocity`. Each list keeps the known order, as the client applies them.
         scratch.out_of_date.clear();
         let frame = &mut self.frame;
-        self.known_snakes.retain(|known| {
-            let keep = scratch.outer.binary_search(&known.id).is_ok()
-                && world.snake(SnakeId(known.id)).is_some_and(|snake| {
-                    let head = settings.quantize_point(snake.head());
-                    let predicted = [
-                        known.head[0] + known.velocity[0],
-                        known.head[1] + known.velocity[1],
-                    ];
-                    (head[0] - predicted[0])
-                        .abs()
-                        .max((head[1] - predicted[1]).abs())
-                        <= settings.teleport_distance
-                });
-            if !keep {
-                frame.removed.push(known.id);
+        // Both lists ascend by id, so membership in `outer` is a merge walk, not a search.
+        let outer = &scratch.outer;
+        let mut cursor = 0;
+        self.known_snakes.retain_mut(|known| {
+            while outer.get(cursor).is_some_and(|&id| id < known.id) {
+                cursor += 1;
             }
-            keep
-        });
-
-        // Moves, against the client's prediction `head + velocity`.
-        for known in &mut self.known_snakes {
-            let Some(snake) = world.snake(SnakeId(known.id)) else {
-                continue;
+            let current = if outer.get(cursor) == Some(&known.id) {
+                world.snake(SnakeId(known.id))
+            } else {
+                None
             };
-            let head = settings.quantize_point(snake.head());
+            let Some((snake, head)) =
+                current.map(|snake| (snake, settings.quantize_point(snake.head())))
+            else {
+                frame.removed.push(known.id);
+                return false;
+            };
             let residual = [
                 head[0] - (known.head[0] + known.velocity[0]),
                 head[1] - (known.head[1] + known.velocity[1]),
             ];
+            if residual[0].abs().max(residual[1].abs()) > settings.teleport_distance {
+                frame.removed.push(known.id);
+                return false;
+            }
             known.velocity = [head[0] - known.head[0], head[1] - known.head[1]];
             known.head = head;
             let length = wire_length(snake);
@@ -495,32 +679,24 @@ impl ViewerState {
                     known.boosting = boosting;
                 }
             }
-        }
+            true
+        });
 
-        // Entries: unknown snakes with a body point in the view box. Only snakes near the box
-        // that the client does not know yet need their body points tested.
+        // Entries: unknown snakes with a body point in the view box (a subset of the outer
+        // box's snakes). The world's occupancy map answers this without reading the bodies of
+        // snakes lingering in the margin, which a per-snake test would read every tick.
         scratch.inner.clear();
-        let (box_min, box_max) = (center_world - half, center_world + half);
-        for &id in &scratch.outer {
-            if self
-                .known_snakes
+        let known_snakes = &self.known_snakes;
+        world.for_each_snake_near(center_world, half, |snake| {
+            let id = snake.id().0;
+            if known_snakes
                 .binary_search_by_key(&id, |known| known.id)
-                .is_ok()
+                .is_err()
             {
-                continue;
-            }
-            let in_view = world.snake(SnakeId(id)).is_some_and(|snake| {
-                snake.body().any(|point| {
-                    point.x >= box_min.x
-                        && point.x <= box_max.x
-                        && point.y >= box_min.y
-                        && point.y <= box_max.y
-                })
-            });
-            if in_view {
                 scratch.inner.push(id);
             }
-        }
+        });
+        scratch.inner.sort_unstable();
         let step_seconds = 1.0 / f32::from(settings.tick_rate.max(1));
         for &id in &scratch.inner {
             if self
@@ -604,17 +780,20 @@ impl ViewerState {
         tracker: &PelletTracker,
         scratch: &mut EncoderScratch,
     ) {
+        // Both paths below first apply the cull both sides do without any bytes on the wire
+        // (known pellets outside the new box are dropped), in the same pass as removals.
         let view_box = ViewBox::around(self.center, settings);
-        // 1. The cull both sides apply without any bytes on the wire.
-        self.known_pellets
-            .retain(|pellet| view_box.contains(pellet.position));
         let previous_box = self.pellet_box.replace(view_box);
         let previous_generation =
             std::mem::replace(&mut self.pellet_generation, tracker.generation);
+        let strips = match &tracker.index {
+            Some(index) if index.settings == *settings => StripSource::Index(index),
+            _ => StripSource::World(world),
+        };
         match previous_box {
             Some(previous_box) if previous_generation == tracker.generation => {
                 self.update_pellets(
-                    world,
+                    strips,
                     settings,
                     &PelletDelta::NONE,
                     previous_box,
@@ -628,19 +807,19 @@ impl ViewerState {
                     added: &tracker.added,
                     added_from: tracker.added_from,
                 };
-                self.update_pellets(world, settings, &delta, previous_box, view_box, scratch);
+                self.update_pellets(strips, settings, &delta, previous_box, view_box, scratch);
             }
             _ => self.reconcile_pellets(world, settings, view_box, scratch),
         }
     }
 
     /// The incremental path: the client held exactly the live pellets stored inside
-    /// `previous_box` (culled to `view_box` by now), and `delta` lists every pellet removed or
+    /// `previous_box` (culled to `view_box` first), and `delta` lists every pellet removed or
     /// added since. What is new is the delta's additions inside the box plus older pellets in
     /// the part of the box that was not in view before.
     fn update_pellets(
         &mut self,
-        world: &World,
+        strips: StripSource<'_>,
         settings: &ViewSettings,
         delta: &PelletDelta<'_>,
         previous_box: ViewBox,
@@ -655,16 +834,36 @@ impl ViewerState {
                 scratch.gone.push(pellet.id);
             }
         }
-        if !scratch.gone.is_empty() {
+        // The cull, and removals by index into the culled list, in one tight pass over
+        // every known pellet (the hottest loop of the encoder: a viewer knows hundreds of
+        // pellets and only a few are gone). A 64-bit filter of the gone ids keeps the
+        // common case to one test.
+        let filter = scratch
+            .gone
+            .iter()
+            .fold(0u64, |filter, id| filter | (1 << (id % 64)));
+        // Nothing to do when the box stayed put (every known pellet is inside it) and
+        // nothing in it is gone; elements are only moved once one has been dropped.
+        if previous_box != view_box || !scratch.gone.is_empty() {
+            let known = &mut self.known_pellets;
+            let mut kept = 0;
             let mut index = 0u32;
-            self.known_pellets.retain(|known| {
-                let keep = !scratch.gone.contains(&known.id);
-                if !keep {
+            for read in 0..known.len() {
+                let pellet = known[read];
+                if !view_box.contains(pellet.position) {
+                    continue;
+                }
+                if (filter >> (pellet.id % 64)) & 1 == 1 && scratch.gone.contains(&pellet.id) {
                     frame.eaten.push(index);
+                } else {
+                    if kept != read {
+                        known[kept] = pellet;
+                    }
+                    kept += 1;
                 }
                 index += 1;
-                keep
-            });
+            }
+            known.truncate(kept);
         }
         for pellet in delta.added {
             let stored = settings.stored_pellet_position(pellet.pos);
@@ -693,6 +892,20 @@ impl ViewerState {
             if x0 > x1 || y0 > y1 {
                 return;
             }
+            let world = match strips {
+                StripSource::Index(index) => {
+                    index.for_each_in(x0, x1, y0, y1, |entry| {
+                        if entry.pellet.id < delta.added_from
+                            && view_box.contains(entry.stored)
+                            && !previous_box.contains(entry.stored)
+                        {
+                            scratch.exposed.push(entry.pellet);
+                        }
+                    });
+                    return;
+                }
+                StripSource::World(world) => world,
+            };
             let center = Vec2::new(
                 (x0 + x1) as f32 * 0.5 * quantum,
                 (y0 + y1) as f32 * 0.5 * quantum,
@@ -783,7 +996,11 @@ impl ViewerState {
         scratch.pellet_seen.resize(scratch.exposed.len(), false);
         let frame = &mut self.frame;
         let mut index = 0u32;
+        // The cull, and removals by index into the culled list, in one pass.
         self.known_pellets.retain(|known| {
+            if !view_box.contains(known.position) {
+                return false;
+            }
             let keep = match scratch
                 .exposed
                 .binary_search_by_key(&known.id, |pellet| pellet.id)
@@ -810,6 +1027,212 @@ impl ViewerState {
                     view_box,
                     pellet,
                     stored,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PelletTracker, ViewSettings, floor_clamped, round_clamped};
+    use coil_sim::{ArenaConfig, SnakeKind, Vec2, World};
+
+    /// The tracker's strip index against the world, tick after tick: it holds exactly the
+    /// live pellets at their stored positions, its bands stay sorted, and a rectangle query
+    /// (thin strips both ways, and odd shapes) returns exactly the pellets stored inside it.
+    /// Bots boost, die and scatter; snakes are removed between steps; updates are skipped.
+    #[test]
+    fn the_strip_index_matches_the_world() {
+        let settings = ViewSettings::default().sanitized();
+        let config = ArenaConfig {
+            radius: 1200.0,
+            natural_pellet_target: 1500,
+            dropped_pellet_lifetime: 4.0,
+            ..ArenaConfig::default()
+        };
+        let mut world = World::new(config, 5);
+        world.set_bot_target(40);
+        let mut tracker = PelletTracker::default();
+        let mut events = Vec::new();
+        let mut state = 99u64;
+        let mut random = move |bound: u32| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % u64::from(bound)) as i32
+        };
+        let mut queries = 0;
+        for tick in 0..600 {
+            if tick % 37 == 0 {
+                let victim = world
+                    .snakes()
+                    .nth(random(20) as usize)
+                    .map(|snake| snake.id());
+                if let Some(victim) = victim {
+                    world.remove_snake(victim);
+                }
+                world.spawn_snake(SnakeKind::Human, "h", 1);
+            }
+            for snake in world.snakes().map(|snake| snake.id()).collect::<Vec<_>>() {
+                world.set_input(snake, random(628) as f32 / 100.0, random(4) == 0);
+            }
+            events.clear();
+            world.step(0.05, &mut events);
+            if random(10) == 0 {
+                continue;
+            }
+            tracker.update(&world, &settings);
+            let index = tracker.index.as_ref().expect("built on the first update");
+            let reach = world.config().radius * 2.0;
+            let mut live = Vec::new();
+            world.for_each_pellet_in(Vec2::ZERO, Vec2::new(reach, reach), |pellet| {
+                live.push((pellet.id, settings.stored_pellet_position(pellet.pos)));
+            });
+            live.sort_unstable();
+            for bands in [&index.columns, &index.rows] {
+                let mut held: Vec<(u32, [i32; 2])> = bands
+                    .iter()
+                    .flatten()
+                    .map(|entry| (entry.pellet.id, entry.stored))
+                    .collect();
+                held.sort_unstable();
+                assert_eq!(held, live, "tick {tick}");
+            }
+            for column in &index.columns {
+                assert!(column.is_sorted_by_key(|entry| (entry.stored[1], entry.pellet.id)));
+            }
+            for row in &index.rows {
+                assert!(row.is_sorted_by_key(|entry| (entry.stored[0], entry.pellet.id)));
+            }
+            for _ in 0..20 {
+                let (x0, y0) = (random(1500) - 750, random(1500) - 750);
+                let (width, height) = match random(3) {
+                    0 => (random(6), random(500)),
+                    1 => (random(900), random(6)),
+                    _ => (random(400) - 20, random(400) - 20),
+                };
+                let (x1, y1) = (x0 + width, y0 + height);
+                let mut found = Vec::new();
+                index.for_each_in(x0, x1, y0, y1, |entry| {
+                    found.push((entry.pellet.id, entry.stored))
+                });
+                found.sort_unstable();
+                let expected: Vec<(u32, [i32; 2])> = live
+                    .iter()
+                    .filter(|(_, stored)| {
+                        (x0..=x1).contains(&stored[0]) && (y0..=y1).contains(&stored[1])
+                    })
+                    .copied()
+                    .collect();
+                queries += usize::from(!expected.is_empty());
+                assert_eq!(found, expected, "tick {tick}: {x0}..={x1} x {y0}..={y1}");
+            }
+        }
+        assert!(queries > 1000, "too few queries found pellets: {queries}");
+    }
+
+    /// A tiny position quantum (a huge arena in position units) widens the bands instead of
+    /// allocating millions of them, and queries still answer exactly.
+    #[test]
+    fn the_strip_index_stays_small_for_huge_arenas_in_position_units() {
+        let settings = ViewSettings {
+            position_quantum: 0.0001,
+            ..ViewSettings::default()
+        }
+        .sanitized();
+        let world = World::new(ArenaConfig::default(), 3);
+        let mut tracker = PelletTracker::default();
+        tracker.update(&world, &settings);
+        let index = tracker.index.as_ref().expect("built");
+        assert!(index.columns.len() <= super::StripIndex::MAX_BANDS as usize);
+        assert!(index.rows.len() <= super::StripIndex::MAX_BANDS as usize);
+        let mut all = 0;
+        index.for_each_in(
+            i32::MIN / 2,
+            i32::MAX / 2,
+            i32::MIN / 2,
+            i32::MAX / 2,
+            |_| all += 1,
+        );
+        assert_eq!(all, world.pellet_count());
+    }
+
+    /// The libm-free rounding equals the std formulas it replaced on every kind of float:
+    /// random bit patterns (all magnitudes, NaN, infinities, subnormals), values near
+    /// half-integers and the clamp bounds.
+    #[test]
+    fn fast_rounding_matches_std() {
+        let old_round = |value: f32, low: f32, high: f32| {
+            let rounded = value.round();
+            if rounded.is_finite() {
+                rounded.clamp(low, high) as i32
+            } else {
+                0
+            }
+        };
+        let old_floor = |value: f32, low: f32, high: f32| {
+            let floored = value.floor();
+            if floored.is_finite() {
+                floored.clamp(low, high) as i32
+            } else {
+                0
+            }
+        };
+        let bounds = [
+            (-(1 << 30) as f32, (1 << 30) as f32),
+            (-(1 << 24) as f32, (1 << 24) as f32),
+            (0.0, 1.0e6),
+        ];
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            -2.5,
+            0.49999997,
+            -0.49999997,
+            8_388_607.5,
+            -8_388_607.5,
+            16_777_216.0,
+            999_999.5,
+            1.0e6 + 0.5,
+            (1 << 30) as f32,
+            -(1 << 30) as f32,
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
+        let mut state = 0x1234_5678_9abc_def0u64;
+        for _ in 0..2_000_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let bits = (state >> 32) as u32;
+            values.push(f32::from_bits(bits));
+            // Mostly values of the magnitudes positions and girths really have.
+            let small = (bits as f32 / u32::MAX as f32 - 0.5) * 40_000.0;
+            values.push(small);
+            values.push(small.trunc() + 0.5);
+            values.push(small.trunc() - 0.5);
+        }
+        for value in values {
+            for (low, high) in bounds {
+                assert_eq!(
+                    round_clamped(value, low, high),
+                    old_round(value, low, high),
+                    "round {value:e} in {low}..={high}"
+                );
+                assert_eq!(
+                    floor_clamped(value, low, high),
+                    old_floor(value, low, high),
+                    "floor {value:e} in {low}..={high}"
                 );
             }
         }
