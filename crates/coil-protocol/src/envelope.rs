@@ -232,7 +232,9 @@ pub fn write_score_receipt(writer: &mut Writer<'_>, receipt: &str) {
     });
 }
 
-/// Decodes the payload of a runtime-owned server frame. Returns `Ok(None)` for game frames.
+/// Decodes the payload of a runtime-owned server frame. Returns `Ok(None)` for game frames and
+/// for runtime frame types this version does not know (`0x85..=0x8f`): skip those. Types below
+/// `0x81` are not server frames and are errors.
 pub fn decode_server_envelope(
     frame_type: u8,
     payload: &[u8],
@@ -257,6 +259,9 @@ pub fn decode_server_envelope(
             }
         }
         t if t >= server_type::GAME_FIRST => return Ok(None),
+        // Runtime frames of a newer server: a client skips what it does not know (the frame
+        // length lets it), so old clients survive a server upgrade.
+        t if t > server_type::SCORE_RECEIPT => return Ok(None),
         other => return Err(DecodeError::UnknownType(other)),
     };
     reader.finish()?;
@@ -268,6 +273,21 @@ mod tests {
     use super::*;
     use crate::codec::server_frames;
     use proptest::prelude::*;
+
+    #[test]
+    fn unknown_runtime_frames_from_a_newer_server_are_skipped() {
+        for frame_type in 0x85..=0x8f {
+            assert_eq!(decode_server_envelope(frame_type, &[1, 2, 3]), Ok(None));
+        }
+        assert_eq!(
+            decode_server_envelope(0x80, &[]),
+            Err(DecodeError::UnknownType(0x80))
+        );
+        assert_eq!(
+            decode_server_envelope(0x05, &[]),
+            Err(DecodeError::UnknownType(0x05))
+        );
+    }
 
     proptest! {
         #[test]

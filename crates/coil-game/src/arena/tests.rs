@@ -513,3 +513,18 @@ fn a_quiet_tick_costs_well_under_a_hundred_bytes_for_a_lone_snake() {
     steady.sort_unstable();
     assert!(steady[steady.len() / 2] < 40, "steady updates: {steady:?}");
 }
+
+#[test]
+fn runtime_frames_from_a_newer_server_are_skipped_by_the_mirror() {
+    let mut game = small_arena(11, 0);
+    let player = join(&mut game, 1, "old-client");
+    let mut mirror = ClientMirror::new();
+    let mut events = Vec::new();
+    game.tick(DT, &mut events);
+    // A frame type this version does not know (0x8f), then the real update.
+    let mut message = Vec::new();
+    coil_protocol::codec::Writer::new(&mut message).frame(0x8f, |w| w.u32(7));
+    game.write_update(player, &mut message);
+    mirror.apply_message(&message).unwrap();
+    assert!(mirror.own_snake().is_some(), "the update after it applied");
+}
