@@ -496,8 +496,8 @@ async fn players_ramp_up_and_down_and_the_fleet_follows_without_losing_anyone() 
         .await;
 
         // Five more: the first node's two rooms are at the soft cap, so they land on new nodes.
-        // (The buffer may have asked for two nodes at once: the directory counts a seat twice
-        // for a few seconds after a join, which errs on the side of capacity.)
+        // (The buffer may still ask for two nodes at once: a seat counts from its reservation
+        // until the node's next heartbeat includes the player.)
         players.extend((11..16).map(|index| spawn_player(matchmaker.clone(), index)));
         wait_for("16 players in", Duration::from_secs(20), || async {
             players

@@ -240,7 +240,9 @@ impl RedisDirectory {
         let result = read
             .get_or_try_init(|| async {
                 let regions = std::slice::from_ref(region);
-                self.gather(regions, request, policy, now_ms).await.map(Arc::new)
+                self.gather(regions, request, policy, now_ms)
+                    .await
+                    .map(Arc::new)
             })
             .await
             .cloned();

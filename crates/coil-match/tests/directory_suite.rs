@@ -1313,7 +1313,9 @@ async fn concurrent_matchmakes_share_candidate_reads() {
     with_redis(|harness| async move {
         let now = wall_clock_ms();
         for node in ["node-a", "node-b"] {
-            harness.beat(&heartbeat(node, "us-east", 16, &[]), now).await;
+            harness
+                .beat(&heartbeat(node, "us-east", 16, &[]), now)
+                .await;
         }
         let Backend::Redis { directory, .. } = &harness.backend else {
             unreachable!("a Redis harness")
@@ -1337,7 +1339,10 @@ async fn concurrent_matchmakes_share_candidate_reads() {
         }
         let reads = directory.candidate_reads() - reads_before;
         assert!(reads < 200, "{reads} reads for 200 concurrent matchmakes");
-        assert!(per_room.values().all(|&players| players <= 7), "{per_room:?}");
+        assert!(
+            per_room.values().all(|&players| players <= 7),
+            "{per_room:?}"
+        );
         assert_eq!(per_room.len(), 200usize.div_ceil(7), "{per_room:?}");
     })
     .await;
