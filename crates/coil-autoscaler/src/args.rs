@@ -17,7 +17,7 @@ use coil_autoscale::{Policy, RegionId};
 use coil_hcloud::{ApiToken, ImageRef};
 pub use coil_server::config::ConfigError;
 
-use crate::hcloud::{HcloudConfig, UserDataTemplate};
+use crate::hcloud::{DnsConfig, HcloudConfig, UserDataTemplate};
 use crate::local::LocalConfig;
 
 /// Which backend starts and stops game nodes.
@@ -397,6 +397,12 @@ pub struct AutoscalerArgs {
     #[arg(long, env = "NODES_DOMAIN", value_name = "NODES_DOMAIN")]
     pub nodes_domain: Option<String>,
 
+    /// Hetzner DNS zone (e.g. example.com) holding NODES_DOMAIN: each node gets A/AAAA records
+    /// <node>.<NODES_DOMAIN> (TTL 60 s, the fleet's labels), removed with the node and repaired
+    /// every pass. The token needs DNS write access in the same project. Unset: no DNS records.
+    #[arg(long, env = "DNS_ZONE", value_name = "DNS_ZONE")]
+    pub dns_zone: Option<String>,
+
     /// Env file shared by every node ({{fleet_env_b64}} in the template).
     #[arg(long, env = "NODE_FLEET_ENV_FILE", value_name = "NODE_FLEET_ENV_FILE")]
     pub node_fleet_env_file: Option<PathBuf>,
@@ -706,6 +712,55 @@ impl AutoscalerArgs {
         }))
     }
 
+    /// `DNS_ZONE`: a lower-case domain name containing `NODES_DOMAIN` (or equal to it).
+    fn dns_settings(&self) -> Result<Option<DnsConfig>, ConfigError> {
+        let Some(zone) = self
+            .dns_zone
+            .as_deref()
+            .map(|zone| zone.trim().trim_end_matches('.'))
+            .filter(|zone| !zone.is_empty())
+        else {
+            return Ok(None);
+        };
+        let valid_name = zone.len() <= 253
+            && zone.contains('.')
+            && zone.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.bytes().all(|byte| {
+                        byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-'
+                    })
+            });
+        if !valid_name {
+            return Err(invalid(
+                "DNS_ZONE",
+                format!("{zone:?} is not a lower-case domain name such as example.com"),
+            ));
+        }
+        let nodes_domain = match self
+            .nodes_domain
+            .as_deref()
+            .map(|domain| domain.trim().trim_matches('.'))
+        {
+            Some(domain) if !domain.is_empty() => domain.to_ascii_lowercase(),
+            _ => {
+                return Err(invalid(
+                    "NODES_DOMAIN",
+                    "required with DNS_ZONE: node records are <node>.<NODES_DOMAIN>",
+                ));
+            }
+        };
+        DnsConfig::nodes_domain_in_zone(zone, &nodes_domain)
+            .map_err(|problem| invalid("DNS_ZONE", problem))?;
+        Ok(Some(DnsConfig {
+            zone: zone.to_owned(),
+            nodes_domain,
+            ttl_secs: crate::hcloud::DNS_RECORD_TTL_SECS,
+        }))
+    }
+
     fn hcloud_settings(&self) -> Result<ExecutorSettings, ConfigError> {
         let token = match (&self.hcloud_token, &self.hcloud_token_file) {
             (Some(token), _) => ApiToken::new(token.clone())
@@ -844,6 +899,7 @@ impl AutoscalerArgs {
                 Some(user_data)
             }
         };
+        let dns = self.dns_settings()?;
         if !(1..=600).contains(&self.hcloud_action_timeout_secs) {
             return Err(invalid(
                 "HCLOUD_ACTION_TIMEOUT_SECS",
@@ -878,6 +934,7 @@ impl AutoscalerArgs {
                 action_timeout: Duration::from_secs(self.hcloud_action_timeout_secs),
                 action_poll_interval: Duration::from_millis(self.hcloud_action_poll_ms),
                 capacity_backoff: Duration::from_secs(self.hcloud_capacity_backoff_secs),
+                dns,
             }),
         })
     }
@@ -1021,5 +1078,81 @@ mod tests {
         assert_eq!(config.seats_by_server_type.get("ccx23"), Some(&240));
         assert_eq!(config.firewalls, vec![1, 2]);
         assert_eq!(config.server_types, vec!["ccx33", "ccx23", "cpx41"]);
+        assert_eq!(config.dns, None, "no DNS_ZONE, no DNS management");
+    }
+
+    fn hcloud_with(extra: &[&str]) -> Result<AutoscalerConfig, String> {
+        let mut flags = vec![
+            "--executor",
+            "hcloud",
+            "--hcloud-token",
+            "t0ken",
+            "--snapshot-id",
+            "4711",
+            "--locations",
+            "ash",
+        ];
+        flags.extend_from_slice(extra);
+        parse(&flags)
+    }
+
+    #[test]
+    fn dns_zone_must_hold_nodes_domain() {
+        let config = hcloud_with(&[
+            "--dns-zone",
+            "example.com.",
+            "--nodes-domain",
+            "nodes.example.com",
+        ])
+        .unwrap();
+        let ExecutorSettings::Hcloud { config, .. } = config.executor else {
+            panic!("hcloud executor expected");
+        };
+        let dns = config.dns.expect("DNS_ZONE set");
+        assert_eq!(dns.zone, "example.com");
+        assert_eq!(dns.ttl_secs, 60);
+        assert_eq!(dns.record_name("coil-ash-abcdef"), "coil-ash-abcdef.nodes");
+
+        let at_apex =
+            hcloud_with(&["--dns-zone", "example.com", "--nodes-domain", "example.com"]).unwrap();
+        let ExecutorSettings::Hcloud { config, .. } = at_apex.executor else {
+            panic!("hcloud executor expected");
+        };
+        assert_eq!(config.dns.unwrap().record_name("n-1"), "n-1");
+
+        let cases: [(&[&str], &str); 4] = [
+            (&["--dns-zone", "example.com"], "NODES_DOMAIN"),
+            (
+                &[
+                    "--dns-zone",
+                    "example.com",
+                    "--nodes-domain",
+                    "nodes.other.org",
+                ],
+                "DNS_ZONE",
+            ),
+            (
+                &[
+                    "--dns-zone",
+                    "ample.com",
+                    "--nodes-domain",
+                    "nodes.example.com",
+                ],
+                "DNS_ZONE",
+            ),
+            (
+                &[
+                    "--dns-zone",
+                    "Example..com",
+                    "--nodes-domain",
+                    "example.com",
+                ],
+                "DNS_ZONE",
+            ),
+        ];
+        for (flags, variable) in cases {
+            let error = hcloud_with(flags).unwrap_err();
+            assert!(error.starts_with(variable), "{flags:?}: {error}");
+        }
     }
 }

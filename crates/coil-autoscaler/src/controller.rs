@@ -129,6 +129,9 @@ impl<E: Executor> Controller<E> {
     /// One full evaluation at `now_ms` (Unix ms): observe, decide, log, count, execute.
     pub async fn evaluate(&mut self, now_ms: u64) -> Result<Evaluation, EvaluationError> {
         let listed = self.executor.list().await.map_err(EvaluationError::List)?;
+        if !self.policy.dry_run {
+            self.executor.reconcile().await;
+        }
         let directory = self.executor.node_control().directory().clone();
         let mut region_snapshots = Vec::with_capacity(self.settings.regions.len());
         for region in &self.settings.regions {

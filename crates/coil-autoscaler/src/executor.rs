@@ -146,6 +146,13 @@ pub trait Executor: Send + Sync {
     /// Stops what must not outlive the autoscaler (local children); bounded.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
 
+    /// Repairs what the backend keeps beside its nodes (Hetzner: per-node DNS records) from
+    /// the state the last `list` saw. Called once per controller pass right after `list`,
+    /// never in a dry run; failures are the backend's to log and count. Default: nothing.
+    fn reconcile(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// No new players on `node` (directory mark), and tells the node to drain by `deadline_ms`.
     /// `Ok(true)` when either step took effect, so the controller records the node as draining
     /// even if it never registered with the directory.

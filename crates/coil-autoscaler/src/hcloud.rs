@@ -9,18 +9,27 @@
 //! until its `retry_at`, and creates and lists leave a reserve for deletes (a delete saves
 //! money, a create spends it).
 //!
+//! With [`DnsConfig`] (`DNS_ZONE`) it also owns each node's public name: after a create an `A`
+//! record set (and `AAAA` when the server has IPv6) `<name>.<NODES_DOMAIN>` in the zone, with
+//! a short TTL and the fleet's labels; on delete their removal; and once per controller pass
+//! ([`Executor::reconcile`]) one labelled listing of the zone's record sets that creates what
+//! is missing and deletes what belongs to no listed server. A DNS failure never fails or loses
+//! a server: it is logged, counted in `coil_autoscaler_dns_failures_total{operation}`, and
+//! repaired by the next pass.
+//!
 //! It must not decide how many servers to run, must not delete a server it did not label as
 //! its own game node, and must not log the token or the user data (which carries the TLS key).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use coil_autoscale::{NodeId, RegionId};
 use coil_hcloud::{
-    ActionId, CreateServerRequest, ErrorCode, HcloudClient, HcloudError, ImageRef, LabelSelector,
-    Server, ServerId, ServerStatus, USER_DATA_LIMIT_BYTES,
+    ActionId, CreateRrsetRequest, CreateServerRequest, ErrorCode, HcloudClient, HcloudError,
+    ImageRef, LabelSelector, RrsetRecord, Server, ServerId, ServerStatus, USER_DATA_LIMIT_BYTES,
 };
 
 use crate::executor::{
@@ -106,6 +115,63 @@ impl UserDataTemplate {
     }
 }
 
+/// TTL of the per-node records: short, so a deleted node's name stops resolving quickly.
+pub const DNS_RECORD_TTL_SECS: u32 = 60;
+
+/// Per-node DNS records in a Hetzner DNS zone (`DNS_ZONE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// The zone's name, e.g. `example.com`.
+    pub zone: String,
+    /// `NODES_DOMAIN`: equal to the zone or inside it, e.g. `nodes.example.com`.
+    pub nodes_domain: String,
+    pub ttl_secs: u32,
+}
+
+impl DnsConfig {
+    /// `NODES_DOMAIN` relative to the zone: `nodes` for `nodes.example.com` in `example.com`,
+    /// `None` when it is the zone itself; an error when it lies outside the zone.
+    pub fn nodes_domain_in_zone(zone: &str, nodes_domain: &str) -> Result<Option<String>, String> {
+        if nodes_domain == zone {
+            return Ok(None);
+        }
+        match nodes_domain.strip_suffix(&format!(".{zone}")) {
+            Some(relative) if !relative.is_empty() => Ok(Some(relative.to_owned())),
+            _ => Err(format!(
+                "NODES_DOMAIN {nodes_domain} is not inside the zone {zone}"
+            )),
+        }
+    }
+
+    /// The record set name of `server_name` relative to the zone, e.g. `n-abc.nodes`.
+    pub fn record_name(&self, server_name: &str) -> String {
+        match Self::nodes_domain_in_zone(&self.zone, &self.nodes_domain) {
+            Ok(Some(relative)) => format!("{server_name}.{relative}"),
+            _ => server_name.to_owned(),
+        }
+    }
+}
+
+/// The addresses a node's records point at: the public IPv4, and `::1` of the server's
+/// public IPv6 `/64` (the address Hetzner configures on the server).
+pub fn public_addresses(server: &Server) -> NodeAddresses {
+    let ipv4 = server
+        .public_net
+        .ipv4
+        .as_ref()
+        .and_then(|ipv4| ipv4.ip.parse::<Ipv4Addr>().ok());
+    let ipv6 = server.public_net.ipv6.as_ref().and_then(|ipv6| {
+        let network = ipv6.ip.split('/').next()?.parse::<Ipv6Addr>().ok()?;
+        let mut segments = network.segments();
+        segments[7] = 1;
+        Some(Ipv6Addr::from(segments))
+    });
+    (ipv4, ipv6)
+}
+
+/// A node's public IPv4 and IPv6 address, each if it has one.
+type NodeAddresses = (Option<Ipv4Addr>, Option<Ipv6Addr>);
+
 /// Everything the Hetzner executor needs.
 #[derive(Debug, Clone)]
 pub struct HcloudConfig {
@@ -137,6 +203,8 @@ pub struct HcloudConfig {
     pub action_poll_interval: Duration,
     /// A (type, location) that answered "no capacity" is skipped this long.
     pub capacity_backoff: Duration,
+    /// Per-node DNS records; `None` manages no DNS.
+    pub dns: Option<DnsConfig>,
 }
 
 #[derive(Default)]
@@ -146,6 +214,9 @@ struct HcloudState {
     /// (server type, location) → skip until.
     unavailable_until: BTreeMap<(String, String), Instant>,
     last_listing: Option<(Instant, Vec<ManagedNode>)>,
+    /// The records the last fresh server listing asks for (record name → A, AAAA), taken by
+    /// the next [`Executor::reconcile`] so each listing is reconciled at most once.
+    dns_wanted: Option<BTreeMap<String, NodeAddresses>>,
 }
 
 /// Game nodes as Hetzner Cloud servers.
@@ -496,6 +567,7 @@ impl HcloudExecutor {
                         return (None, failures);
                     };
                     tracing::info!(node = %node.node, region = %region, server_type = %server_type, location = %location, server_id = created.server.id.0, "created a game node");
+                    self.create_records_for(&created.server).await;
                     return (Some(node), failures);
                 }
                 Err(error) => {
@@ -516,6 +588,220 @@ impl HcloudExecutor {
             }
         }
         (None, failures)
+    }
+
+    /// The labels of a node's record sets: the fleet's selector labels plus region and node.
+    fn record_labels(&self, server_name: &str, region: Option<&str>) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::from([
+            (LABEL_FLEET.to_owned(), self.config.fleet.clone()),
+            (LABEL_POOL.to_owned(), POOL_GAME.to_owned()),
+            (LABEL_NODE.to_owned(), server_name.to_owned()),
+        ]);
+        if let Some(region) = region {
+            labels.insert(LABEL_REGION.to_owned(), region.to_owned());
+        }
+        labels
+    }
+
+    /// Logs and counts a DNS failure; the next reconcile repairs what it left.
+    fn dns_failed(&self, operation: &'static str, name: &str, error: &ExecutorError) {
+        crate::metrics::dns_failed(operation);
+        tracing::warn!(operation, record = %name, cause = %error, "a node's DNS record could not be changed; the next pass retries");
+    }
+
+    /// Creates one record set. `uniqueness_error` (it exists already) counts as done.
+    async fn create_record(
+        &self,
+        dns: &DnsConfig,
+        name: &str,
+        rrset_type: &str,
+        value: String,
+        labels: BTreeMap<String, String>,
+    ) -> Result<(), ExecutorError> {
+        self.gate(1, self.config.budget_reserve)?;
+        let request = CreateRrsetRequest {
+            name: name.to_owned(),
+            rrset_type: rrset_type.to_owned(),
+            ttl: Some(dns.ttl_secs),
+            records: vec![RrsetRecord {
+                value,
+                comment: None,
+            }],
+            labels,
+        };
+        let created = self.client.create_rrset(&dns.zone, &request).await;
+        self.observe(created.as_ref().err());
+        match created {
+            Ok(_) => Ok(()),
+            Err(error) if error.code() == Some(&ErrorCode::UniquenessError) => Ok(()),
+            Err(source) => Err(ExecutorError::Hcloud {
+                operation: "create dns record",
+                source,
+            }),
+        }
+    }
+
+    /// Deletes one record set; one that does not exist is fine.
+    async fn delete_record(
+        &self,
+        dns: &DnsConfig,
+        name: &str,
+        rrset_type: &str,
+    ) -> Result<(), ExecutorError> {
+        // Like server deletes, these spend no reserve.
+        self.gate(1, 0)?;
+        let deleted = self.client.delete_rrset(&dns.zone, name, rrset_type).await;
+        self.observe(deleted.as_ref().err());
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(source) => Err(ExecutorError::Hcloud {
+                operation: "delete dns record",
+                source,
+            }),
+        }
+    }
+
+    /// A new server's records. Failures are logged and counted, never returned.
+    async fn create_records_for(&self, server: &Server) {
+        let Some(dns) = &self.config.dns else {
+            return;
+        };
+        let name = dns.record_name(&server.name);
+        let labels = self.record_labels(
+            &server.name,
+            server.labels.get(LABEL_REGION).map(String::as_str),
+        );
+        let (ipv4, ipv6) = public_addresses(server);
+        let wanted = [
+            ("A", ipv4.map(|ip| ip.to_string())),
+            ("AAAA", ipv6.map(|ip| ip.to_string())),
+        ];
+        for (rrset_type, value) in wanted {
+            let Some(value) = value else { continue };
+            if let Err(error) = self
+                .create_record(dns, &name, rrset_type, value, labels.clone())
+                .await
+            {
+                self.dns_failed("create", &name, &error);
+            }
+        }
+    }
+
+    /// A deleted server's records (both types: a missing one is fine). Failures are logged
+    /// and counted; the next reconcile deletes what is left.
+    async fn delete_records_for(&self, server_name: &str) {
+        let Some(dns) = &self.config.dns else {
+            return;
+        };
+        let name = dns.record_name(server_name);
+        for rrset_type in ["A", "AAAA"] {
+            if let Err(error) = self.delete_record(dns, &name, rrset_type).await {
+                self.dns_failed("delete", &name, &error);
+            }
+        }
+    }
+
+    /// One pass of DNS repair against the servers of the last fresh listing: one labelled
+    /// listing of the zone, then a create for each missing or wrong record set and a delete for
+    /// each labelled record set whose server is gone.
+    async fn reconcile_dns(&self) {
+        let Some(dns) = &self.config.dns else {
+            return;
+        };
+        let Some(wanted) = self.lock().dns_wanted.take() else {
+            return;
+        };
+        if let Err(error) = self.gate(1, self.config.budget_reserve) {
+            tracing::debug!(cause = %error, "dns reconcile skipped");
+            return;
+        }
+        let selector = self.selector();
+        let listed = self.client.list_rrsets(&dns.zone, Some(&selector)).await;
+        self.observe(listed.as_ref().err());
+        let existing = match listed {
+            Ok(existing) => existing,
+            Err(source) => {
+                let error = ExecutorError::Hcloud {
+                    operation: "list dns records",
+                    source,
+                };
+                self.dns_failed("list", &dns.zone, &error);
+                return;
+            }
+        };
+        let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+        for rrset in &existing {
+            let wanted_value =
+                wanted
+                    .get(&rrset.name)
+                    .and_then(|(ipv4, ipv6)| match rrset.rrset_type.as_str() {
+                        "A" => ipv4.map(|ip| ip.to_string()),
+                        "AAAA" => ipv6.map(|ip| ip.to_string()),
+                        _ => None,
+                    });
+            // Compared as addresses, so another spelling of the same IPv6 is not churned.
+            let values: Vec<String> = rrset
+                .records
+                .iter()
+                .map(|record| {
+                    record
+                        .value
+                        .parse::<std::net::IpAddr>()
+                        .map_or_else(|_| record.value.clone(), |ip| ip.to_string())
+                })
+                .collect();
+            match wanted_value {
+                Some(value) if values == [value.as_str()] => {
+                    seen.insert((rrset.name.clone(), rrset.rrset_type.clone()));
+                }
+                // Only our own kinds of record are touched.
+                _ if rrset.rrset_type != "A" && rrset.rrset_type != "AAAA" => {}
+                // No such server, or it points elsewhere: delete (a wrong one is recreated).
+                _ => {
+                    if let Err(error) = self
+                        .delete_record(dns, &rrset.name, &rrset.rrset_type)
+                        .await
+                    {
+                        self.dns_failed("delete", &rrset.name, &error);
+                        // Not recreated this pass: the create would collide with it.
+                        seen.insert((rrset.name.clone(), rrset.rrset_type.clone()));
+                    } else {
+                        tracing::info!(record = %rrset.name, rrset_type = %rrset.rrset_type, "deleted a DNS record without its server");
+                    }
+                }
+            }
+        }
+        for (name, (ipv4, ipv6)) in &wanted {
+            let node = self.lock().last_listing.as_ref().and_then(|(_, nodes)| {
+                nodes
+                    .iter()
+                    .find(|node| dns.record_name(&node.node.0) == *name)
+                    .map(|node| (node.node.0.clone(), node.region.0.clone()))
+            });
+            let labels = match &node {
+                Some((server_name, region)) => self.record_labels(server_name, Some(region)),
+                None => self.record_labels(name, None),
+            };
+            for (rrset_type, value) in [
+                ("A", ipv4.map(|ip| ip.to_string())),
+                ("AAAA", ipv6.map(|ip| ip.to_string())),
+            ] {
+                let Some(value) = value else { continue };
+                if seen.contains(&(name.clone(), rrset_type.to_owned())) {
+                    continue;
+                }
+                match self
+                    .create_record(dns, name, rrset_type, value, labels.clone())
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::info!(record = %name, rrset_type, "created a missing DNS record")
+                    }
+                    Err(error) => self.dns_failed("create", name, &error),
+                }
+            }
+        }
     }
 
     async fn delete_server(&self, server_id: ServerId) -> Result<(), ExecutorError> {
@@ -568,7 +854,16 @@ impl Executor for HcloudExecutor {
                     .iter()
                     .filter_map(|server| self.managed_from_server(server))
                     .collect();
-                self.lock().last_listing = Some((Instant::now(), nodes.clone()));
+                let dns_wanted = self.config.dns.as_ref().map(|dns| {
+                    servers
+                        .iter()
+                        .filter(|server| self.managed_from_server(server).is_some())
+                        .map(|server| (dns.record_name(&server.name), public_addresses(server)))
+                        .collect()
+                });
+                let mut state = self.lock();
+                state.last_listing = Some((Instant::now(), nodes.clone()));
+                state.dns_wanted = dns_wanted;
                 Ok(nodes)
             }
             Err(source) => {
@@ -616,12 +911,19 @@ impl Executor for HcloudExecutor {
             return Ok(());
         };
         self.delete_server(ServerId(server_id)).await?;
-        let mut state = self.lock();
-        if let Some((_, nodes)) = state.last_listing.as_mut() {
-            nodes.retain(|listed| listed.node != node.node);
+        {
+            let mut state = self.lock();
+            if let Some((_, nodes)) = state.last_listing.as_mut() {
+                nodes.retain(|listed| listed.node != node.node);
+            }
         }
         tracing::info!(node = %node.node, server_id, "deleted a game node");
+        self.delete_records_for(&node.node.0).await;
         Ok(())
+    }
+
+    async fn reconcile(&self) {
+        self.reconcile_dns().await;
     }
 
     async fn shutdown(&self) {

@@ -42,7 +42,7 @@ pub use controller::{Controller, ControllerSettings, Evaluation, EvaluationError
 pub use executor::{
     CreateFailure, CreateOutcome, DeleteRequest, Executor, ExecutorError, ManagedNode, NodeControl,
 };
-pub use hcloud::{HcloudConfig, HcloudExecutor, UserDataTemplate};
+pub use hcloud::{DnsConfig, HcloudConfig, HcloudExecutor, UserDataTemplate};
 pub use local::{LocalConfig, LocalExecutor};
 
 fn now_ms() -> u64 {
@@ -119,6 +119,12 @@ pub async fn run_with_config(
                 },
             )
             .context("building the Hetzner API client")?;
+            match &hcloud.dns {
+                Some(dns) => {
+                    tracing::info!(zone = %dns.zone, nodes_domain = %dns.nodes_domain, "managing per-node DNS records")
+                }
+                None => tracing::info!("DNS_ZONE unset: no per-node DNS records are managed"),
+            }
             let executor = HcloudExecutor::new(client, *hcloud, control);
             let controller = Controller::new(executor, config.policy, settings);
             drive(controller, config.interval, listener, shutdown).await

@@ -2,8 +2,9 @@
 //!
 //! Names are the agreed ones: `coil_autoscaler_decisions_total{action}` (labels from
 //! `coil_autoscale::metrics`), `coil_autoscaler_create_failures_total{reason}`,
-//! `coil_autoscaler_nodes{state}` and `coil_autoscaler_api_requests_remaining`. Label values are
-//! bounded (action kinds, node states, failure reasons), never node ids. The process-wide
+//! `coil_autoscaler_nodes{state}`, `coil_autoscaler_api_requests_remaining` and
+//! `coil_autoscaler_dns_failures_total{operation}`. Label values are bounded (action kinds,
+//! node states, failure reasons, DNS operations), never node ids. The process-wide
 //! recorder is `coil_server::metrics::install()`, shared with anything else in the process.
 
 use std::future::Future;
@@ -15,6 +16,11 @@ use metrics::{counter, describe_counter, describe_gauge, gauge};
 
 pub const CREATE_FAILURES_TOTAL: &str = "coil_autoscaler_create_failures_total";
 pub const API_REQUESTS_REMAINING: &str = "coil_autoscaler_api_requests_remaining";
+pub const DNS_FAILURES_TOTAL: &str = "coil_autoscaler_dns_failures_total";
+
+/// The `operation` values of `coil_autoscaler_dns_failures_total`: a node's record set could
+/// not be created or deleted, or the zone's labelled record sets could not be listed.
+pub const DNS_FAILURE_OPERATIONS: [&str; 3] = ["create", "delete", "list"];
 
 /// The `reason` values of `coil_autoscaler_create_failures_total`.
 pub const CREATE_FAILURE_REASONS: [&str; 9] = [
@@ -62,6 +68,17 @@ pub fn describe() {
     for reason in CREATE_FAILURE_REASONS {
         counter!(CREATE_FAILURES_TOTAL, "reason" => reason).increment(0);
     }
+    describe_counter!(
+        DNS_FAILURES_TOTAL,
+        "Per-node DNS record changes or listings that failed, by operation (create, delete, list); retried by the next pass."
+    );
+    for operation in DNS_FAILURE_OPERATIONS {
+        counter!(DNS_FAILURES_TOTAL, "operation" => operation).increment(0);
+    }
+}
+
+pub fn dns_failed(operation: &'static str) {
+    counter!(DNS_FAILURES_TOTAL, "operation" => operation).increment(1);
 }
 
 /// Counts a decision's actions and sets the node gauges.
@@ -130,6 +147,8 @@ mod tests {
             "coil_autoscaler_create_failures_total{reason=\"resource_unavailable\"}",
             "coil_autoscaler_create_failures_total{reason=\"all_options_failed\"}",
             "coil_autoscaler_api_requests_remaining 3500",
+            "coil_autoscaler_dns_failures_total{operation=\"create\"} 0",
+            "coil_autoscaler_dns_failures_total{operation=\"list\"} 0",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

@@ -1,7 +1,8 @@
 //! The Hetzner executor against `coil_hcloud::standin` over real HTTP on 127.0.0.1: create,
 //! list and delete with the fleet's labels, the delete guard, falling through server types and
 //! locations when Hetzner has no capacity (refused creates and failed create actions), the
-//! 429 rate limit, and a restarted autoscaler adopting the servers that exist.
+//! 429 rate limit, a restarted autoscaler adopting the servers that exist, and per-node DNS
+//! records (created, deleted, repaired after an outage, orphans removed, none without a zone).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,11 +10,14 @@ use std::time::Duration;
 
 use coil_autoscale::{Action, Policy, RegionId};
 use coil_autoscaler::{
-    Controller, ControllerSettings, DeleteRequest, Executor, ExecutorError, HcloudConfig,
-    HcloudExecutor, NodeControl,
+    Controller, ControllerSettings, DeleteRequest, DnsConfig, Executor, ExecutorError,
+    HcloudConfig, HcloudExecutor, NodeControl,
 };
-use coil_hcloud::standin::{Standin, StandinConfig};
-use coil_hcloud::{ApiToken, CreateServerRequest, HcloudClient, HcloudClientConfig, ImageRef};
+use coil_hcloud::standin::{Standin, StandinConfig, StandinHandle, StandinRrset};
+use coil_hcloud::{
+    ApiToken, CreateRrsetRequest, CreateServerRequest, HcloudClient, HcloudClientConfig, ImageRef,
+    RrsetRecord,
+};
 use coil_match::{DirectoryOptions, InMemoryDirectory};
 
 fn client(standin: &Standin) -> HcloudClient {
@@ -48,6 +52,7 @@ fn config() -> HcloudConfig {
         action_timeout: Duration::from_secs(5),
         action_poll_interval: Duration::from_millis(10),
         capacity_backoff: Duration::from_secs(60),
+        dns: None,
     }
 }
 
@@ -336,5 +341,324 @@ async fn a_dry_run_decides_but_creates_nothing() {
     );
     assert!(evaluation.created.is_empty());
     assert!(handle.servers().is_empty());
+    standin.shutdown().await;
+}
+
+const ZONE: &str = "example.com";
+
+fn dns_executor(standin: &Standin) -> HcloudExecutor {
+    standin.handle().add_zone(ZONE);
+    let mut config = config();
+    config.dns = Some(DnsConfig {
+        zone: ZONE.to_owned(),
+        nodes_domain: "nodes.example.com".to_owned(),
+        ttl_secs: 60,
+    });
+    HcloudExecutor::new(client(standin), config, control())
+}
+
+fn records(handle: &StandinHandle) -> Vec<StandinRrset> {
+    handle.rrsets(ZONE).expect("zone exists")
+}
+
+/// The (name, type, values) the zone holds, sorted.
+fn record_view(handle: &StandinHandle) -> Vec<(String, String, Vec<String>)> {
+    // Addresses in their canonical spelling.
+    let canonical = |value: String| {
+        value
+            .parse::<std::net::IpAddr>()
+            .map_or(value, |ip| ip.to_string())
+    };
+    let mut view: Vec<_> = records(handle)
+        .into_iter()
+        .map(|rrset| {
+            let values = rrset.values.into_iter().map(canonical).collect();
+            (rrset.name, rrset.rrset_type, values)
+        })
+        .collect();
+    view.sort();
+    view
+}
+
+/// What the zone should hold for the stand-in's servers: A → IPv4, AAAA → `::1` of the /64.
+fn expected_records(handle: &StandinHandle) -> Vec<(String, String, Vec<String>)> {
+    let mut expected = Vec::new();
+    for server in handle.servers() {
+        let name = format!("{}.nodes", server.name);
+        if let Some(ipv4) = &server.ipv4 {
+            expected.push((name.clone(), "A".to_owned(), vec![ipv4.clone()]));
+        }
+        if let Some(ipv6) = &server.ipv6 {
+            let network: std::net::Ipv6Addr = ipv6.split('/').next().unwrap().parse().unwrap();
+            let mut segments = network.segments();
+            segments[7] = 1;
+            expected.push((
+                name,
+                "AAAA".to_owned(),
+                vec![std::net::Ipv6Addr::from(segments).to_string()],
+            ));
+        }
+    }
+    expected.sort();
+    expected
+}
+
+fn controller(executor: HcloudExecutor) -> Controller<HcloudExecutor> {
+    Controller::new(
+        executor,
+        Policy::default(),
+        ControllerSettings {
+            regions: vec![region()],
+            room_soft_cap: 120,
+            scrape_timeout: Duration::from_millis(100),
+            matchmaker_metrics_url: None,
+        },
+    )
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[tokio::test]
+async fn a_created_node_gets_its_records_and_loses_them_when_deleted() {
+    let standin = Standin::start(StandinConfig::default()).await.unwrap();
+    let handle = standin.handle();
+    let executor = dns_executor(&standin);
+
+    let outcome = executor.create(&region(), 2).await;
+    assert_eq!(outcome.created.len(), 2, "{:?}", outcome.failures);
+    let expected = expected_records(&handle);
+    assert_eq!(expected.len(), 4, "A and AAAA for each of two servers");
+    assert_eq!(record_view(&handle), expected);
+    for rrset in records(&handle) {
+        assert_eq!(rrset.ttl, Some(60));
+        assert_eq!(rrset.labels.get("coil-fleet").unwrap(), "testfleet");
+        assert_eq!(rrset.labels.get("coil-pool").unwrap(), "game");
+        assert_eq!(rrset.labels.get("coil-region").unwrap(), "us-east");
+        assert_eq!(
+            format!("{}.nodes", rrset.labels.get("coil-node").unwrap()),
+            rrset.name
+        );
+    }
+
+    let first = outcome.created[0].clone();
+    executor.destroy(&first).await.unwrap();
+    let left = record_view(&handle);
+    assert_eq!(left.len(), 2);
+    assert!(
+        left.iter()
+            .all(|(name, _, _)| *name != format!("{}.nodes", first.node.0)),
+        "{left:?}"
+    );
+    assert_eq!(left, expected_records(&handle));
+    standin.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dns_outage_keeps_the_server_and_the_next_pass_repairs_it() {
+    let standin = Standin::start(StandinConfig::default()).await.unwrap();
+    let handle = standin.handle();
+    let executor = dns_executor(&standin);
+
+    handle.set_dns_unavailable(true);
+    let outcome = executor.create(&region(), 1).await;
+    assert_eq!(outcome.created.len(), 1, "{:?}", outcome.failures);
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert_eq!(handle.servers().len(), 1, "the server is kept");
+    assert!(records(&handle).is_empty());
+
+    // Still down: a controller pass lists the server and fails to list the zone, harmlessly.
+    let mut controller = controller(executor);
+    controller.evaluate(now_ms()).await.unwrap();
+    assert!(records(&handle).is_empty());
+    assert_eq!(handle.servers().len(), 1);
+
+    // Back: the next pass creates the missing records, and a pass after that changes nothing.
+    handle.set_dns_unavailable(false);
+    controller.evaluate(now_ms()).await.unwrap();
+    assert_eq!(record_view(&handle), expected_records(&handle));
+    assert_eq!(records(&handle).len(), 2);
+    let before = handle.request_count();
+    controller.evaluate(now_ms()).await.unwrap();
+    let zone_writes = handle.request_log()[before..]
+        .iter()
+        .filter(|request| request.path.starts_with("/v1/zones/") && request.method != "GET")
+        .count();
+    assert_eq!(zone_writes, 0, "nothing to repair");
+
+    // A delete during an outage leaves the records behind; the next pass removes them.
+    let node = controller.executor().list().await.unwrap()[0].clone();
+    handle.set_dns_unavailable(true);
+    controller.executor().destroy(&node).await.unwrap();
+    assert!(handle.servers().is_empty(), "the server is deleted anyway");
+    assert_eq!(records(&handle).len(), 2);
+    handle.set_dns_unavailable(false);
+    controller.evaluate(now_ms()).await.unwrap();
+    // (The policy's floor of one node may have created a replacement, with its own records.)
+    let gone = format!("{}.nodes", node.node.0);
+    assert!(
+        records(&handle).iter().all(|rrset| rrset.name != gone),
+        "{:?}",
+        records(&handle)
+    );
+    assert_eq!(record_view(&handle), expected_records(&handle));
+    standin.shutdown().await;
+}
+
+#[tokio::test]
+async fn orphans_with_the_fleet_labels_are_removed_and_others_kept() {
+    let standin = Standin::start(StandinConfig::default()).await.unwrap();
+    let handle = standin.handle();
+    let executor = dns_executor(&standin);
+    assert_eq!(executor.create(&region(), 1).await.created.len(), 1);
+
+    let client = client(&standin);
+    let fleet_labels = BTreeMap::from([
+        ("coil-fleet".to_owned(), "testfleet".to_owned()),
+        ("coil-pool".to_owned(), "game".to_owned()),
+        (
+            "coil-node".to_owned(),
+            "testfleet-us-east-dead00".to_owned(),
+        ),
+    ]);
+    let record = |name: &str, labels: BTreeMap<String, String>| CreateRrsetRequest {
+        name: name.to_owned(),
+        rrset_type: "A".to_owned(),
+        ttl: Some(60),
+        records: vec![RrsetRecord {
+            value: "203.0.113.7".to_owned(),
+            comment: None,
+        }],
+        labels,
+    };
+    // A gone node's record, one of another fleet, and an unlabelled one.
+    client
+        .create_rrset(
+            ZONE,
+            &record("testfleet-us-east-dead00.nodes", fleet_labels.clone()),
+        )
+        .await
+        .unwrap();
+    let mut other_fleet = fleet_labels.clone();
+    other_fleet.insert("coil-fleet".to_owned(), "otherfleet".to_owned());
+    client
+        .create_rrset(ZONE, &record("other-us-east-000001.nodes", other_fleet))
+        .await
+        .unwrap();
+    client
+        .create_rrset(ZONE, &record("www", BTreeMap::new()))
+        .await
+        .unwrap();
+    // A live node's A record pointing at the wrong address is replaced.
+    let live = handle.servers()[0].clone();
+    let live_name = format!("{}.nodes", live.name);
+    client.delete_rrset(ZONE, &live_name, "A").await.unwrap();
+    let mut live_labels = fleet_labels.clone();
+    live_labels.insert("coil-node".to_owned(), live.name.clone());
+    client
+        .create_rrset(ZONE, &record(&live_name, live_labels))
+        .await
+        .unwrap();
+
+    // Its AAAA spelled out in full is the same address: left alone.
+    let aaaa = records(&handle)
+        .into_iter()
+        .find(|rrset| rrset.name == live_name && rrset.rrset_type == "AAAA")
+        .unwrap();
+    let full: std::net::Ipv6Addr = aaaa.values[0].parse().unwrap();
+    let segments = full.segments();
+    let spelled_out = segments
+        .iter()
+        .map(|segment| format!("{segment:04x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    client.delete_rrset(ZONE, &live_name, "AAAA").await.unwrap();
+    let mut aaaa_request = record(&live_name, aaaa.labels.clone());
+    aaaa_request.rrset_type = "AAAA".to_owned();
+    aaaa_request.records[0].value = spelled_out.clone();
+    client.create_rrset(ZONE, &aaaa_request).await.unwrap();
+
+    executor.list().await.unwrap();
+    executor.reconcile().await;
+    let aaaa_after = records(&handle)
+        .into_iter()
+        .find(|rrset| rrset.name == live_name && rrset.rrset_type == "AAAA")
+        .unwrap();
+    assert_eq!(aaaa_after.values, vec![spelled_out], "not churned");
+    let mut expected = expected_records(&handle);
+    expected.push((
+        "other-us-east-000001.nodes".to_owned(),
+        "A".to_owned(),
+        vec!["203.0.113.7".to_owned()],
+    ));
+    expected.push((
+        "www".to_owned(),
+        "A".to_owned(),
+        vec!["203.0.113.7".to_owned()],
+    ));
+    expected.sort();
+    assert_eq!(record_view(&handle), expected);
+
+    // A reconcile without a fresh listing in between does nothing (one list per pass).
+    let before = handle.request_count();
+    executor.reconcile().await;
+    assert_eq!(handle.request_count(), before);
+    standin.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_dns_zone_no_dns_call_is_made() {
+    let standin = Standin::start(StandinConfig::default()).await.unwrap();
+    let handle = standin.handle();
+    handle.add_zone(ZONE);
+    let mut controller = controller(executor(&standin));
+    let outcome = controller.executor().create(&region(), 1).await;
+    assert_eq!(outcome.created.len(), 1);
+    controller.evaluate(now_ms()).await.unwrap();
+    controller
+        .executor()
+        .destroy(&outcome.created[0])
+        .await
+        .unwrap();
+    assert!(records(&handle).is_empty());
+    assert!(
+        handle
+            .request_log()
+            .iter()
+            .all(|request| !request.path.starts_with("/v1/zones")),
+        "{:?}",
+        handle.request_log()
+    );
+    standin.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dry_run_changes_no_records() {
+    let standin = Standin::start(StandinConfig::default()).await.unwrap();
+    let handle = standin.handle();
+    let executor = dns_executor(&standin);
+    handle.set_dns_unavailable(true);
+    assert_eq!(executor.create(&region(), 1).await.created.len(), 1);
+    handle.set_dns_unavailable(false);
+    let policy = Policy {
+        dry_run: true,
+        ..Policy::default()
+    };
+    let mut controller = Controller::new(
+        executor,
+        policy,
+        ControllerSettings {
+            regions: vec![region()],
+            room_soft_cap: 120,
+            scrape_timeout: Duration::from_millis(100),
+            matchmaker_metrics_url: None,
+        },
+    );
+    controller.evaluate(now_ms()).await.unwrap();
+    assert!(records(&handle).is_empty());
     standin.shutdown().await;
 }

@@ -1,4 +1,5 @@
-//! The async Hetzner Cloud API client: servers, actions, server types and pricing.
+//! The async Hetzner Cloud API client: servers, actions, server types, pricing and DNS zone
+//! record sets (RRSets).
 //!
 //! Owns the HTTP exchange (reqwest with rustls, a timeout on every request, bearer auth), the
 //! decoding into [`crate::model`] types, the mapping of error objects into [`HcloudError`], and
@@ -19,9 +20,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ErrorCode, HcloudError};
 use crate::model::{
-    Action, ActionEnvelope, ActionId, ActionStatus, CreateServerRequest, CreatedServer,
-    MAX_PER_PAGE, Page, Pricing, PricingEnvelope, Server, ServerEnvelope, ServerId, ServerType,
-    ServerTypesPageWire, ServersPageWire, USER_DATA_LIMIT_BYTES,
+    Action, ActionEnvelope, ActionId, ActionStatus, CreateRrsetRequest, CreateServerRequest,
+    CreatedRrset, CreatedServer, MAX_PER_PAGE, Page, Pricing, PricingEnvelope, Rrset,
+    RrsetsPageWire, Server, ServerEnvelope, ServerId, ServerType, ServerTypesPageWire,
+    ServersPageWire, USER_DATA_LIMIT_BYTES,
 };
 use crate::rate_limit::{BudgetShortfall, RateLimitSnapshot, check_budget};
 use crate::token::ApiToken;
@@ -315,6 +317,110 @@ impl HcloudClient {
         let builder = self.request(Method::GET, "/pricing")?;
         let envelope: PricingEnvelope = self.send("get_pricing", builder).await?;
         Ok(envelope.pricing.into())
+    }
+
+    /// `POST /v1/zones/{zone}/rrsets` (`zone`: id or name). The returned action is not
+    /// followed: the record set exists once the call succeeds. Answers `uniqueness_error` if
+    /// the name and type already exist, `not_found` for an unknown zone.
+    pub async fn create_rrset(
+        &self,
+        zone: &str,
+        request: &CreateRrsetRequest,
+    ) -> Result<CreatedRrset, HcloudError> {
+        let builder = self
+            .request_segments(Method::POST, &["zones", zone, "rrsets"])?
+            .json(request);
+        self.send("create_rrset", builder).await
+    }
+
+    /// `DELETE /v1/zones/{zone}/rrsets/{name}/{type}`; returns the `delete_rrset` action.
+    /// `not_found` when the zone or the record set does not exist.
+    pub async fn delete_rrset(
+        &self,
+        zone: &str,
+        name: &str,
+        rrset_type: &str,
+    ) -> Result<Action, HcloudError> {
+        let builder =
+            self.request_segments(Method::DELETE, &["zones", zone, "rrsets", name, rrset_type])?;
+        let envelope: ActionEnvelope = self.send("delete_rrset", builder).await?;
+        Ok(envelope.action)
+    }
+
+    /// One page of `GET /v1/zones/{zone}/rrsets`. Costs one request.
+    pub async fn list_rrsets_page(
+        &self,
+        zone: &str,
+        label_selector: Option<&str>,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<Rrset>, HcloudError> {
+        let mut parameters: Vec<(&str, String)> = Vec::new();
+        if let Some(selector) = label_selector {
+            parameters.push(("label_selector", selector.to_owned()));
+        }
+        parameters.push(("page", page.to_string()));
+        parameters.push(("per_page", per_page.min(MAX_PER_PAGE).to_string()));
+        let builder = self
+            .request_segments(Method::GET, &["zones", zone, "rrsets"])?
+            .query(&parameters);
+        let wire: RrsetsPageWire = self.send("list_rrsets", builder).await?;
+        Ok(Page {
+            items: wire.rrsets,
+            pagination: wire.meta.and_then(|meta| meta.pagination),
+        })
+    }
+
+    /// Every record set of `zone` matching `label_selector`, walking every page at 50 per
+    /// page. Costs one request per page.
+    pub async fn list_rrsets(
+        &self,
+        zone: &str,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Rrset>, HcloudError> {
+        let mut rrsets = Vec::new();
+        let mut page = 1;
+        for _ in 0..MAX_PAGES_PER_LIST {
+            let result = self
+                .list_rrsets_page(zone, label_selector, page, MAX_PER_PAGE)
+                .await?;
+            rrsets.extend(result.items);
+            match result
+                .pagination
+                .and_then(|pagination| pagination.next_page)
+            {
+                Some(next) if next > page => page = next,
+                _ => break,
+            }
+        }
+        Ok(rrsets)
+    }
+
+    /// A request to the base URL plus `segments`, each percent-encoded as one path segment (a
+    /// zone or record name can never add a path level or a query).
+    fn request_segments(
+        &self,
+        method: Method,
+        segments: &[&str],
+    ) -> Result<RequestBuilder, HcloudError> {
+        let invalid = || HcloudError::InvalidUrl {
+            url: format!("{}/{}", self.base_url, segments.join("/")),
+        };
+        if segments
+            .iter()
+            .any(|segment| segment.is_empty() || *segment == "." || *segment == "..")
+        {
+            return Err(invalid());
+        }
+        let mut url = reqwest::Url::parse(&self.base_url).map_err(|_| invalid())?;
+        url.path_segments_mut()
+            .map_err(|()| invalid())?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(self
+            .http
+            .request(method, url)
+            .bearer_auth(self.token.expose_secret()))
     }
 
     fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, HcloudError> {

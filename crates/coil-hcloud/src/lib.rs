@@ -3,7 +3,8 @@
 //!
 //! # What it owns
 //! - [`HcloudClient`]: create, list (by label selector, every page), get and delete servers;
-//!   get and wait for actions; server types and pricing parsed into numbers for the cost model.
+//!   get and wait for actions; server types and pricing parsed into numbers for the cost model;
+//!   create, list (by label selector) and delete DNS record sets in a zone (`/zones/{zone}/rrsets`).
 //! - Rate limiting as Hetzner publishes it: every response's `RateLimit-Limit`,
 //!   `RateLimit-Remaining` and `RateLimit-Reset` update a snapshot ([`HcloudClient::rate_limit`]);
 //!   a 429 becomes [`HcloudError::RateLimited`] carrying `retry_at`; [`HcloudClient::check_budget`]
@@ -23,7 +24,7 @@
 //! reqwest-based, but its generated functions (`servers_api::list_servers(&configuration, ..)`)
 //! return only the decoded body: the `RateLimit-*` headers the autoscaler must budget with are
 //! out of reach, and errors come back as a status plus an untyped body rather than Hetzner's
-//! error codes. It also carries generated models for every Hetzner resource. Coil needs six endpoints, typed
+//! error codes. It also carries generated models for every Hetzner resource. Coil needs nine endpoints, typed
 //! error codes and the headers, so this crate is a small hand-written client over the reqwest
 //! the workspace already uses.
 
@@ -40,10 +41,11 @@ pub use error::{ApiError, ErrorCode, HcloudError};
 pub use label_selector::{LabelRequirement, LabelSelector, LabelSelectorError};
 pub use model::{
     Action, ActionError, ActionId, ActionResource, ActionStatus, AppliedFirewall,
-    CreateServerRequest, CreatedServer, Datacenter, Image, ImageRef, Location, LocationPrice,
-    LocationPriceWithoutTraffic, MAX_PER_PAGE, Page, Pagination, PlacementGroupRef, Price, Pricing,
-    PrimaryIpPricing, PrivateNet, PublicIpv4, PublicIpv6, PublicNet, Server, ServerId,
-    ServerStatus, ServerType, ServerTypeLocation, ServerTypePricing, USER_DATA_LIMIT_BYTES,
+    CreateRrsetRequest, CreateServerRequest, CreatedRrset, CreatedServer, Datacenter, Image,
+    ImageRef, Location, LocationPrice, LocationPriceWithoutTraffic, MAX_PER_PAGE, Page, Pagination,
+    PlacementGroupRef, Price, Pricing, PrimaryIpPricing, PrivateNet, PublicIpv4, PublicIpv6,
+    PublicNet, Rrset, RrsetRecord, Server, ServerId, ServerStatus, ServerType, ServerTypeLocation,
+    ServerTypePricing, USER_DATA_LIMIT_BYTES,
 };
 pub use rate_limit::{BudgetShortfall, RateLimitSnapshot};
 pub use token::{ApiToken, TOKEN_ENVIRONMENT_VARIABLE};

@@ -752,3 +752,74 @@ mod tests {
         assert_eq!(status, ActionStatus::Success);
     }
 }
+
+// --- DNS: zone RRSets -------------------------------------------------------------------------
+//
+// Shapes of the Hetzner Cloud DNS API (GA late 2025, same base URL and token as servers), as
+// relied on here and checked against: the `hcloud` crate 0.25 (generated from Hetzner's
+// OpenAPI 0.28: `ResourceRecordSet` = {id "name/TYPE", name, type, ttl (null = zone default),
+// labels, protection {change}, records [{value, comment}], zone}; `ResourceRecordSetToCreate`
+// = {name, type, ttl?, records, labels?} for `POST /zones/{id_or_name}/rrsets`), the
+// hetznercloud Java client's `RRSetsResponse {rrsets, meta}` / `RRSetResponse`, the hcloud CLI
+// (`hcloud zone rrset list <zone>` with `-l` selectors, id `www/A`), and the Ansible and
+// Pulumi docs for `zone_rrset` (names relative to the zone, `@` for the apex, lower case, no
+// trailing dot). `POST` answers `{rrset, action}`; `DELETE
+// /zones/{id_or_name}/rrsets/{name}/{type}` answers `{action}`; the list is paginated like
+// every other list (`page`, `per_page` ≤ 50, `meta.pagination`).
+
+/// One record of an RRSet.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct RrsetRecord {
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// A resource record set: every record of one name and type in a zone.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Rrset {
+    /// `<name>/<type>`, e.g. `www/A`.
+    #[serde(default)]
+    pub id: String,
+    /// Relative to the zone (`@` for the apex).
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rrset_type: String,
+    /// `None`: the zone's default TTL.
+    #[serde(default)]
+    pub ttl: Option<u32>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub records: Vec<RrsetRecord>,
+    /// The zone's id.
+    #[serde(default)]
+    pub zone: Option<u64>,
+}
+
+/// The body of `POST /v1/zones/{id_or_name}/rrsets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateRrsetRequest {
+    /// Relative to the zone, lower case, without a trailing dot or the zone name.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rrset_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    pub records: Vec<RrsetRecord>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What `POST /v1/zones/{id_or_name}/rrsets` answers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CreatedRrset {
+    pub rrset: Rrset,
+    pub action: Action,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RrsetsPageWire {
+    pub(crate) rrsets: Vec<Rrset>,
+    #[serde(default)]
+    pub(crate) meta: Option<MetaWire>,
+}

@@ -1,15 +1,15 @@
 //! The client against the stand-in over real HTTP on 127.0.0.1: the server lifecycle, label
 //! selectors, pagination, actions, rate limiting, capacity refusals, auth, user-data limits,
-//! pricing, injected faults and timeouts.
+//! pricing, injected faults and timeouts, and DNS zone record sets.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use coil_hcloud::standin::{InjectedError, Standin, StandinConfig};
 use coil_hcloud::{
-    ActionStatus, ApiToken, CreateServerRequest, ErrorCode, HcloudClient, HcloudClientConfig,
-    HcloudError, ImageRef, LabelSelector, ListServersQuery, ServerId, ServerStatus,
-    USER_DATA_LIMIT_BYTES,
+    ActionStatus, ApiToken, CreateRrsetRequest, CreateServerRequest, ErrorCode, HcloudClient,
+    HcloudClientConfig, HcloudError, ImageRef, LabelSelector, ListServersQuery, RrsetRecord,
+    ServerId, ServerStatus, USER_DATA_LIMIT_BYTES,
 };
 
 const POLL: Duration = Duration::from_millis(5);
@@ -609,4 +609,161 @@ async fn deleting_a_server_twice_while_the_first_delete_runs_is_locked() {
     let again = client.delete_server(created.server.id).await.unwrap_err();
     assert_eq!(again.code(), Some(&ErrorCode::Locked));
     assert!(again.is_retryable());
+}
+
+fn a_record(name: &str, value: &str, labels: &[(&str, &str)]) -> CreateRrsetRequest {
+    CreateRrsetRequest {
+        name: name.to_owned(),
+        rrset_type: "A".to_owned(),
+        ttl: Some(60),
+        records: vec![RrsetRecord {
+            value: value.to_owned(),
+            comment: None,
+        }],
+        labels: labels
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn rrsets_are_created_listed_by_label_and_deleted() {
+    let (standin, client) = start(StandinConfig::default()).await;
+    let handle = standin.handle();
+    let zone_id = handle.add_zone("example.com");
+
+    let created = client
+        .create_rrset(
+            "example.com",
+            &a_record("n-abc.nodes", "198.51.100.7", &[("coil-fleet", "f")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.rrset.id, "n-abc.nodes/A");
+    assert_eq!(created.rrset.name, "n-abc.nodes");
+    assert_eq!(created.rrset.rrset_type, "A");
+    assert_eq!(created.rrset.ttl, Some(60));
+    assert_eq!(created.rrset.records[0].value, "198.51.100.7");
+    assert_eq!(created.rrset.zone, Some(zone_id));
+    assert_eq!(created.action.command, "create_rrset");
+    assert_eq!(created.action.status, ActionStatus::Success);
+
+    // The same name and type again: 409 uniqueness_error.
+    let again = client
+        .create_rrset("example.com", &a_record("n-abc.nodes", "198.51.100.8", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Some(&ErrorCode::UniquenessError), "{again}");
+
+    // 60 more, by zone id, half of them labelled: the selector and every page are honoured.
+    for index in 0..60 {
+        let labels: &[(&str, &str)] = if index % 2 == 0 {
+            &[("coil-fleet", "f")]
+        } else {
+            &[("coil-fleet", "g")]
+        };
+        client
+            .create_rrset(
+                &zone_id.to_string(),
+                &a_record(&format!("n-{index:03}.nodes"), "198.51.100.9", labels),
+            )
+            .await
+            .unwrap();
+    }
+    let labelled = client
+        .list_rrsets("example.com", Some("coil-fleet=f"))
+        .await
+        .unwrap();
+    assert_eq!(labelled.len(), 31);
+    assert!(
+        labelled
+            .iter()
+            .all(|rrset| rrset.labels["coil-fleet"] == "f")
+    );
+    assert_eq!(
+        client.list_rrsets("example.com", None).await.unwrap().len(),
+        61
+    );
+    let first_page = client
+        .list_rrsets_page("example.com", None, 1, 50)
+        .await
+        .unwrap();
+    assert_eq!(first_page.items.len(), 50);
+    assert_eq!(first_page.pagination.unwrap().next_page, Some(2));
+
+    let action = client
+        .delete_rrset("example.com", "n-abc.nodes", "A")
+        .await
+        .unwrap();
+    assert_eq!(action.command, "delete_rrset");
+    assert!(
+        handle
+            .rrsets("example.com")
+            .unwrap()
+            .iter()
+            .all(|rrset| rrset.name != "n-abc.nodes")
+    );
+    // Gone now, and an unknown zone: 404 not_found.
+    let missing = client
+        .delete_rrset("example.com", "n-abc.nodes", "A")
+        .await
+        .unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
+    let no_zone = client.list_rrsets("example.org", None).await.unwrap_err();
+    assert!(no_zone.is_not_found(), "{no_zone}");
+    let no_zone = client
+        .create_rrset("example.org", &a_record("x", "198.51.100.7", &[]))
+        .await
+        .unwrap_err();
+    assert!(no_zone.is_not_found(), "{no_zone}");
+    standin.shutdown().await;
+}
+
+#[tokio::test]
+async fn rrset_input_is_checked_and_outages_are_api_errors() {
+    let (standin, client) = start(StandinConfig::default()).await;
+    let handle = standin.handle();
+    handle.add_zone("example.com");
+    for bad in [
+        a_record("www.example.com", "198.51.100.7", &[]),
+        a_record("WWW", "198.51.100.7", &[]),
+        a_record("www", "not-an-address", &[]),
+        CreateRrsetRequest {
+            ttl: Some(5),
+            ..a_record("www", "198.51.100.7", &[])
+        },
+        CreateRrsetRequest {
+            records: Vec::new(),
+            ..a_record("www", "198.51.100.7", &[])
+        },
+    ] {
+        let error = client.create_rrset("example.com", &bad).await.unwrap_err();
+        assert_eq!(
+            error.code(),
+            Some(&ErrorCode::InvalidInput),
+            "{bad:?}: {error}"
+        );
+    }
+    // A name that would be a path of its own is one encoded segment, never a traversal.
+    let error = client
+        .delete_rrset("example.com", "a/b", "A")
+        .await
+        .unwrap_err();
+    assert!(error.is_not_found(), "{error}");
+
+    handle.set_dns_unavailable(true);
+    let error = client
+        .create_rrset("example.com", &a_record("www", "198.51.100.7", &[]))
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert!(handle.rrsets("example.com").unwrap().is_empty());
+    handle.set_dns_unavailable(false);
+    client
+        .create_rrset("example.com", &a_record("www", "198.51.100.7", &[]))
+        .await
+        .unwrap();
+    assert_eq!(handle.rrsets("example.com").unwrap().len(), 1);
+    standin.shutdown().await;
 }

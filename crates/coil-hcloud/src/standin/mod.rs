@@ -2,11 +2,13 @@
 //! cost model: an axum server on `127.0.0.1:0` that follows the published shapes.
 //!
 //! It serves `POST/GET /v1/servers`, `GET/DELETE /v1/servers/{id}`, `GET /v1/actions/{id}`,
-//! `GET /v1/server_types` and `GET /v1/pricing` over an in-memory project, with bearer-token
+//! `GET /v1/server_types`, `GET /v1/pricing`, and DNS record sets (`GET/POST
+//! /v1/zones/{id_or_name}/rrsets`, `DELETE /v1/zones/{id_or_name}/rrsets/{name}/{type}`) in
+//! zones a test adds with [`StandinHandle::add_zone`], over an in-memory project, with bearer-token
 //! auth (401 `unauthorized`), label selectors, pagination, the `RateLimit-*` headers and 429
 //! `rate_limit_exceeded`, actions that finish after a configurable number of observations,
 //! `initializing → running` server status, and fault knobs (capacity refusals, project limit,
-//! 5xx, slow responses, failing actions). A [`StandinHandle`] inspects and changes the state.
+//! 5xx, slow responses, failing actions, a DNS outage). A [`StandinHandle`] inspects and changes the state.
 //!
 //! It must not be mistaken for Hetzner: prices and ids are fixtures (see `catalog.rs`), only
 //! the endpoints above exist, and the HTTP status of some error codes is a guess (the client
@@ -356,6 +358,67 @@ impl StandinHandle {
     /// The accepted bearer token.
     pub fn token(&self) -> String {
         self.lock().config.token.clone()
+    }
+
+    /// Adds a primary DNS zone (e.g. `example.com`) and returns its id; an existing zone's id
+    /// if it is already there.
+    pub fn add_zone(&self, name: &str) -> u64 {
+        self.lock().add_zone(name)
+    }
+
+    /// Every record set of `zone` (id or name) as `GET .../rrsets` would list it, or `None`
+    /// for an unknown zone.
+    pub fn rrsets(&self, zone: &str) -> Option<Vec<StandinRrset>> {
+        let values = self.lock().rrsets_json(zone)?;
+        Some(values.iter().map(StandinRrset::from_json).collect())
+    }
+
+    /// While set, every `/v1/zones/...` request answers 503 `unavailable`.
+    pub fn set_dns_unavailable(&self, unavailable: bool) {
+        self.lock().faults.dns_unavailable = unavailable;
+    }
+}
+
+/// A record set as the stand-in stores it, for inspection from tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandinRrset {
+    pub name: String,
+    pub rrset_type: String,
+    pub ttl: Option<u32>,
+    pub labels: BTreeMap<String, String>,
+    pub values: Vec<String>,
+}
+
+impl StandinRrset {
+    fn from_json(value: &serde_json::Value) -> Self {
+        let text = |field: &str| value[field].as_str().unwrap_or_default().to_owned();
+        Self {
+            name: text("name"),
+            rrset_type: text("type"),
+            ttl: value["ttl"]
+                .as_u64()
+                .and_then(|ttl| u32::try_from(ttl).ok()),
+            labels: value["labels"]
+                .as_object()
+                .map(|labels| {
+                    labels
+                        .iter()
+                        .map(|(key, value)| {
+                            (key.clone(), value.as_str().unwrap_or_default().to_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            values: value["records"]
+                .as_array()
+                .map(|records| {
+                    records
+                        .iter()
+                        .map(|record| record["value"].as_str().unwrap_or_default().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
     }
 }
 

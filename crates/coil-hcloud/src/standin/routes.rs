@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use serde_json::Value;
 
 use super::state::{ListParameters, Refusal};
@@ -25,6 +25,14 @@ pub(super) fn router(handle: StandinHandle) -> Router {
         .route("/v1/actions/{id}", get(get_action))
         .route("/v1/server_types", get(list_server_types))
         .route("/v1/pricing", get(get_pricing))
+        .route(
+            "/v1/zones/{zone}/rrsets",
+            get(list_rrsets).post(create_rrset),
+        )
+        .route(
+            "/v1/zones/{zone}/rrsets/{name}/{rrset_type}",
+            delete(delete_rrset),
+        )
         .fallback(unknown_route)
         .layer(middleware::from_fn_with_state(handle.clone(), front))
         .with_state(handle)
@@ -170,6 +178,35 @@ async fn list_server_types(
 async fn get_pricing(State(handle): State<StandinHandle>) -> Response {
     let body = handle.lock().pricing();
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+async fn list_rrsets(
+    State(handle): State<StandinHandle>,
+    Path(zone): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    let result =
+        list_parameters(query).and_then(|parameters| handle.lock().list_rrsets(&zone, &parameters));
+    answer(result, StatusCode::OK)
+}
+
+async fn create_rrset(
+    State(handle): State<StandinHandle>,
+    Path(zone): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = handle.lock().create_rrset(&zone, &body, now_unix_seconds());
+    answer(result, StatusCode::CREATED)
+}
+
+async fn delete_rrset(
+    State(handle): State<StandinHandle>,
+    Path((zone, name, rrset_type)): Path<(String, String, String)>,
+) -> Response {
+    let result = handle
+        .lock()
+        .delete_rrset(&zone, &name, &rrset_type, now_unix_seconds());
+    answer(result, StatusCode::OK)
 }
 
 async fn unknown_route() -> Response {

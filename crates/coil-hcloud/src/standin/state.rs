@@ -1,4 +1,4 @@
-//! The stand-in's in-memory project: servers, actions, the rate-limit bucket, fault knobs and
+//! The stand-in's in-memory project: servers, actions, DNS zones and their record sets, the rate-limit bucket, fault knobs and
 //! the request log, plus the JSON the API would answer for each of them.
 //!
 //! Everything here is synchronous and takes `now` from the caller, so it is driven under one
@@ -222,6 +222,8 @@ pub(crate) struct Faults {
     pub(crate) next_response_errors: VecDeque<InjectedError>,
     pub(crate) response_delay: Duration,
     pub(crate) failing_create_actions: VecDeque<(String, String)>,
+    /// While set, every `/v1/zones/...` request answers 503 `unavailable` (a DNS outage).
+    pub(crate) dns_unavailable: bool,
 }
 
 /// The whole in-memory project.
@@ -236,7 +238,48 @@ pub(crate) struct StandinState {
     next_server_id: u64,
     next_action_id: u64,
     next_address: u32,
+    /// DNS zones by name.
+    zones: BTreeMap<String, StoredZone>,
+    next_zone_id: u64,
 }
+
+/// A primary DNS zone and its record sets, keyed by (name, type).
+#[derive(Debug, Clone)]
+struct StoredZone {
+    id: u64,
+    rrsets: BTreeMap<(String, String), StoredRrset>,
+}
+
+#[derive(Debug, Clone)]
+struct StoredRrset {
+    ttl: Option<u32>,
+    labels: BTreeMap<String, String>,
+    records: Vec<(String, Option<String>)>,
+}
+
+/// The body of `POST /v1/zones/{id_or_name}/rrsets` as the stand-in reads it.
+#[derive(Debug, Deserialize)]
+struct CreateRrsetBody {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    rrset_type: Option<String>,
+    ttl: Option<u32>,
+    #[serde(default)]
+    records: Vec<RrsetRecordBody>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RrsetRecordBody {
+    value: String,
+    comment: Option<String>,
+}
+
+/// Record types the stand-in accepts (Hetzner's list; SOA and NS are managed with the zone).
+const RRSET_TYPES: [&str; 11] = [
+    "A", "AAAA", "CAA", "CNAME", "DS", "HINFO", "HTTPS", "MX", "PTR", "RP", "SRV",
+];
 
 /// The body of `POST /v1/servers` as the stand-in reads it. Fields are loose (`Value`) where
 /// the API accepts either an id or a name.
@@ -277,6 +320,8 @@ pub(crate) struct ListParameters {
     pub(crate) label_selector: Option<String>,
     pub(crate) name: Option<String>,
     pub(crate) status: Vec<String>,
+    /// `type` (record sets), repeatable.
+    pub(crate) types: Vec<String>,
     pub(crate) page: Option<String>,
     pub(crate) per_page: Option<String>,
 }
@@ -289,6 +334,7 @@ impl ListParameters {
                 "label_selector" => parameters.label_selector = Some(value),
                 "name" => parameters.name = Some(value),
                 "status" => parameters.status.push(value),
+                "type" => parameters.types.push(value),
                 "page" => parameters.page = Some(value),
                 "per_page" => parameters.per_page = Some(value),
                 _ => {}
@@ -340,6 +386,8 @@ impl StandinState {
             next_server_id: 42_000_001,
             next_action_id: 13_000_001,
             next_address: 1,
+            zones: BTreeMap::new(),
+            next_zone_id: 8_000_001,
         }
     }
 
@@ -778,6 +826,222 @@ impl StandinState {
         Ok(json!({"servers": servers, "meta": {"pagination": pagination}}))
     }
 
+    /// Adds a primary zone (no record sets); returns its id, or the existing one's.
+    pub(crate) fn add_zone(&mut self, name: &str) -> u64 {
+        if let Some(zone) = self.zones.get(name) {
+            return zone.id;
+        }
+        let id = self.next_zone_id;
+        self.next_zone_id += 1;
+        self.zones.insert(
+            name.to_owned(),
+            StoredZone {
+                id,
+                rrsets: BTreeMap::new(),
+            },
+        );
+        id
+    }
+
+    /// Every record set of a zone as the API would list it; `None` for an unknown zone.
+    pub(crate) fn rrsets_json(&self, zone: &str) -> Option<Vec<Value>> {
+        let (_, stored) = self.zone(zone)?;
+        Some(
+            stored
+                .rrsets
+                .iter()
+                .map(|(key, rrset)| rrset_json(stored.id, key, rrset))
+                .collect(),
+        )
+    }
+
+    /// The zone named or numbered `id_or_name`.
+    fn zone(&self, id_or_name: &str) -> Option<(&String, &StoredZone)> {
+        match id_or_name.parse::<u64>() {
+            Ok(id) => self.zones.iter().find(|(_, zone)| zone.id == id),
+            Err(_) => self.zones.get_key_value(id_or_name),
+        }
+    }
+
+    fn zone_mut(&mut self, id_or_name: &str) -> Result<&mut StoredZone, Refusal> {
+        let name = self
+            .zone(id_or_name)
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| Refusal::new("not_found", "zone not found"))?;
+        self.zones
+            .get_mut(&name)
+            .ok_or_else(|| Refusal::new("not_found", "zone not found"))
+    }
+
+    fn dns_gate(&self) -> Result<(), Refusal> {
+        if self.faults.dns_unavailable {
+            return Err(Refusal::new(
+                "unavailable",
+                "DNS service temporarily unavailable",
+            ));
+        }
+        Ok(())
+    }
+
+    fn dns_action(&mut self, command: &str, zone_id: u64, now_unix_seconds: u64) -> Value {
+        // DNS actions finish at once here; they are not kept for `GET /v1/actions/{id}`.
+        let id = self.next_action_id;
+        self.next_action_id += 1;
+        json!({
+            "id": id,
+            "command": command,
+            "status": "success",
+            "progress": 100,
+            "started": rfc3339(now_unix_seconds),
+            "finished": rfc3339(now_unix_seconds),
+            "resources": [{"id": zone_id, "type": "zone"}],
+            "error": null,
+        })
+    }
+
+    /// `POST /v1/zones/{id_or_name}/rrsets`.
+    pub(crate) fn create_rrset(
+        &mut self,
+        zone: &str,
+        body: &[u8],
+        now_unix_seconds: u64,
+    ) -> Result<Value, Refusal> {
+        self.dns_gate()?;
+        let body: CreateRrsetBody = serde_json::from_slice(body)
+            .map_err(|error| Refusal::new("json_error", format!("invalid JSON: {error}")))?;
+        let zone_name = self
+            .zone(zone)
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| Refusal::new("not_found", "zone not found"))?;
+        let name = body
+            .name
+            .ok_or_else(|| Refusal::invalid_field("name", "is required"))?;
+        let relative_ok = name == "@"
+            || (is_valid_hostname(&name.replace(['_', '*'], "a"))
+                && name == name.to_ascii_lowercase()
+                && name != zone_name
+                && !name.ends_with(&format!(".{zone_name}")));
+        if !relative_ok {
+            return Err(Refusal::invalid_field(
+                "name",
+                "must be lower case, relative to the zone, without a trailing dot",
+            ));
+        }
+        let rrset_type = body
+            .rrset_type
+            .filter(|rrset_type| RRSET_TYPES.contains(&rrset_type.as_str()))
+            .ok_or_else(|| Refusal::invalid_field("type", "unknown record type"))?;
+        if let Some(ttl) = body.ttl
+            && !(60..=2_147_483_647).contains(&ttl)
+        {
+            // The lower bound is the stand-in's assumption, not a documented Hetzner limit.
+            return Err(Refusal::invalid_field("ttl", "must be at least 60"));
+        }
+        if body.records.is_empty() {
+            return Err(Refusal::invalid_field("records", "must not be empty"));
+        }
+        let mut values = BTreeSet::new();
+        for record in &body.records {
+            let valid = match rrset_type.as_str() {
+                "A" => record.value.parse::<std::net::Ipv4Addr>().is_ok(),
+                "AAAA" => record.value.parse::<std::net::Ipv6Addr>().is_ok(),
+                _ => !record.value.is_empty(),
+            };
+            if !valid || !values.insert(record.value.clone()) {
+                return Err(Refusal::invalid_field(
+                    "records",
+                    "values must be valid for the type and distinct",
+                ));
+            }
+        }
+        for (key, value) in &body.labels {
+            if !is_valid_label_key(key) || !is_valid_label_value(value) {
+                return Err(Refusal::invalid_field("labels", "invalid label"));
+            }
+        }
+        let stored_zone = self.zone_mut(zone)?;
+        let key = (name, rrset_type);
+        if stored_zone.rrsets.contains_key(&key) {
+            return Err(Refusal::new(
+                "uniqueness_error",
+                "an RRSet with this name and type already exists",
+            ));
+        }
+        let rrset = StoredRrset {
+            ttl: body.ttl,
+            labels: body.labels,
+            records: body
+                .records
+                .into_iter()
+                .map(|record| (record.value, record.comment))
+                .collect(),
+        };
+        let zone_id = stored_zone.id;
+        let rrset_value = rrset_json(zone_id, &key, &rrset);
+        stored_zone.rrsets.insert(key, rrset);
+        let action = self.dns_action("create_rrset", zone_id, now_unix_seconds);
+        Ok(json!({"rrset": rrset_value, "action": action}))
+    }
+
+    /// `DELETE /v1/zones/{id_or_name}/rrsets/{name}/{type}`.
+    pub(crate) fn delete_rrset(
+        &mut self,
+        zone: &str,
+        name: &str,
+        rrset_type: &str,
+        now_unix_seconds: u64,
+    ) -> Result<Value, Refusal> {
+        self.dns_gate()?;
+        let stored_zone = self.zone_mut(zone)?;
+        let zone_id = stored_zone.id;
+        stored_zone
+            .rrsets
+            .remove(&(name.to_owned(), rrset_type.to_owned()))
+            .ok_or_else(|| Refusal::new("not_found", "RRSet not found"))?;
+        let action = self.dns_action("delete_rrset", zone_id, now_unix_seconds);
+        Ok(json!({"action": action}))
+    }
+
+    /// `GET /v1/zones/{id_or_name}/rrsets`: `label_selector`, `name` and `type` filters,
+    /// paginated.
+    pub(crate) fn list_rrsets(
+        &self,
+        zone: &str,
+        parameters: &ListParameters,
+    ) -> Result<Value, Refusal> {
+        self.dns_gate()?;
+        let (_, stored_zone) = self
+            .zone(zone)
+            .ok_or_else(|| Refusal::new("not_found", "zone not found"))?;
+        let selector = match &parameters.label_selector {
+            Some(text) => LabelSelector::parse(text)
+                .map_err(|error| Refusal::invalid_field("label_selector", &error.to_string()))?,
+            None => LabelSelector::everything(),
+        };
+        let (page, per_page) = page_parameters(parameters)?;
+        let matching: Vec<&(String, String)> = stored_zone
+            .rrsets
+            .iter()
+            .filter(|(_, rrset)| selector.matches(&rrset.labels))
+            .filter(|((name, _), _)| parameters.name.as_ref().is_none_or(|wanted| name == wanted))
+            .filter(|((_, rrset_type), _)| {
+                parameters.types.is_empty() || parameters.types.contains(rrset_type)
+            })
+            .map(|(key, _)| key)
+            .collect();
+        let (keys, pagination) = paginate(&matching, page, per_page);
+        let rrsets: Vec<Value> = keys
+            .iter()
+            .filter_map(|key| {
+                stored_zone
+                    .rrsets
+                    .get(*key)
+                    .map(|rrset| rrset_json(stored_zone.id, key, rrset))
+            })
+            .collect();
+        Ok(json!({"rrsets": rrsets, "meta": {"pagination": pagination}}))
+    }
+
     /// `GET /v1/server_types`.
     pub(crate) fn list_server_types(&self, parameters: &ListParameters) -> Result<Value, Refusal> {
         let (page, per_page) = page_parameters(parameters)?;
@@ -1047,6 +1311,24 @@ impl StandinState {
 }
 
 /// `page` (from 1) and `per_page` (1..=50, default 25) as the API documents them.
+fn rrset_json(zone_id: u64, key: &(String, String), rrset: &StoredRrset) -> Value {
+    let records: Vec<Value> = rrset
+        .records
+        .iter()
+        .map(|(value, comment)| json!({"value": value, "comment": comment}))
+        .collect();
+    json!({
+        "id": format!("{}/{}", key.0, key.1),
+        "name": key.0,
+        "type": key.1,
+        "ttl": rrset.ttl,
+        "labels": rrset.labels,
+        "protection": {"change": false},
+        "records": records,
+        "zone": zone_id,
+    })
+}
+
 fn page_parameters(parameters: &ListParameters) -> Result<(u64, u64), Refusal> {
     let page = match &parameters.page {
         None => 1,
