@@ -19,6 +19,7 @@
 //! lock across `.await` or inside a tick.
 
 pub mod config;
+pub mod direct;
 pub mod fleet;
 pub mod http;
 pub mod matchmaker;

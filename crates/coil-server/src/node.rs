@@ -13,6 +13,7 @@ use coil_game::{Game, JoinInfo, PlayerId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::NodeConfig;
+use crate::direct::Direct;
 use crate::fleet::FleetLink;
 use crate::room::{
     JoinRefusal, Outbound, ROOM_EVENT_QUEUE, Room, RoomEvent, RoomHandle, RoomId, RoomSettings,
@@ -143,6 +144,7 @@ impl<G: Game> Node<G> {
         id: &RoomId,
         info: JoinInfo,
         outbound: mpsc::Sender<Outbound>,
+        direct: Option<Direct>,
     ) -> Result<(PlayerId, RoomHandle), SeatError> {
         // A room that was being reaped as we looked it up drops our join; a second attempt
         // finds (or makes) its successor.
@@ -152,6 +154,7 @@ impl<G: Game> Node<G> {
             let event = RoomEvent::Join {
                 info: info.clone(),
                 outbound: outbound.clone(),
+                direct: direct.clone(),
                 reply,
             };
             if handle.events.send(event).await.is_err() {

@@ -2,8 +2,9 @@
 //!
 //! The task owns the game state outright (no lock around it) and reads a closed enum of
 //! [`RoomEvent`]s. Each tick it measures the real elapsed time, advances the game, and sends
-//! every player exactly one message through that player's bounded outbound queue. It never
-//! waits on a socket or a database inside a tick: a full queue means the frame is dropped
+//! every player exactly one message: written straight to the player's socket when that cannot
+//! wait (see [`crate::direct`]), otherwise through that player's bounded outbound queue. It
+//! never waits on a socket or a database inside a tick: a full queue means the frame is dropped
 //! (and the player's view re-sent in full later), scores go to the leaderboard writer through
 //! a bounded channel.
 //!
@@ -23,6 +24,7 @@ use coil_protocol::{ErrorCode, Writer};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 
+use crate::direct::{Direct, DirectWrite};
 use crate::metrics as m;
 use crate::scores::ScoreSink;
 
@@ -134,6 +136,9 @@ impl RoomStats {
 pub enum Outbound {
     /// One WebSocket binary message (all of this tick's frames for the player).
     Message(Bytes),
+    /// Finish writing a message the room handed to the socket directly but could not write in
+    /// full without waiting.
+    Flush,
     /// Send an error frame with this code, then close.
     Close(ErrorCode, &'static str),
 }
@@ -167,6 +172,8 @@ pub enum RoomEvent {
     Join {
         info: JoinInfo,
         outbound: mpsc::Sender<Outbound>,
+        /// The player's socket, for writes that need not wait (`None`: queue only).
+        direct: Option<Direct>,
         reply: oneshot::Sender<Result<PlayerId, JoinRefusal>>,
     },
     Leave {
@@ -207,10 +214,53 @@ struct Session {
     outbound: mpsc::Sender<Outbound>,
     /// Runtime frames (receipts, notices) to append to the next message.
     pending: Vec<u8>,
+    /// Direct writes to the player's socket.
+    direct: Option<Direct>,
+    /// A direct write failed: from then on everything goes through the queue.
+    direct_failed: bool,
+    /// The first message always goes through the queue (the session times the join by it).
+    sent_first: bool,
     /// Consecutive ticks whose frame could not be queued.
     stalled_ticks: u32,
     needs_resync: bool,
-    last_message_len: usize,
+}
+
+impl Session {
+    /// Hands one message to the player without waiting: straight to the socket when nothing
+    /// queued earlier is still unwritten and the socket takes it, else through the queue (the
+    /// caller checked that it has room).
+    fn deliver(&mut self, mut message: Bytes) {
+        if let Some(direct) = self.direct.as_ref()
+            && self.sent_first
+            && !self.direct_failed
+            && direct.is_clear()
+        {
+            match direct.writer.try_write(message) {
+                DirectWrite::Written => return,
+                outcome @ (DirectWrite::NeedsFlush | DirectWrite::Failed) => {
+                    // A failed socket gets the queue from now on; the flush makes the session
+                    // find out at once (its write fails) and leave.
+                    self.direct_failed = outcome == DirectWrite::Failed;
+                    direct.queued();
+                    if self.outbound.try_send(Outbound::Flush).is_err() {
+                        direct.finished();
+                    }
+                    return;
+                }
+                DirectWrite::Busy(returned) => message = returned,
+            }
+        }
+        self.sent_first = true;
+        let direct = self.direct.as_ref();
+        if let Some(direct) = direct {
+            direct.queued();
+        }
+        if self.outbound.try_send(Outbound::Message(message)).is_err()
+            && let Some(direct) = direct
+        {
+            direct.finished();
+        }
+    }
 }
 
 /// Everything the room task owns. Generic over the game so a 4v4 mode reuses the runtime.
@@ -228,6 +278,8 @@ pub struct Room<G: Game> {
     last_tick: Instant,
     events: Vec<GameEvent>,
     evictions: Vec<PlayerId>,
+    /// Reused for every player's message: each message is then one exact-size allocation.
+    scratch: Vec<u8>,
     /// Bots are shed when the room's smoothed pressure passes 0.5 and restored below 0.3.
     shedding: bool,
     pressure: f32,
@@ -249,6 +301,7 @@ impl<G: Game> Room<G> {
             last_tick: Instant::now(),
             events: Vec::new(),
             evictions: Vec::new(),
+            scratch: Vec::new(),
             shedding: false,
             pressure: 0.0,
         }
@@ -298,9 +351,10 @@ impl<G: Game> Room<G> {
             RoomEvent::Join {
                 info,
                 outbound,
+                direct,
                 reply,
             } => {
-                let result = self.join(info, outbound);
+                let result = self.join(info, outbound, direct);
                 let _ = reply.send(result);
             }
             RoomEvent::Leave { player, reason } => self.leave(player, reason),
@@ -337,6 +391,7 @@ impl<G: Game> Room<G> {
         &mut self,
         info: JoinInfo,
         outbound: mpsc::Sender<Outbound>,
+        direct: Option<Direct>,
     ) -> Result<PlayerId, JoinRefusal> {
         if self.state == RoomState::Draining {
             return Err(JoinRefusal::Draining);
@@ -353,9 +408,11 @@ impl<G: Game> Room<G> {
                 name: info.name,
                 outbound,
                 pending: Vec::new(),
+                direct,
+                direct_failed: false,
+                sent_first: false,
                 stalled_ticks: 0,
                 needs_resync: false,
-                last_message_len: 256,
             },
         );
         // Make room for the human at once: bots never hold a human's seat.
@@ -473,19 +530,17 @@ impl<G: Game> Room<G> {
                 self.game.resync(*player);
                 session.needs_resync = false;
             }
-            let mut message = Vec::with_capacity(session.last_message_len + 64);
-            self.game.write_update(*player, &mut message);
+            let message = &mut self.scratch;
+            message.clear();
+            self.game.write_update(*player, message);
             message.extend_from_slice(&session.pending);
             session.pending.clear();
             if message.is_empty() {
                 continue;
             }
-            session.last_message_len = message.len();
             bytes_sent += message.len() as u64;
             // Capacity was checked above and only this task sends data frames.
-            let _ = session
-                .outbound
-                .try_send(Outbound::Message(Bytes::from(message)));
+            session.deliver(Bytes::copy_from_slice(message));
         }
         let encode_time = encode_started.elapsed();
 
@@ -662,6 +717,7 @@ mod tests {
             .send(RoomEvent::Join {
                 info,
                 outbound,
+                direct: None,
                 reply,
             })
             .await
@@ -669,12 +725,200 @@ mod tests {
         (answer.await.unwrap().unwrap(), inbound)
     }
 
+    /// A socket for direct writes that answers as told and records what it took.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Answer {
+        Written,
+        NeedsFlush,
+        Busy,
+        Failed,
+    }
+
+    struct FakeSocket {
+        answer: std::sync::Mutex<Answer>,
+        taken: std::sync::Mutex<Vec<Bytes>>,
+    }
+
+    impl FakeSocket {
+        fn new(answer: Answer) -> Arc<FakeSocket> {
+            Arc::new(FakeSocket {
+                answer: std::sync::Mutex::new(answer),
+                taken: std::sync::Mutex::new(Vec::new()),
+            })
+        }
+        fn answer(&self, answer: Answer) {
+            *self.answer.lock().unwrap() = answer;
+        }
+        fn taken(&self) -> usize {
+            self.taken.lock().unwrap().len()
+        }
+    }
+
+    impl crate::direct::TryWrite for FakeSocket {
+        fn try_write(&self, message: Bytes) -> DirectWrite {
+            let answer = *self.answer.lock().unwrap();
+            match answer {
+                Answer::Written | Answer::NeedsFlush => self.taken.lock().unwrap().push(message),
+                Answer::Busy => return DirectWrite::Busy(message),
+                Answer::Failed => {}
+            }
+            match answer {
+                Answer::Written => DirectWrite::Written,
+                Answer::NeedsFlush => DirectWrite::NeedsFlush,
+                _ => DirectWrite::Failed,
+            }
+        }
+    }
+
+    async fn join_direct(
+        room: &TestRoom,
+        name: &str,
+        socket: &Arc<FakeSocket>,
+    ) -> (PlayerId, mpsc::Receiver<Outbound>, Direct) {
+        let (outbound, inbound) = mpsc::channel(OUTBOUND_QUEUE);
+        let (reply, answer) = oneshot::channel();
+        let direct = Direct::new(socket.clone());
+        let info = JoinInfo {
+            name: name.into(),
+            skin: 0,
+        };
+        room.events
+            .send(RoomEvent::Join {
+                info,
+                outbound,
+                direct: Some(direct.clone()),
+                reply,
+            })
+            .await
+            .unwrap();
+        (answer.await.unwrap().unwrap(), inbound, direct)
+    }
+
+    /// Ticks of 50 ms pass (paused time).
+    /// (10 ms more, so that the room's tick at the end has run).
+    async fn ticks(count: u64) {
+        tokio::time::sleep(Duration::from_millis(50 * count + 10)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_the_first_message_the_room_writes_to_the_socket_not_the_queue() {
+        let room = start_room(Duration::from_secs(1));
+        let socket = FakeSocket::new(Answer::Written);
+        let (_player, mut inbox, direct) = join_direct(&room, "direct", &socket).await;
+        let first = inbox.recv().await.unwrap();
+        assert!(
+            has_init(&first),
+            "the first message is queued and carries init"
+        );
+        direct.finished();
+        ticks(40).await;
+        assert!(inbox.try_recv().is_err(), "nothing else was queued");
+        assert!(socket.taken() >= 38, "took {}", socket.taken());
+        assert!(
+            socket
+                .taken
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|m| !server_frames(m).any(|f| f.is_ok_and(|(t, _)| t == INIT_FRAME))),
+            "written frames are plain deltas"
+        );
+        // An empty queue with a socket that keeps up is not a stall.
+        assert_eq!(room.stats.humans(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_socket_falls_back_to_the_queue_and_direct_writes_wait_for_it() {
+        let room = start_room(Duration::from_secs(5));
+        let socket = FakeSocket::new(Answer::Busy);
+        let (_player, mut inbox, direct) = join_direct(&room, "busy", &socket).await;
+        ticks(3).await;
+        // Busy: every message went through the queue, none to the socket.
+        let mut queued = 0;
+        while let Ok(message) = inbox.try_recv() {
+            assert!(matches!(message, Outbound::Message(_)));
+            queued += 1;
+        }
+        assert!(queued >= 3);
+        assert_eq!(socket.taken(), 0);
+        // The socket is free again, but what was queued is not written yet: still queued.
+        socket.answer(Answer::Written);
+        ticks(2).await;
+        assert!(matches!(inbox.try_recv(), Ok(Outbound::Message(_))));
+        assert_eq!(socket.taken(), 0, "never ahead of queued messages");
+        // The session wrote everything it was given: the room writes directly again.
+        while inbox.try_recv().is_ok() {}
+        direct
+            .backlog
+            .store(0, std::sync::atomic::Ordering::Release);
+        ticks(5).await;
+        assert!(inbox.try_recv().is_err());
+        assert!(socket.taken() >= 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_partial_write_asks_the_session_to_flush_and_holds_later_writes() {
+        let room = start_room(Duration::from_secs(5));
+        let socket = FakeSocket::new(Answer::NeedsFlush);
+        let (_player, mut inbox, direct) = join_direct(&room, "partial", &socket).await;
+        assert!(has_init(&inbox.recv().await.unwrap()));
+        direct.finished();
+        ticks(1).await;
+        assert_eq!(socket.taken(), 1, "the socket took the message");
+        assert!(matches!(inbox.recv().await, Some(Outbound::Flush)));
+        // Until that flush is done, later messages queue behind it.
+        socket.answer(Answer::Written);
+        ticks(2).await;
+        assert!(matches!(inbox.try_recv(), Ok(Outbound::Message(_))));
+        assert_eq!(socket.taken(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_direct_client_is_still_bounded_resynced_and_evicted() {
+        let room = start_room(Duration::from_secs(1));
+        let socket = FakeSocket::new(Answer::Busy);
+        let (_reader, mut reader_inbox) = join(&room, "reader").await;
+        let (_stalled, mut stalled_inbox, _direct) = join_direct(&room, "stalled", &socket).await;
+        for _ in 0..40 {
+            assert!(matches!(
+                reader_inbox.recv().await,
+                Some(Outbound::Message(_))
+            ));
+        }
+        assert_eq!(room.stats.humans(), 1, "the stalled client was removed");
+        let mut queued = 0;
+        while let Ok(message) = stalled_inbox.try_recv() {
+            assert!(matches!(message, Outbound::Message(_)));
+            queued += 1;
+        }
+        assert_eq!(queued, OUTBOUND_QUEUE);
+        assert!(stalled_inbox.recv().await.is_none());
+        assert_eq!(socket.taken(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broken_socket_sends_everything_through_the_queue_from_then_on() {
+        let room = start_room(Duration::from_secs(5));
+        let socket = FakeSocket::new(Answer::Failed);
+        let (_player, mut inbox, direct) = join_direct(&room, "broken", &socket).await;
+        assert!(has_init(&inbox.recv().await.unwrap()));
+        direct.finished();
+        ticks(1).await;
+        // The session is told to flush, and so finds the broken socket.
+        assert!(matches!(inbox.recv().await, Some(Outbound::Flush)));
+        direct.finished();
+        socket.answer(Answer::Written);
+        ticks(3).await;
+        assert!(matches!(inbox.try_recv(), Ok(Outbound::Message(_))));
+        assert_eq!(socket.taken(), 0, "a failed socket is not tried again");
+    }
+
     fn has_init(message: &Outbound) -> bool {
         match message {
             Outbound::Message(bytes) => {
                 server_frames(bytes).any(|f| f.is_ok_and(|(t, _)| t == INIT_FRAME))
             }
-            Outbound::Close(..) => false,
+            Outbound::Flush | Outbound::Close(..) => false,
         }
     }
 
@@ -759,6 +1003,7 @@ mod tests {
             .send(RoomEvent::Join {
                 info,
                 outbound,
+                direct: None,
                 reply,
             })
             .await

@@ -1,9 +1,10 @@
 //! One player's WebSocket connection: the join handshake, then a single task that reads the
-//! player's frames (forwarding game frames to the room) and writes the room's messages.
+//! player's frames (forwarding game frames to the room) and writes what the room queued.
 //!
-//! A session never blocks a room: the room fills a bounded queue and the session drains it.
-//! A write that cannot complete within the slow-client timeout ends the connection. Bad frames
-//! get an error frame and a close; they never panic and never reach the game as garbage.
+//! A session never blocks a room: the room writes to the socket itself only when that cannot
+//! wait (see [`crate::direct`]); everything else goes through a bounded queue that the session
+//! drains. A write that cannot complete within the slow-client timeout ends the connection. Bad
+//! frames get an error frame and a close; they never panic and never reach the game as garbage.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +14,11 @@ use bytes::Bytes;
 use coil_game::{Game, JoinInfo, PlayerId};
 use coil_protocol::envelope::{ClientEnvelope, decode_client, write_pong};
 use coil_protocol::{ErrorCode, PROTOCOL_V11, PROTOCOL_V12, Writer};
+use futures_util::stream::SplitStream;
+use futures_util::{Sink, SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
+use crate::direct::{Direct, SharedSink};
 use crate::metrics as m;
 use crate::node::{Node, SeatError};
 use crate::room::{
@@ -77,23 +81,33 @@ impl FrameBudget {
 pub async fn run<G: Game>(
     node: Arc<Node<G>>,
     room_id: RoomId,
-    mut socket: WebSocket,
+    socket: WebSocket,
     upgraded_at: Instant,
 ) {
     let _gauge = ConnectionGauge::open();
-    let Some((player, room, mut outbound)) = handshake(&node, &room_id, &mut socket).await else {
+    let Some(mut joined) = handshake(&node, &room_id, socket).await else {
         return;
     };
-    let reason = play(
-        &node,
-        player,
-        &room,
-        &mut outbound,
-        &mut socket,
-        upgraded_at,
-    )
-    .await;
-    let _ = room.events.send(RoomEvent::Leave { player, reason }).await;
+    let reason = play(&node, &mut joined, upgraded_at).await;
+    let _ = joined
+        .room
+        .events
+        .send(RoomEvent::Leave {
+            player: joined.player,
+            reason,
+        })
+        .await;
+}
+
+/// A seated player's connection: the socket split into the read half (this task's) and the
+/// write half (shared with the room for direct writes).
+struct Joined {
+    player: PlayerId,
+    room: RoomHandle,
+    outbound: mpsc::Receiver<Outbound>,
+    stream: SplitStream<WebSocket>,
+    sink: Arc<SharedSink>,
+    direct: Direct,
 }
 
 /// Waits for the join frame and seats the player. On failure the client has been sent an
@@ -101,8 +115,9 @@ pub async fn run<G: Game>(
 async fn handshake<G: Game>(
     node: &Arc<Node<G>>,
     room_id: &RoomId,
-    socket: &mut WebSocket,
-) -> Option<(PlayerId, RoomHandle, mpsc::Receiver<Outbound>)> {
+    mut ws: WebSocket,
+) -> Option<Joined> {
+    let socket = &mut ws;
     let first = match tokio::time::timeout(JOIN_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(message))) => message,
         // Timed out, closed or broken before joining: nothing to tell.
@@ -211,29 +226,35 @@ async fn handshake<G: Game>(
         skin: join.skin,
     };
     let (sender, outbound) = mpsc::channel(OUTBOUND_QUEUE);
-    match node.seat(room_id, info, sender).await {
+    let (sink, stream) = ws.split();
+    let sink = Arc::new(SharedSink::new(sink));
+    let direct = Direct::new(sink.clone());
+    let seated = node.seat(room_id, info, sender, Some(direct.clone())).await;
+    let refusal = match seated {
         Ok((player, room)) => {
             m::join("ok");
             if let (Some(link), Some(nonce)) = (&node.fleet, reservation) {
                 link.confirm_seat(room_id.as_str(), nonce);
             }
-            Some((player, room, outbound))
+            return Some(Joined {
+                player,
+                room,
+                outbound,
+                stream,
+                sink,
+                direct,
+            });
         }
-        Err(SeatError::Full) => {
-            refuse(socket, "room_full", ErrorCode::RoomFull, "room is full").await;
-            None
-        }
-        Err(SeatError::Draining | SeatError::TooManyRooms) => {
-            refuse(
-                socket,
-                "draining",
-                ErrorCode::RoomDraining,
-                "room is not taking players",
-            )
-            .await;
-            None
-        }
-    }
+        Err(SeatError::Full) => ("room_full", ErrorCode::RoomFull, "room is full"),
+        Err(SeatError::Draining | SeatError::TooManyRooms) => (
+            "draining",
+            ErrorCode::RoomDraining,
+            "room is not taking players",
+        ),
+    };
+    let (result, code, reason) = refusal;
+    refuse(&mut *sink.sink.lock().await, result, code, reason).await;
+    None
 }
 
 /// The `coil_joins_total` result label of a token refusal.
@@ -247,8 +268,8 @@ fn token_result(code: ErrorCode) -> &'static str {
     }
 }
 
-async fn refuse(
-    socket: &mut WebSocket,
+async fn refuse<S: Sink<Message> + Unpin>(
+    socket: &mut S,
     result: &'static str,
     code: ErrorCode,
     reason: &'static str,
@@ -257,19 +278,31 @@ async fn refuse(
     close_with(socket, code, reason).await;
 }
 
-async fn close_with(socket: &mut WebSocket, code: ErrorCode, reason: &'static str) {
+async fn close_with<S: Sink<Message> + Unpin>(
+    socket: &mut S,
+    code: ErrorCode,
+    reason: &'static str,
+) {
     let farewell = async {
-        socket
-            .send(Message::Binary(error_message(code, reason)))
-            .await?;
-        socket
-            .send(Message::Close(Some(CloseFrame {
+        SinkExt::send(socket, Message::Binary(error_message(code, reason))).await?;
+        SinkExt::send(
+            socket,
+            Message::Close(Some(CloseFrame {
                 code: close_code(code),
                 reason: reason.into(),
-            })))
-            .await
+            })),
+        )
+        .await
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), farewell).await;
+}
+
+/// Sends the error frame and the close through the shared write half.
+async fn close_shared(sink: &SharedSink, code: ErrorCode, reason: &'static str) {
+    // The room never holds the lock across a wait; bound it all the same.
+    if let Ok(mut sink) = tokio::time::timeout(Duration::from_secs(1), sink.sink.lock()).await {
+        close_with(&mut *sink, code, reason).await;
+    }
 }
 
 /// WebSocket close codes: 1008 (policy) for refusals, 1002 (protocol) for bad frames,
@@ -291,20 +324,36 @@ fn close_code(code: ErrorCode) -> u16 {
 
 async fn play<G: Game>(
     node: &Arc<Node<G>>,
-    player: PlayerId,
-    room: &RoomHandle,
-    outbound: &mut mpsc::Receiver<Outbound>,
-    socket: &mut WebSocket,
+    joined: &mut Joined,
     upgraded_at: Instant,
 ) -> LeaveReason {
+    let Joined {
+        player,
+        room,
+        outbound,
+        stream,
+        sink,
+        direct,
+    } = joined;
+    let player = *player;
     let mut budget = FrameBudget::new();
     let mut first_frame_sent = false;
     let write_timeout = node.config.slow_client_timeout;
     loop {
         tokio::select! {
             message = outbound.recv() => match message {
-                Some(Outbound::Message(bytes)) => {
-                    let written = tokio::time::timeout(write_timeout, socket.send(Message::Binary(bytes))).await;
+                Some(item @ (Outbound::Message(_) | Outbound::Flush)) => {
+                    // Under the write lock, so that the room's next direct write comes after it.
+                    let written = tokio::time::timeout(write_timeout, async {
+                        let mut sink = sink.sink.lock().await;
+                        let result = match item {
+                            Outbound::Message(bytes) => sink.send(Message::Binary(bytes)).await,
+                            _ => sink.flush().await,
+                        };
+                        direct.finished();
+                        result
+                    })
+                    .await;
                     match written {
                         Ok(Ok(())) => {
                             if !first_frame_sent {
@@ -320,7 +369,7 @@ async fn play<G: Game>(
                     }
                 }
                 Some(Outbound::Close(code, reason)) => {
-                    close_with(socket, code, reason).await;
+                    close_shared(sink, code, reason).await;
                     return match code {
                         ErrorCode::SlowClient => LeaveReason::SlowClient,
                         ErrorCode::RoomDraining => LeaveReason::ClientClosed,
@@ -329,16 +378,16 @@ async fn play<G: Game>(
                 }
                 // The room ended or removed us without a word: it was stalled past its limit.
                 None => {
-                    close_with(socket, ErrorCode::SlowClient, "removed from the room").await;
+                    close_shared(sink, ErrorCode::SlowClient, "removed from the room").await;
                     return LeaveReason::SlowClient;
                 }
             },
-            incoming = socket.recv() => {
+            incoming = stream.next() => {
                 let bytes = match incoming {
                     Some(Ok(Message::Binary(bytes))) => bytes,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Text(_))) => {
-                        close_with(socket, ErrorCode::BadFrame, "text frames are not part of the protocol").await;
+                        close_shared(sink, ErrorCode::BadFrame, "text frames are not part of the protocol").await;
                         return LeaveReason::ProtocolError;
                     }
                     Some(Ok(Message::Close(_))) | None => return LeaveReason::ClientClosed,
@@ -346,7 +395,7 @@ async fn play<G: Game>(
                         // Oversized messages surface here as capacity errors from the WebSocket layer.
                         let oversized = error.to_string().contains("too long") || error.to_string().contains("Space limit");
                         if oversized {
-                            close_with(socket, ErrorCode::Oversized, "message too large").await;
+                            close_shared(sink, ErrorCode::Oversized, "message too large").await;
                             return LeaveReason::ProtocolError;
                         }
                         return LeaveReason::ClientClosed;
@@ -354,7 +403,7 @@ async fn play<G: Game>(
                 };
                 m::bytes_received(bytes.len());
                 if !budget.take() {
-                    close_with(socket, ErrorCode::RateLimited, "too many frames").await;
+                    close_shared(sink, ErrorCode::RateLimited, "too many frames").await;
                     return LeaveReason::ProtocolError;
                 }
                 match decode_client(&bytes) {
@@ -367,16 +416,22 @@ async fn play<G: Game>(
                     Ok(ClientEnvelope::Ping { nonce }) => {
                         let mut pong = Vec::with_capacity(8);
                         write_pong(&mut Writer::new(&mut pong), nonce);
-                        if socket.send(Message::Binary(Bytes::from(pong))).await.is_err() {
-                            return LeaveReason::ClientClosed;
+                        let sent = tokio::time::timeout(write_timeout, async {
+                            sink.sink.lock().await.send(Message::Binary(Bytes::from(pong))).await
+                        })
+                        .await;
+                        match sent {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return LeaveReason::ClientClosed,
+                            Err(_) => return LeaveReason::SlowClient,
                         }
                     }
                     Ok(ClientEnvelope::Join(_)) => {
-                        close_with(socket, ErrorCode::OutOfOrder, "already joined").await;
+                        close_shared(sink, ErrorCode::OutOfOrder, "already joined").await;
                         return LeaveReason::ProtocolError;
                     }
                     Err(error) => {
-                        close_with(socket, ErrorCode::for_decode_error(error), "frame could not be decoded").await;
+                        close_shared(sink, ErrorCode::for_decode_error(error), "frame could not be decoded").await;
                         return LeaveReason::ProtocolError;
                     }
                 }
