@@ -146,7 +146,7 @@ impl CapacityInput {
             players_per_core: Figure {
                 value: players_per_core,
                 provenance: measured(if lower_bound {
-                    "lower bound: the load generator was the limit".to_owned()
+                    "lower bound: the load generator or the node's room limit ended the run, not its CPU".to_owned()
                 } else {
                     "arena-capacity".to_owned()
                 }),

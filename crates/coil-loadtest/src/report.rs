@@ -144,8 +144,8 @@ pub struct CapacityReport {
     pub players_per_server_core: Option<f64>,
     pub server_cpu_seconds_per_player_second: Option<f64>,
     pub stop_reason: String,
-    /// True when the load generator, not the server, was the limit: the capacity is at least
-    /// what is reported.
+    /// True when the load generator or the node's room limit (MAX_ROOMS), not the server's CPU
+    /// or tick budget, ended the run: the capacity is at least what is reported.
     pub lower_bound: bool,
 }
 
@@ -411,7 +411,7 @@ impl Report {
                 ),
                 capacity.stop_reason,
                 if capacity.lower_bound {
-                    " (the load generator was the limit: a lower bound)"
+                    " (a lower bound: the generator or the room limit ended the run, not the node)"
                 } else {
                     ""
                 }

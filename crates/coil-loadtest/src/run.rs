@@ -39,6 +39,9 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// A player's bytes/s counts only if it was connected this long inside the window.
 const MIN_CONNECTED_FOR_RATE: Duration = Duration::from_secs(1);
 
+/// The join failure of a node that will not open another room (at MAX_ROOMS, or draining).
+const ROOM_REFUSED: &str = "error 11 RoomDraining";
+
 /// Runs a load test as the flags say; prints progress and the final table; writes `--json`.
 pub async fn run(args: LoadtestArgs) -> anyhow::Result<Report> {
     let plan = args.plan()?;
@@ -528,10 +531,24 @@ async fn run_capacity(
         let delta = ServerDelta::between(&before, &after);
         let lag_p99 = millis(&timer_lag, 99.0);
         let mut server_breaks = Vec::new();
+        let mut room_limit = false;
         if (connected as f64) < players_spawned as f64 * 0.98 {
-            server_breaks.push(format!(
-                "only {connected} of {players_spawned} players connected"
-            ));
+            // A node at its MAX_ROOMS refuses the new room with RoomDraining: that is a room
+            // limit, not the node breaking, so the capacity found is a lower bound.
+            room_limit = harness
+                .shared
+                .join_failures
+                .snapshot()
+                .contains_key(ROOM_REFUSED);
+            server_breaks.push(if room_limit {
+                format!(
+                    "only {connected} of {players_spawned} players connected: the node refused \
+                     room {step} ({ROOM_REFUSED}; its MAX_ROOMS is reached — raise it for a \
+                     CPU ceiling)"
+                )
+            } else {
+                format!("only {connected} of {players_spawned} players connected")
+            });
         }
         if delta.tick_overruns > 0.0 {
             server_breaks.push(format!("{} ticks over 50 ms", delta.tick_overruns));
@@ -553,6 +570,7 @@ async fn run_capacity(
         }
         let generator_behind = lag_p99.is_some_and(|lag| lag > GENERATOR_LAG_LIMIT_MS);
         let broke = if !server_breaks.is_empty() {
+            capacity.lower_bound |= room_limit && server_breaks.len() == 1;
             Some(server_breaks.join("; "))
         } else if generator_behind {
             capacity.lower_bound = true;

@@ -23,8 +23,16 @@ impl TestNode {
 
     /// `with_matchmaker`: the all-in-one shape (matchmaker on the same port, v12 tokens).
     async fn start_shape(with_matchmaker: bool) -> TestNode {
+        TestNode::start_configured(with_matchmaker, |_| {}).await
+    }
+
+    async fn start_configured(
+        with_matchmaker: bool,
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> TestNode {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = NodeConfig::for_tests(data_dir.path());
+        configure(&mut config);
         let listener = coil_server::bind(config.listen).unwrap();
         let addr = listener.local_addr().unwrap();
         config.public_url = format!("ws://{addr}");
@@ -310,5 +318,34 @@ async fn matchmake_burst_places_and_joins_every_player() {
         joins.failures_by_reason
     );
     assert!(report.to_table().contains("placements per second"));
+    node.stop().await;
+}
+
+/// A capacity run that reaches the node's room limit says so and calls its figure a lower
+/// bound, instead of reporting the node as broken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capacity_run_stopped_by_the_room_limit_is_a_lower_bound() {
+    let node = TestNode::start_configured(false, |config| config.max_rooms = 2).await;
+    let args = LoadtestArgs {
+        url: node.url(),
+        find_capacity: true,
+        room_size: 5,
+        ramp: 0.2,
+        step: 1.0,
+        max_players: 50,
+        server_cores: 2.0,
+        quiet: true,
+        seed: Some(3),
+        ..LoadtestArgs::default()
+    };
+    let report = coil_loadtest::run(args).await.unwrap();
+    let capacity = report.capacity.expect("a capacity report");
+    assert_eq!(capacity.largest_ccu_held, 10, "{capacity:?}");
+    assert!(
+        capacity.stop_reason.contains("MAX_ROOMS"),
+        "{}",
+        capacity.stop_reason
+    );
+    assert!(capacity.lower_bound);
     node.stop().await;
 }
