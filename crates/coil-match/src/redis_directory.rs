@@ -290,36 +290,36 @@ impl RedisDirectory {
             let reservation = Nonce::random();
             let expires_at_ms = now_ms.saturating_add(policy.seat_reservation_ttl_ms);
             // An automatic placement that lost its race is placed again inside the reserve
-            // script (fullest open room, else a new room with this id on the least-loaded node).
-            let spare_room = RoomId::generate(&order[0]);
-            let fallback = [
-                policy.soft_cap.to_string(),
-                policy.max_tick_p95_ms.to_string(),
-                spare_room.to_string(),
-            ];
-            let (reply, room_id) = match decision {
-                Decision::ExistingRoom { room_id, .. } => {
-                    let overriding = request.room_override.is_some();
-                    let cap = if overriding {
-                        policy.hard_cap
-                    } else {
+            // script: fullest open room, else a new room with this id on the least-loaded node.
+            let automatic = request.room_override.is_none();
+            let race_args = |region: &Region| {
+                let spare_room = RoomId::generate(region);
+                let args = [
+                    policy.soft_cap.to_string(),
+                    policy.max_tick_p95_ms.to_string(),
+                    spare_room.to_string(),
+                ];
+                (spare_room, args)
+            };
+            let (reply, room_id, spare_room) = match decision {
+                Decision::ExistingRoom {
+                    room_id, region, ..
+                } => {
+                    let cap = if automatic {
                         policy.soft_cap
-                    };
-                    let fallback = if overriding {
-                        [String::new(), String::new(), String::new()]
                     } else {
-                        fallback
+                        policy.hard_cap
                     };
-                    let [soft_cap, max_tick, spare_room] = fallback;
-                    let args = [
+                    let (spare_room, race) = race_args(&region);
+                    // An override must get the room it named: no second placement.
+                    let race = if automatic { race } else { Default::default() };
+                    let mut args = vec![
                         room_id.to_string(),
                         cap.to_string(),
                         reservation.to_hex(),
                         expires_at_ms.to_string(),
-                        soft_cap,
-                        max_tick,
-                        spare_room,
                     ];
+                    args.extend(race);
                     let reply: ReserveReply = self
                         .run_json(
                             "reserve seat",
@@ -328,16 +328,15 @@ impl RedisDirectory {
                             &args,
                         )
                         .await?;
-                    (reply, room_id)
+                    (reply, room_id, spare_room)
                 }
                 Decision::NewRoom { node_id, region } => {
-                    let room_id = spare_room.clone();
                     let opened = gathered
                         .opened
                         .iter()
                         .find(|(name, _)| name.as_str() == region.as_str())
                         .map_or(0, |(_, opened)| *opened);
-                    let [soft_cap, max_tick, _] = fallback;
+                    let (room_id, [soft_cap, max_tick, _]) = race_args(&region);
                     let args = [
                         region.to_string(),
                         node_id.to_string(),
@@ -356,7 +355,7 @@ impl RedisDirectory {
                             &args,
                         )
                         .await?;
-                    (reply, room_id)
+                    (reply, room_id.clone(), room_id)
                 }
                 Decision::OverrideConflict {
                     requested,

@@ -613,7 +613,17 @@ async fn run_concurrently(
     count: usize,
     now: u64,
 ) -> Vec<Result<Placement, MatchError>> {
-    let policy = Arc::new(policy());
+    run_concurrently_with(harness, request, policy(), count, now).await
+}
+
+async fn run_concurrently_with(
+    harness: &Harness,
+    request: MatchRequest,
+    policy: PlacementPolicy,
+    count: usize,
+    now: u64,
+) -> Vec<Result<Placement, MatchError>> {
+    let policy = Arc::new(policy);
     let request = Arc::new(request);
     let tasks: Vec<_> = (0..count)
         .map(|_| {
@@ -878,6 +888,26 @@ async fn full_preferred_region_spills_to_the_nearest_other(harness: &Harness) {
         harness.matchmake(&request(), now).await,
         Err(MatchError::NoCapacity { retry_after_s: 5 })
     ));
+    // A room slot free in us-west: the spilled player opens a room there, named for its region.
+    harness
+        .beat(
+            &heartbeat(
+                "node-west",
+                "us-west",
+                2,
+                &[("r-west", 120, RoomState::Active)],
+            ),
+            now,
+        )
+        .await;
+    let opened = harness.matchmake(&request(), now).await.unwrap();
+    assert!(opened.new_room);
+    assert_eq!(opened.region, region("us-west"));
+    assert!(
+        opened.room_id.as_str().starts_with("us-west-"),
+        "{}",
+        opened.room_id
+    );
 }
 
 async fn spare_fraction_is_kept_across_the_region(harness: &Harness) {
@@ -1275,19 +1305,13 @@ async fn a_concurrent_burst_fills_rooms_one_after_another_across_nodes(harness: 
             .beat(&heartbeat(node, "us-east", 16, &[]), now)
             .await;
     }
-    let policy = Arc::new(PlacementPolicy {
+    let policy = PlacementPolicy {
         soft_cap: 10,
         ..policy()
-    });
-    let tasks: Vec<_> = (0..60)
-        .map(|_| {
-            let (directory, policy) = (harness.directory.clone(), policy.clone());
-            tokio::spawn(async move { directory.matchmake(&request(), &policy, now).await })
-        })
-        .collect();
+    };
     let mut per_room = BTreeMap::<String, (String, usize)>::new();
-    for task in tasks {
-        let placement = task.await.unwrap().unwrap();
+    for placement in run_concurrently_with(harness, request(), policy, 60, now).await {
+        let placement = placement.unwrap();
         per_room
             .entry(placement.room_id.to_string())
             .or_insert((placement.node_id.to_string(), 0))
@@ -1321,20 +1345,14 @@ async fn concurrent_matchmakes_share_candidate_reads() {
             unreachable!("a Redis harness")
         };
         let reads_before = directory.candidate_reads();
-        let policy = Arc::new(PlacementPolicy {
+        let policy = PlacementPolicy {
             soft_cap: 7,
             ..policy()
-        });
-        let tasks: Vec<_> = (0..200)
-            .map(|_| {
-                let (directory, policy) = (harness.directory.clone(), policy.clone());
-                tokio::spawn(async move { directory.matchmake(&request(), &policy, now).await })
-            })
-            .collect();
+        };
         let mut per_room = BTreeMap::<String, u32>::new();
-        for task in tasks {
+        for placement in run_concurrently_with(&harness, request(), policy, 200, now).await {
             *per_room
-                .entry(task.await.unwrap().unwrap().room_id.to_string())
+                .entry(placement.unwrap().room_id.to_string())
                 .or_default() += 1;
         }
         let reads = directory.candidate_reads() - reads_before;

@@ -707,6 +707,15 @@ mod tests {
     }
 
     async fn join(room: &TestRoom, name: &str) -> (PlayerId, mpsc::Receiver<Outbound>) {
+        let (answer, inbound) = try_join(room, name, None).await;
+        (answer.unwrap(), inbound)
+    }
+
+    async fn try_join(
+        room: &TestRoom,
+        name: &str,
+        direct: Option<Direct>,
+    ) -> (Result<PlayerId, JoinRefusal>, mpsc::Receiver<Outbound>) {
         let (outbound, inbound) = mpsc::channel(OUTBOUND_QUEUE);
         let (reply, answer) = oneshot::channel();
         let info = JoinInfo {
@@ -717,12 +726,12 @@ mod tests {
             .send(RoomEvent::Join {
                 info,
                 outbound,
-                direct: None,
+                direct,
                 reply,
             })
             .await
             .unwrap();
-        (answer.await.unwrap().unwrap(), inbound)
+        (answer.await.unwrap(), inbound)
     }
 
     /// A socket for direct writes that answers as told and records what it took.
@@ -775,23 +784,9 @@ mod tests {
         name: &str,
         socket: &Arc<FakeSocket>,
     ) -> (PlayerId, mpsc::Receiver<Outbound>, Direct) {
-        let (outbound, inbound) = mpsc::channel(OUTBOUND_QUEUE);
-        let (reply, answer) = oneshot::channel();
         let direct = Direct::new(socket.clone());
-        let info = JoinInfo {
-            name: name.into(),
-            skin: 0,
-        };
-        room.events
-            .send(RoomEvent::Join {
-                info,
-                outbound,
-                direct: Some(direct.clone()),
-                reply,
-            })
-            .await
-            .unwrap();
-        (answer.await.unwrap().unwrap(), inbound, direct)
+        let (answer, inbound) = try_join(room, name, Some(direct.clone())).await;
+        (answer.unwrap(), inbound, direct)
     }
 
     /// Ticks of 50 ms pass (paused time).
@@ -993,22 +988,8 @@ mod tests {
                 while inbox.try_recv().is_ok() {}
             }
         }
-        let (outbound, _inbox) = mpsc::channel(OUTBOUND_QUEUE);
-        let (reply, answer) = oneshot::channel();
-        let info = JoinInfo {
-            name: "late".into(),
-            skin: 0,
-        };
-        room.events
-            .send(RoomEvent::Join {
-                info,
-                outbound,
-                direct: None,
-                reply,
-            })
-            .await
-            .unwrap();
-        assert_eq!(answer.await.unwrap(), Err(JoinRefusal::Full));
+        let (answer, _inbox) = try_join(&room, "late", None).await;
+        assert_eq!(answer, Err(JoinRefusal::Full));
     }
 
     #[test]
