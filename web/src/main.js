@@ -197,6 +197,12 @@ ui.onPlay((name, room) => {
   playerName = name;
   localStorage.setItem('coil.name', name);
   localStorage.setItem('coil.room', room);
+  const mode = document.querySelector('input[name="mode"]:checked')?.value ?? 'arena';
+  localStorage.setItem('coil.mode', mode);
+  if (mode === 'breach' || mode === 'breach-watch') {
+    playBreach(name, room, mode === 'breach-watch');
+    return;
+  }
   mirror = newMirror();
   motion.reset();
   session.start(name, room || null);
@@ -228,7 +234,24 @@ function frame() {
 }
 requestAnimationFrame(frame);
 
+// ---- breach (web/src/breach/, loaded when picked) ----
+
+async function playBreach(name, room, spectate) {
+  document.getElementById('hud').hidden = true;
+  const { startBreach } = await import('./breach/game.js');
+  startBreach({
+    root: document.getElementById('breach'),
+    name,
+    spectate,
+    room: room || null,
+    onExit: (message) => ui.showStart({ name, room, error: message }),
+  });
+}
+
 const params = new URLSearchParams(location.search);
+const savedMode = params.get('mode') ?? localStorage.getItem('coil.mode');
+const modeInput = savedMode && document.querySelector(`input[name="mode"][value="${CSS.escape(savedMode)}"]`);
+if (modeInput) modeInput.checked = true;
 ui.showStart({
   name: localStorage.getItem('coil.name') ?? '',
   room: params.get('room') ?? localStorage.getItem('coil.room') ?? '',

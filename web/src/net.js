@@ -30,12 +30,20 @@ const PING_INTERVAL_MS = 2000;
 const SHORT_CONNECTION_MS = 5000;
 /** Re-matchmake this long before a draining room's deadline if the player is still in it. */
 const DRAIN_MARGIN_MS = 1500;
+/** A game server that has not accepted the WebSocket by then counts as refusing it. */
+const CONNECT_TIMEOUT_MS = 3000;
+/**
+ * Pauses before matchmaking again when the node of a token refused the connection (it died and
+ * is still in placement until the directory notices, ~1.5 s): at once, then a little later,
+ * before the usual backoff takes over.
+ */
+const REPLACEMENT_DELAYS_MS = [0, 100, 200, 400, 400, 400, 400, 400];
 /** Default room when no matchmaker runs and the player named none. */
 export const DIRECT_DEFAULT_ROOM = 'lobby';
 
 /** Server refusals that a new attempt cannot fix. */
 const FATAL_ERRORS = new Map([
-  [ErrorCode.BAD_NAME, 'The server refused this name: use 1–16 letters, digits, space, _ - or .'],
+  [ErrorCode.BAD_NAME, 'The server refused this name: use 1–16 letters, digits, punctuation, symbols or spaces, without hidden or look-alike characters.'],
   [ErrorCode.UNSUPPORTED_VERSION, 'This page is older than the server. Reload it.'],
   [ErrorCode.BAD_FRAME, 'The server could not read this client. Reload the page.'],
   [ErrorCode.TOKEN_REQUIRED, 'This server only takes players through its matchmaker.'],
@@ -128,8 +136,10 @@ export class GameSession {
     this.joinedAt = null;
     this.quickDrops = 0;
     this.failures = 0;
+    this.replacements = 0;
     this.everJoined = false;
     this.retryTimer = null;
+    this.connectTimer = null;
     this.drainTimer = null;
     this.pingTimer = null;
     this.pings = new Map();
@@ -147,6 +157,7 @@ export class GameSession {
     this.requestedRoom = room || null;
     this.everJoined = false;
     this.failures = 0;
+    this.replacements = 0;
     this.attempt('connecting');
   }
 
@@ -209,8 +220,9 @@ export class GameSession {
   clearTimers() {
     clearTimeout(this.retryTimer);
     clearTimeout(this.drainTimer);
+    clearTimeout(this.connectTimer);
     clearInterval(this.pingTimer);
-    this.retryTimer = this.drainTimer = this.pingTimer = null;
+    this.retryTimer = this.drainTimer = this.pingTimer = this.connectTimer = null;
   }
 
   closeSocket() {
@@ -300,10 +312,17 @@ export class GameSession {
     this.draining = false;
     let lastError = null;
     let received = false;
+    let opened = false;
     const current = () => socket.coilGeneration === this.generation && !this.stopped;
+    clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => {
+      if (!opened && current()) socket.close();
+    }, CONNECT_TIMEOUT_MS);
 
     socket.onopen = () => {
       if (!current()) return;
+      opened = true;
+      clearTimeout(this.connectTimer);
       socket.send(encodeJoin({ name: this.name, skin: skinFor(this.name), token }));
     };
     socket.onmessage = (event) => {
@@ -326,6 +345,7 @@ export class GameSession {
         this.joined = true;
         this.everJoined = true;
         this.failures = 0;
+        this.replacements = 0;
         this.joinedAt = this.now();
         this.setStatus('playing', '');
         this.onJoined({ room });
@@ -338,14 +358,15 @@ export class GameSession {
       this.socket = null;
       this.joined = false;
       this.clearTimers();
-      this.afterClose(lastError, received);
+      this.afterClose(lastError, received, !opened && token !== null);
     };
     socket.onerror = () => {
       // onclose follows and decides.
     };
   }
 
-  afterClose(code, received) {
+  /** `refusedWithToken`: the matchmaker's node never accepted the connection. */
+  afterClose(code, received, refusedWithToken = false) {
     if (code !== null && FATAL_ERRORS.has(code)) {
       this.fail(FATAL_ERRORS.get(code));
       return;
@@ -359,6 +380,15 @@ export class GameSession {
       // The room is going away: whatever room was asked for, let the matchmaker choose.
       this.requestedRoom = null;
       this.reattempt('The room is closing; moving you to another room…');
+      return;
+    }
+    if (refusedWithToken && this.replacements < REPLACEMENT_DELAYS_MS.length) {
+      // The node the matchmaker chose is gone: ask for another seat now, not after a backoff.
+      const delay = REPLACEMENT_DELAYS_MS[this.replacements++];
+      const message = 'The game server did not answer; finding another…';
+      this.setStatus(this.everJoined ? 'reconnecting' : 'connecting', message);
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.attempt(this.everJoined ? 'reconnecting' : 'connecting', message), delay);
       return;
     }
     if (code === null && !received) {

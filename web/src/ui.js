@@ -225,11 +225,19 @@ export class Ui {
   }
 }
 
-/** Mirrors the server's name rule (coil-store validate_player_name) for a quick message. */
+/**
+ * A quick first check of the server's name rule (coil-store validate_player_name): Unicode
+ * letters, marks, digits, punctuation, symbols and plain spaces, at most 16 characters. The
+ * server has the last word (it also refuses names that mix look-alike scripts).
+ */
 export function checkName(name) {
-  if (name.length === 0) return 'Enter a name.';
-  if (name.length > 16) return 'Names are at most 16 characters.';
-  if (!/^[A-Za-z0-9 _.-]+$/.test(name)) return 'Names use letters, digits, space, _ - and . only.';
+  const normalized = name.normalize('NFC');
+  const length = [...normalized].length;
+  if (length === 0) return 'Enter a name.';
+  if (length > 16) return 'Names are at most 16 characters.';
+  if (!/^[\p{L}\p{M}\p{N}\p{P}\p{S} ]+$/u.test(normalized) || /^\p{M}/u.test(normalized)) {
+    return 'Names use letters, digits, punctuation, symbols and spaces.';
+  }
   return null;
 }
 

@@ -162,10 +162,12 @@ try {
 
   step('boosting with the space bar');
   const cruising = await coil(() => window.__coil.own());
+  check(cruising, 'own snake is alive before boosting');
   await page.keyboard.down('Space');
   await page.waitForTimeout(500);
   const boosting = await coil(() => window.__coil.own());
   await page.keyboard.up('Space');
+  check(boosting, 'own snake is alive while boosting');
   const speed = (snake) => Math.hypot(snake.velocity[0], snake.velocity[1]);
   check(boosting && speed(boosting) > speed(cruising) * 1.5, `boost speeds up (${speed(cruising)} → ${boosting && speed(boosting)})`);
   await page.screenshot({ path: join(artifactDir, 'screenshot.png') });

@@ -208,3 +208,62 @@ test('a refused switch keeps the current room', async () => {
   assert.equal(FakeSocket.opened.length, 1);
   created.stop();
 });
+
+/** A WebSocket to `dead-node` never opens, it only closes (the node is gone); others open. */
+class SometimesRefusedSocket extends FakeSocket {
+  constructor(url) {
+    super(url);
+    if (url.includes('dead-node')) {
+      this.readyState = 3;
+      // Replaces the open FakeSocket queued: the close arrives instead.
+      this.onopenBlocked = true;
+    }
+  }
+  set onopen(handler) {
+    this.openHandler = handler;
+  }
+  get onopen() {
+    if (this.onopenBlocked) {
+      return () => this.onclose?.({});
+    }
+    return this.openHandler;
+  }
+}
+
+test('a node that refuses the connection gets the player a new placement at once', async () => {
+  FakeSocket.opened = [];
+  let calls = 0;
+  const fetchImpl = async () => {
+    calls++;
+    // The first two placements name a node that died; the third a live one.
+    const host = calls <= 2 ? 'dead-node:9' : 'n1';
+    return new Response(JSON.stringify({ roomId: `r${calls}`, wsUrl: `ws://${host}/api/room/r${calls}`, joinToken: `t${calls}` }), { status: 200 });
+  };
+  const log = { statuses: [], joined: [] };
+  const created = new GameSession({
+    onStatus: (status) => log.statuses.push(status),
+    onMessage: () => {},
+    onJoined: (info) => log.joined.push(info.room),
+    onRoomProblem: () => {},
+    fetchImpl,
+    WebSocketImpl: SometimesRefusedSocket,
+    location: page,
+    now: () => clock.now,
+  });
+  created.start('ann', null);
+  // Refused once: matchmade again at once. Refused twice: again after 100 ms (the usual
+  // backoff would have waited 300 ms, then reported the server unreachable).
+  const started = Date.now();
+  for (let wait = 0; wait < 100 && FakeSocket.opened.length < 3; wait++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const took = Date.now() - started;
+  assert.equal(calls, 3);
+  assert.deepEqual(FakeSocket.opened.map((socket) => new URL(socket.url).host), ['dead-node:9', 'dead-node:9', 'n1']);
+  assert.ok(took < 300, `re-placed in ${took} ms`);
+  await settle();
+  FakeSocket.opened[2].receive([0x92, 0]);
+  assert.deepEqual(log.joined, ['r3']);
+  assert.ok(!log.statuses.some((status) => status.state === 'unreachable'), 'a dead node is not "server unreachable"');
+  created.stop();
+});

@@ -26,7 +26,8 @@ import {
 } from '../src/protocol.js';
 
 const fixtureDir = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
-const fixtureFiles = readdirSync(fixtureDir).filter((name) => name.endsWith('.json'));
+// breach_*.json belong to breach.test.mjs.
+const fixtureFiles = readdirSync(fixtureDir).filter((name) => name.endsWith('.json') && !name.startsWith('breach_'));
 
 function loadFixture(name) {
   return JSON.parse(readFileSync(join(fixtureDir, name), 'utf8'));

@@ -85,7 +85,9 @@ impl Default for Policy {
             scale_in_delay_after_scale_out_ms: 15 * 60_000,
             scale_in_cooldown_ms: 2 * 60_000,
             low_use_signal_fraction: 0.6,
-            drain_deadline_ms: 10 * 60_000,
+            // A match mode's drain deadline (MATCH_DRAIN_DEADLINE_SECS, 20 minutes): players in a
+            // match in progress are not evicted before the node itself would close the match.
+            drain_deadline_ms: 20 * 60_000,
             eviction_grace_ms: 30_000,
             action_retry_ms: 60_000,
             boot_timeout_ms: 10 * 60_000,

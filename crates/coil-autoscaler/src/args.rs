@@ -15,7 +15,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use coil_autoscale::{Policy, RegionId};
 use coil_hcloud::{ApiToken, ImageRef};
-pub use coil_server::config::ConfigError;
+pub use coil_service::ConfigError;
+use coil_service::{invalid, parse_flag};
 
 use crate::hcloud::{DnsConfig, HcloudConfig, UserDataTemplate};
 use crate::local::LocalConfig;
@@ -29,48 +30,17 @@ pub enum ExecutorKind {
     Hcloud,
 }
 
-fn parse_flag(value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        other => Err(format!("expected 0 or 1, got {other:?}")),
-    }
-}
-
 /// Flags and environment of `coil autoscaler`.
 #[derive(Debug, Clone, Args)]
 pub struct AutoscalerArgs {
     // ---- the controller ----
-    /// Redis holding the room directory (the one nodes and matchmakers use).
-    #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL")]
-    pub redis_url: String,
+    #[command(flatten)]
+    pub redis: coil_service::config::DirectoryRedisArgs,
 
-    /// Prefix of every directory key in Redis (the same as nodes and matchmakers).
-    #[arg(
-        long,
-        env = "REDIS_KEY_PREFIX",
-        value_name = "REDIS_KEY_PREFIX",
-        default_value = "coil:dir:"
-    )]
-    pub redis_key_prefix: String,
-
-    /// Shared secret for the nodes' /internal/drain and /internal/evict (and given to local
-    /// nodes). At least 16 characters.
-    #[arg(
-        long,
-        env = "INTERNAL_SECRET",
-        value_name = "INTERNAL_SECRET",
-        hide_env_values = true
-    )]
-    pub internal_secret: Option<String>,
-
-    /// File holding INTERNAL_SECRET (a systemd credential), instead of the value itself.
-    #[arg(
-        long,
-        env = "INTERNAL_SECRET_FILE",
-        value_name = "INTERNAL_SECRET_FILE"
-    )]
-    pub internal_secret_file: Option<PathBuf>,
+    /// The nodes' INTERNAL_SECRET: the autoscaler presents it on their /internal/drain and
+    /// /internal/evict (and gives it to local nodes). Required.
+    #[command(flatten)]
+    pub internal_secret: coil_service::config::InternalSecretArgs,
 
     /// Regions this autoscaler manages, comma separated (e.g. us-east,eu-central).
     #[arg(long, env = "REGIONS", value_name = "REGIONS", default_value = "local")]
@@ -226,7 +196,8 @@ pub struct AutoscalerArgs {
     )]
     pub scale_in_cooldown_secs: Option<u64>,
 
-    /// Seconds a draining node keeps its players before they are evicted. Default 600.
+    /// Seconds a draining node keeps its players before they are evicted. Default 1200, the
+    /// nodes' MATCH_DRAIN_DEADLINE_SECS: keep it at least that, or matches in progress are cut.
     #[arg(long, env = "DRAIN_DEADLINE_SECS", value_name = "DRAIN_DEADLINE_SECS")]
     pub drain_deadline_secs: Option<u64>,
 
@@ -489,13 +460,6 @@ pub struct AutoscalerConfig {
     pub executor: ExecutorSettings,
 }
 
-fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        problem: problem.into(),
-    }
-}
-
 fn list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
@@ -547,19 +511,10 @@ impl AutoscalerArgs {
                 ));
             }
         }
-        let internal_secret = match (&self.internal_secret, &self.internal_secret_file) {
-            (Some(secret), _) => secret.trim().to_owned(),
-            (None, Some(path)) => read_file("INTERNAL_SECRET_FILE", path)?.trim().to_owned(),
-            (None, None) => {
-                return Err(invalid(
-                    "INTERNAL_SECRET",
-                    "required (or INTERNAL_SECRET_FILE): nodes refuse drain requests without it",
-                ));
-            }
-        };
-        if internal_secret.len() < 16 {
-            return Err(invalid("INTERNAL_SECRET", "must be at least 16 characters"));
-        }
+        self.redis.validate()?;
+        let internal_secret = self
+            .internal_secret
+            .require("nodes refuse drain requests without it")?;
         if !(1..=3600).contains(&self.interval_secs) {
             return Err(invalid("INTERVAL_SECS", "must be within 1..=3600"));
         }
@@ -578,8 +533,8 @@ impl AutoscalerArgs {
             regions,
             policy,
             interval: Duration::from_secs(self.interval_secs),
-            redis_url: self.redis_url,
-            redis_key_prefix: self.redis_key_prefix,
+            redis_url: self.redis.redis_url,
+            redis_key_prefix: self.redis.redis_key_prefix,
             internal_secret,
             metrics_listen: SocketAddr::new(self.host, self.port),
             room_soft_cap: self.room_soft_cap,
@@ -702,8 +657,8 @@ impl AutoscalerArgs {
         Ok(ExecutorSettings::Local(LocalConfig {
             coil_bin,
             base_port: self.base_port,
-            redis_url: self.redis_url.clone(),
-            redis_key_prefix: self.redis_key_prefix.clone(),
+            redis_url: self.redis.redis_url.clone(),
+            redis_key_prefix: self.redis.redis_key_prefix.clone(),
             join_token_public_key,
             internal_secret: internal_secret.to_owned(),
             node_env,

@@ -242,47 +242,29 @@ fn unix_ms(time: SystemTime) -> u64 {
     })
 }
 
-/// Parses the API's `YYYY-MM-DDTHH:MM:SS(.fff)?(+HH:MM|Z)` into Unix ms.
+/// Parses the API's `YYYY-MM-DDTHH:MM:SS(.fff)?(+HH:MM|Z)` into Unix ms (whole seconds: enough
+/// for a server's age). The calendar is humantime's; the offset, which it does not take, is ours.
 pub fn parse_timestamp_ms(text: &str) -> Option<u64> {
-    let bytes = text.as_bytes();
-    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| -> Option<i64> { text.get(range)?.parse().ok() };
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    let mut rest = &text[19..];
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &fraction[digits..];
-    }
-    let offset_seconds = match rest {
-        "Z" => 0,
-        _ if rest.len() == 6 => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
+    let (local, offset_seconds) = match text.strip_suffix('Z') {
+        Some(local) => (local, 0),
+        None => {
+            let (local, offset) = text.split_at_checked(text.len().checked_sub(6)?)?;
+            let sign = match offset.as_bytes() {
+                [b'+', _, _, b':', _, _] => 1,
+                [b'-', _, _, b':', _, _] => -1,
                 _ => return None,
             };
-            let hours: i64 = rest.get(1..3)?.parse().ok()?;
-            let minutes: i64 = rest.get(4..6)?.parse().ok()?;
-            sign * (hours * 3600 + minutes * 60)
+            let hours: i64 = offset.get(1..3)?.parse().ok()?;
+            let minutes: i64 = offset.get(4..6)?.parse().ok()?;
+            (local, sign * (hours * 3600 + minutes * 60))
         }
-        _ => return None,
     };
-    // Days from civil (Howard Hinnant's algorithm).
-    let shifted_year = if month <= 2 { year - 1 } else { year };
-    let era = shifted_year.div_euclid(400);
-    let year_of_era = shifted_year - era * 400;
-    let month_index = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
-    u64::try_from(seconds).ok()?.checked_mul(1000)
+    let whole_seconds = local.split('.').next()?;
+    let as_if_utc = humantime::parse_rfc3339(&format!("{whole_seconds}Z")).ok()?;
+    let seconds = i64::try_from(as_if_utc.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    u64::try_from(seconds - offset_seconds)
+        .ok()?
+        .checked_mul(1000)
 }
 
 /// `coil_autoscaler_create_failures_total{reason}` for an API failure.

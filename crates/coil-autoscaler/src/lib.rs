@@ -70,7 +70,7 @@ pub async fn run_with_config(
     config: AutoscalerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    coil_server::metrics::install();
+    coil_service::metrics::install();
     metrics::describe();
     let listener = tokio::net::TcpListener::bind(config.metrics_listen)
         .await

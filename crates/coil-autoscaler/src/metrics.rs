@@ -5,7 +5,7 @@
 //! `coil_autoscaler_nodes{state}`, `coil_autoscaler_api_requests_remaining` and
 //! `coil_autoscaler_dns_failures_total{operation}`. Label values are bounded (action kinds,
 //! node states, failure reasons, DNS operations), never node ids. The process-wide
-//! recorder is `coil_server::metrics::install()`, shared with anything else in the process.
+//! recorder is `coil_service::metrics::install()`, shared with anything else in the process.
 
 use std::future::Future;
 
@@ -106,7 +106,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let handle = coil_server::metrics::install();
+    let handle = coil_service::metrics::install();
     let router = Router::new().route(
         "/metrics",
         get(move || {
@@ -125,7 +125,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_listener_serves_the_agreed_metric_names() {
-        coil_server::metrics::install();
+        coil_service::metrics::install();
         describe();
         create_failed("resource_unavailable");
         api_requests_remaining(3_500);

@@ -1,8 +1,8 @@
 //! Reads a game node's `GET /metrics` (Prometheus text format) into the load figures the policy
 //! wants, turning counters into rates between two scrapes of the same node.
 //!
-//! Owns the text parsing (a pure function, unit-tested here) and the per-node history of the
-//! previous scrape. It must not fail the controller: a node that does not answer, answers
+//! Owns the figures read (the text format is `coil_service::prometheus`, the parser every
+//! process shares) and the per-node history of the previous scrape. It must not fail the controller: a node that does not answer, answers
 //! garbage, or restarted (counters went backwards) yields zeros for what it cannot tell, which
 //! the policy reads as "no pressure" (the buffer rule still protects players).
 
@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use coil_autoscale::NodeId;
+use coil_service::prometheus::{Sample, label_value, parse_line, quantile_of_delta};
 
 /// The raw figures of one scrape (counters as totals, not rates).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,41 +25,17 @@ pub struct RawNodeMetrics {
     pub tick_buckets: Vec<(f64, f64)>,
 }
 
-/// One sample line: metric name, raw label block and value. `None` for comments, blank and
-/// malformed lines.
-fn parse_line(line: &str) -> Option<(&str, &str, f64)> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let name_end = line
-        .find(|character: char| character == '{' || character.is_whitespace())
-        .unwrap_or(line.len());
-    let name = &line[..name_end];
-    let mut rest = &line[name_end..];
-    let mut labels = "";
-    if let Some(after_brace) = rest.strip_prefix('{') {
-        let close = after_brace.find('}')?;
-        labels = &after_brace[..close];
-        rest = &after_brace[close + 1..];
-    }
-    let value = rest.split_whitespace().next()?.parse::<f64>().ok()?;
-    (!name.is_empty()).then_some((name, labels, value))
-}
-
-fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
-    labels.split(',').find_map(|pair| {
-        let (found, value) = pair.split_once('=')?;
-        (found.trim() == key).then(|| value.trim().trim_matches('"'))
-    })
-}
-
 /// Parses the figures the autoscaler needs out of a node's metrics text. Families that are
 /// missing stay zero; families with several label sets are summed.
 pub fn parse_node_metrics(text: &str) -> RawNodeMetrics {
     let mut raw = RawNodeMetrics::default();
     let mut buckets: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
-    for (name, labels, value) in text.lines().filter_map(parse_line) {
+    for Sample {
+        name,
+        labels,
+        value,
+    } in text.lines().filter_map(parse_line)
+    {
         if !value.is_finite() {
             continue;
         }
@@ -70,7 +47,7 @@ pub fn parse_node_metrics(text: &str) -> RawNodeMetrics {
             "coil_tick_overruns_total" => raw.tick_overruns_total += value,
             "coil_tick_duration_seconds_count" => raw.tick_count_total += value,
             "coil_tick_duration_seconds_bucket" => {
-                let Some(bound) = label(labels, "le") else {
+                let Some(bound) = label_value(labels, "le") else {
                     continue;
                 };
                 let bound = if bound == "+Inf" {
@@ -117,50 +94,12 @@ fn delta(now: f64, before: f64) -> f64 {
     if now >= before { now - before } else { 0.0 }
 }
 
-/// Quantile `quantile` (ms) of the ticks observed between two scrapes, interpolated linearly
-/// inside its bucket as Prometheus' `histogram_quantile` does (a bucket's upper bound alone
-/// would report every 11 ms tick as 25 ms); 0 when no tick was observed. Ticks beyond the last
-/// finite bucket report that bound.
+/// Quantile `quantile` (ms) of the ticks observed between two scrapes, interpolated inside its
+/// bucket like Prometheus' `histogram_quantile` (a bucket's upper bound alone would report
+/// every 11 ms tick as 25 ms); 0 when no tick was observed. Ticks beyond the last finite bucket
+/// report that bound.
 fn quantile_ms(now: &[(f64, f64)], before: &[(f64, f64)], quantile: f64) -> f64 {
-    let count_before = |bound: f64| {
-        before
-            .iter()
-            .find(|(other, _)| *other == bound)
-            .map_or(0.0, |(_, count)| *count)
-    };
-    let deltas: Vec<(f64, f64)> = now
-        .iter()
-        .map(|(bound, count)| (*bound, delta(*count, count_before(*bound))))
-        .collect();
-    let total = deltas.last().map_or(0.0, |(_, count)| *count);
-    if total <= 0.0 {
-        return 0.0;
-    }
-    let last_finite = deltas
-        .iter()
-        .rev()
-        .find(|(bound, _)| bound.is_finite())
-        .map_or(0.0, |(bound, _)| *bound);
-    let wanted = total * quantile;
-    let mut lower_bound = 0.0;
-    let mut lower_count = 0.0;
-    for (bound, cumulative) in &deltas {
-        if *cumulative >= wanted {
-            if !bound.is_finite() {
-                return last_finite * 1000.0;
-            }
-            let in_bucket = cumulative - lower_count;
-            let share = if in_bucket > 0.0 {
-                ((wanted - lower_count) / in_bucket).clamp(0.0, 1.0)
-            } else {
-                1.0
-            };
-            return (lower_bound + (bound - lower_bound) * share) * 1000.0;
-        }
-        lower_bound = *bound;
-        lower_count = *cumulative;
-    }
-    last_finite * 1000.0
+    quantile_of_delta(before, now, quantile).map_or(0.0, |seconds| seconds * 1000.0)
 }
 
 /// Turns two scrapes `elapsed` apart into load figures.
@@ -275,6 +214,17 @@ coil_connections_open{x="y"} NaN
             parse_node_metrics("not metrics at all {{{"),
             RawNodeMetrics::default()
         );
+    }
+
+    #[test]
+    fn a_brace_inside_a_quoted_label_value_does_not_end_the_labels() {
+        let raw = parse_node_metrics(
+            "coil_tick_duration_seconds_bucket{mode=\"a}b\",le=\"0.001\"} 5\n\
+             coil_tick_duration_seconds_bucket{mode=\"a}b\",le=\"+Inf\"} 7\n\
+             coil_tick_duration_seconds_count{mode=\"a}b\"} 7\n",
+        );
+        assert_eq!(raw.tick_count_total, 7.0);
+        assert_eq!(raw.tick_buckets, vec![(0.001, 5.0), (f64::INFINITY, 7.0)]);
     }
 
     #[test]

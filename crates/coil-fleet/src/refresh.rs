@@ -143,23 +143,12 @@ pub fn today_utc() -> String {
     civil_date(seconds / 86_400)
 }
 
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+/// Days since 1970-01-01 to a civil date, `YYYY-MM-DD`.
 pub fn civil_date(days_since_epoch: u64) -> String {
-    let z = days_since_epoch as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(days_since_epoch * 86_400);
+    let mut text = humantime::format_rfc3339_seconds(at).to_string();
+    text.truncate("YYYY-MM-DD".len());
+    text
 }
 
 #[cfg(test)]

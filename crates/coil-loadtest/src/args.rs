@@ -32,7 +32,59 @@ pub enum Scenario {
     /// (open loop: arrivals do not wait for answers); with --join each placed player also
     /// joins its room with the token, waits for the first frame and leaves.
     MatchmakeBurst,
+    /// Breach matches of 8 simulated players placed by the matchmaker (mode "breach"), who
+    /// move, aim and fire in bursts with one input per tick while moving, vote to stay at the
+    /// scoreboard and sometimes drop and resume; reports match completion besides the
+    /// arena-standard figures. With --find-capacity: breach-capacity.
+    Breach,
+    /// Breach matches added --step-matches at a time until the node breaks its tick budget or
+    /// runs out of CPU; reports matches and players per server core (same as --scenario
+    /// breach --find-capacity).
+    BreachCapacity,
 }
+
+impl Scenario {
+    /// The game the scenario plays (none for the matchmake burst, which only places).
+    pub fn game(self) -> Game {
+        match self {
+            Scenario::Breach | Scenario::BreachCapacity => Game::Breach,
+            Scenario::ArenaStandard | Scenario::ArenaCapacity | Scenario::MatchmakeBurst => {
+                Game::Arena
+            }
+        }
+    }
+}
+
+/// The game simulated players play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Game {
+    Arena,
+    Breach,
+}
+
+impl Game {
+    /// The mode name the node and the matchmaker use (the label of its metrics).
+    pub fn mode_name(self) -> &'static str {
+        match self {
+            Game::Arena => "arena",
+            Game::Breach => "breach",
+        }
+    }
+
+    /// The mode's tick: the capacity finder's budgets are fractions of it.
+    pub fn tick(self) -> Duration {
+        match self {
+            Game::Arena => Duration::from_millis(50),
+            Game::Breach => Duration::from_micros(1_000_000 / BREACH_TICK_RATE),
+        }
+    }
+}
+
+/// Breach's tick rate (coil-breach's `TICK_RATE`; the Init frame says it again).
+const BREACH_TICK_RATE: u64 = 30;
+/// Players in one breach match (two teams of four; coil-breach's `MAX_SLOTS`).
+pub const BREACH_MATCH_PLAYERS: usize = 8;
 
 /// Flags of `coil loadtest`.
 #[derive(Debug, Clone, Args)]
@@ -61,8 +113,8 @@ pub struct LoadtestArgs {
     #[arg(long)]
     pub find_capacity: bool,
 
-    /// Simulated players (arena-standard; upper bound 20000), or placements
-    /// (matchmake-burst; upper bound 200000).
+    /// Simulated players (arena-standard, breach: a multiple of 8 makes full matches; upper
+    /// bound 20000), or placements (matchmake-burst; upper bound 200000).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub players: usize,
 
@@ -89,7 +141,7 @@ pub struct LoadtestArgs {
     pub duration: f64,
 
     /// Fraction of players that leave and rejoin per minute (0.05 = 5%; 60 = each player about
-    /// once a second).
+    /// once a second). Breach players drop the connection and resume their seat.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.05)]
     pub leave_per_minute: f64,
 
@@ -105,6 +157,10 @@ pub struct LoadtestArgs {
     /// each room up).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub room_size: usize,
+
+    /// Breach matches (8 players each) added per --find-capacity step.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub step_matches: usize,
 
     /// Seconds each --find-capacity step is held and measured, after its ramp and 2 s settle.
     #[arg(long, value_name = "SECS", default_value_t = 15.0)]
@@ -165,6 +221,7 @@ impl Default for LoadtestArgs {
             boost_fraction: 0.10,
             respawn_delay: 2.0,
             room_size: 100,
+            step_matches: 10,
             step: 15.0,
             max_players: MAX_PLAYERS,
             server_cores: 1.0,
@@ -221,7 +278,10 @@ pub struct Plan {
     pub json: Option<PathBuf>,
     pub quiet: bool,
     pub mode: Mode,
-    /// `http://host:port` of the matchmaker to join through, if any.
+    /// The game the players play.
+    pub game: Game,
+    /// `http://host:port` of the matchmaker to join through, if any (always for breach:
+    /// --url's own when not given, as `coil serve` runs one on the node's port).
     pub matchmaker: Option<String>,
 }
 
@@ -235,7 +295,10 @@ pub enum Mode {
         duration: Duration,
     },
     Capacity {
+        /// Players per room (breach: 8, one match).
         room_size: usize,
+        /// Rooms added per step (arena: 1; breach: --step-matches).
+        rooms_per_step: usize,
         ramp: Duration,
         step: Duration,
         max_players: usize,
@@ -349,8 +412,19 @@ impl LoadtestArgs {
             boost_fraction: self.boost_fraction,
             respawn_delay: seconds("respawn-delay", self.respawn_delay, 0.0)?,
         };
-        let capacity = self.find_capacity || self.scenario == Scenario::ArenaCapacity;
+        let game = self.scenario.game();
+        let capacity = self.find_capacity
+            || matches!(
+                self.scenario,
+                Scenario::ArenaCapacity | Scenario::BreachCapacity
+            );
         let burst = self.scenario == Scenario::MatchmakeBurst;
+        // Breach rooms are placed by the matchmaker (the mode travels in the matchmake body);
+        // `coil serve` answers matchmakes on the node's own port.
+        let matchmaker = match (game, matchmaker) {
+            (Game::Breach, None) => Some(format!("http://{authority}")),
+            (_, matchmaker) => matchmaker,
+        };
         let mode = if burst {
             if capacity {
                 return Err(out_of_range(
@@ -380,9 +454,20 @@ impl LoadtestArgs {
                 concurrency: self.concurrency,
             }
         } else if capacity {
-            if self.room_size == 0 || self.room_size > 1_000 {
-                return Err(out_of_range("room-size", "between 1 and 1000"));
-            }
+            let (room_size, rooms_per_step) = match game {
+                Game::Arena => {
+                    if self.room_size == 0 || self.room_size > 1_000 {
+                        return Err(out_of_range("room-size", "between 1 and 1000"));
+                    }
+                    (self.room_size, 1)
+                }
+                Game::Breach => {
+                    if self.step_matches == 0 || self.step_matches > 500 {
+                        return Err(out_of_range("step-matches", "between 1 and 500"));
+                    }
+                    (BREACH_MATCH_PLAYERS, self.step_matches)
+                }
+            };
             if self.max_players == 0 || self.max_players > MAX_PLAYERS {
                 return Err(out_of_range(
                     "max-players",
@@ -393,7 +478,8 @@ impl LoadtestArgs {
                 return Err(out_of_range("server-cores", "between 0 and 512"));
             }
             Mode::Capacity {
-                room_size: self.room_size,
+                room_size,
+                rooms_per_step,
                 ramp: seconds("ramp", self.ramp, 0.0)?,
                 step: seconds("step", self.step, 1.0)?,
                 max_players: self.max_players,
@@ -406,7 +492,12 @@ impl LoadtestArgs {
                     format!("between 1 and {MAX_PLAYERS}"),
                 ));
             }
-            if self.rooms == 0 || self.rooms > self.players {
+            // Breach players go where the matchmaker puts them: 8 to a match.
+            let rooms = match game {
+                Game::Arena => self.rooms,
+                Game::Breach => self.players.div_ceil(BREACH_MATCH_PLAYERS),
+            };
+            if rooms == 0 || rooms > self.players {
                 return Err(out_of_range("rooms", "between 1 and --players"));
             }
             let ramp = seconds("ramp", self.ramp, 0.0)?;
@@ -420,7 +511,7 @@ impl LoadtestArgs {
             }
             Mode::Standard {
                 players: self.players,
-                rooms: self.rooms,
+                rooms,
                 ramp,
                 warmup,
                 duration,
@@ -432,13 +523,14 @@ impl LoadtestArgs {
                 .map_or(0, |elapsed| elapsed.as_nanos() as u64)
         });
         Ok(Plan {
-            scenario: if burst {
-                Scenario::MatchmakeBurst
-            } else if capacity {
-                Scenario::ArenaCapacity
-            } else {
-                Scenario::ArenaStandard
+            scenario: match (burst, capacity, game) {
+                (true, _, _) => Scenario::MatchmakeBurst,
+                (false, true, Game::Arena) => Scenario::ArenaCapacity,
+                (false, true, Game::Breach) => Scenario::BreachCapacity,
+                (false, false, Game::Arena) => Scenario::ArenaStandard,
+                (false, false, Game::Breach) => Scenario::Breach,
             },
+            game,
             http_base: format!("http://{authority}"),
             ws_base: format!("{ws_scheme}://{authority}"),
             room_prefix: self.room_prefix.clone(),
@@ -589,6 +681,47 @@ mod tests {
             flag_plan.mode,
             Mode::Capacity { room_size: 100, .. }
         ));
+    }
+
+    #[test]
+    fn breach_goes_through_the_matchmaker_in_matches_of_eight() {
+        let breach = LoadtestArgs {
+            scenario: Scenario::Breach,
+            players: 16,
+            ..LoadtestArgs::default()
+        };
+        let plan = breach.plan().unwrap();
+        assert_eq!(plan.game, Game::Breach);
+        assert_eq!(plan.scenario, Scenario::Breach);
+        assert_eq!(plan.matchmaker.as_deref(), Some("http://127.0.0.1:8787"));
+        assert!(matches!(plan.mode, Mode::Standard { rooms: 2, .. }));
+        let capacity = LoadtestArgs {
+            find_capacity: true,
+            step_matches: 25,
+            ..breach.clone()
+        }
+        .plan()
+        .unwrap();
+        assert_eq!(capacity.scenario, Scenario::BreachCapacity);
+        assert!(matches!(
+            capacity.mode,
+            Mode::Capacity {
+                room_size: 8,
+                rooms_per_step: 25,
+                ..
+            }
+        ));
+        let by_name = LoadtestArgs {
+            scenario: Scenario::BreachCapacity,
+            ..LoadtestArgs::default()
+        };
+        assert_eq!(by_name.plan().unwrap().scenario, Scenario::BreachCapacity);
+        let no_matches = LoadtestArgs {
+            step_matches: 0,
+            ..by_name
+        };
+        assert!(no_matches.plan().is_err());
+        assert_eq!(Game::Breach.tick(), Duration::from_micros(33_333));
     }
 
     #[test]

@@ -155,6 +155,7 @@ pub async fn run(joiner: Arc<Joiner>, plan: BurstPlan) -> BurstReport {
                 .then(|| succeeded as f64 / (succeeded + failed) as f64),
             failures_by_reason: failures,
             latency_ms: Percentiles::millis_from_micros(&tally.end_to_end_us.take()),
+            replacements: 0,
         }
     });
     BurstReport {

@@ -4,7 +4,9 @@
 //! JSON on request).
 //!
 //! Layout: [`args`] (flags, bounds, loopback check → a `Plan`), [`player`] (one simulated
-//! player and the [`Joiner`] that opens its session), [`burst`] (the matchmake-burst scenario), [`stats`] (shared counters),
+//! player and the [`Joiner`] that opens its session), [`breach`] (the breach scenario's
+//! player: matches of 8, one input per tick, the match book), [`burst`] (the matchmake-burst
+//! scenario), [`stats`] (shared counters),
 //! [`histogram`] (log-bucketed percentiles), [`prometheus`] (reading a node's /metrics),
 //! [`run`](crate::run()) (the controller) and [`report`].
 //!
@@ -13,6 +15,7 @@
 //! returns. It depends on the server crate only in tests.
 
 pub mod args;
+pub mod breach;
 pub mod burst;
 pub mod histogram;
 pub mod player;

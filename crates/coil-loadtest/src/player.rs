@@ -12,7 +12,7 @@ use std::f32::consts::TAU;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coil_game::arena::client::ClientMirror;
+use coil_arena::client::ClientMirror;
 use coil_protocol::arena::{Input, angle_to_u16, encode_input, encode_respawn};
 use coil_protocol::envelope::{Join, encode_join};
 use coil_protocol::{ErrorCode, PROTOCOL_V11};
@@ -35,7 +35,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_STATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Wait before retrying after a failed join or a dropped connection, so an unreachable or
 /// refusing server sees at most one attempt per player per second.
-const RETRY_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Matchmakes one join attempt may repeat when the token's node refuses the connection (a
+/// node that died and is still in placement until its liveness runs out, 1.5 s by default):
+/// the first at once, then after 100, 200, 400, 400 ... ms, about 3 s in all.
+const MAX_REPLACEMENTS: u32 = 9;
 /// How long a target point is kept: uniform in this range, per the arena-standard scenario.
 const TARGET_MIN: Duration = Duration::from_secs(1);
 const TARGET_MAX: Duration = Duration::from_secs(3);
@@ -48,7 +52,7 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Largest server message accepted; far above any real frame, small enough to bound memory.
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Where and how a player joins a room. Today only directly by room name with a protocol v11
 /// join; the matchmaker (POST /api/matchmake, then a v12 join carrying its token) becomes a
@@ -62,6 +66,9 @@ pub enum Joiner {
     Matchmaker {
         http_base: String,
         client: reqwest::Client,
+        /// The game mode asked for (`"mode"` in the body); `None` asks for the default, the
+        /// arena.
+        mode: Option<&'static str>,
     },
 }
 
@@ -70,9 +77,17 @@ pub enum Joiner {
 pub struct JoinTicket {
     pub ws_url: String,
     pub join_frame: Vec<u8>,
+    /// The room it joins: the name asked for, or the matchmaker's `roomId`.
+    pub room: String,
 }
 
 impl Joiner {
+    /// Whether a refused connection to the node is worth a new placement (a matchmaker may
+    /// place the player on another node; a direct room URL would only fail again).
+    fn replaces_on_refusal(&self) -> bool {
+        matches!(self, Joiner::Matchmaker { .. })
+    }
+
     /// Prepares one join. Errors are failure reasons as they appear in the report.
     pub async fn ticket(&self, room: &str, name: &str, skin: u8) -> Result<JoinTicket, String> {
         match self {
@@ -90,10 +105,18 @@ impl Joiner {
                 Ok(JoinTicket {
                     ws_url: format!("{ws_base}/api/room/{room}"),
                     join_frame,
+                    room: room.to_owned(),
                 })
             }
-            Joiner::Matchmaker { http_base, client } => {
-                let body = serde_json::json!({ "playerName": name, "playerId": name });
+            Joiner::Matchmaker {
+                http_base,
+                client,
+                mode,
+            } => {
+                let mut body = serde_json::json!({ "playerName": name, "playerId": name });
+                if let Some(mode) = mode {
+                    body["mode"] = (*mode).into();
+                }
                 let response = client
                     .post(format!("{http_base}/api/matchmake"))
                     .json(&body)
@@ -118,9 +141,11 @@ impl Joiner {
                     .json()
                     .await
                     .map_err(|_| "matchmake: bad answer".to_string())?;
-                let (Some(ws_url), Some(token)) =
-                    (answer["wsUrl"].as_str(), answer["joinToken"].as_str())
-                else {
+                let (Some(ws_url), Some(token), Some(room)) = (
+                    answer["wsUrl"].as_str(),
+                    answer["joinToken"].as_str(),
+                    answer["roomId"].as_str(),
+                ) else {
                     return Err("matchmake: bad answer".into());
                 };
                 let mut join_frame = Vec::with_capacity(16 + name.len() + token.len());
@@ -136,6 +161,7 @@ impl Joiner {
                 Ok(JoinTicket {
                     ws_url: ws_url.to_string(),
                     join_frame,
+                    room: room.to_string(),
                 })
             }
         }
@@ -176,13 +202,13 @@ pub fn frame_header_bytes(payload: usize) -> u64 {
     }
 }
 
-fn overlap(start: Instant, end: Instant, window: (Instant, Instant)) -> Duration {
+pub(crate) fn overlap(start: Instant, end: Instant, window: (Instant, Instant)) -> Duration {
     let from = start.max(window.0);
     let to = end.min(window.1);
     to.saturating_duration_since(from)
 }
 
-enum SessionEnd {
+pub(crate) enum SessionEnd {
     /// The run is over.
     Stopped,
     /// The player left on purpose and rejoins at once.
@@ -237,7 +263,7 @@ pub async fn run_player(
 }
 
 /// Sleeps until `deadline`; true if the run stopped first.
-async fn wait_or_stop(deadline: Instant, stop: &mut watch::Receiver<bool>) -> bool {
+pub(crate) async fn wait_or_stop(deadline: Instant, stop: &mut watch::Receiver<bool>) -> bool {
     if *stop.borrow() {
         return true;
     }
@@ -260,14 +286,205 @@ pub(crate) fn connect_failure(error: &tokio_tungstenite::tungstenite::Error) -> 
     }
 }
 
-fn error_frame_reason(mirror: &ClientMirror, otherwise: &str) -> String {
-    match mirror.last_error() {
-        Some((code, _)) => match ErrorCode::from_u16(*code) {
+/// What the join code needs from a client mirror: apply a server message, count the state
+/// frames applied, and remember the last error frame. The arena's and breach's mirrors both
+/// provide it, so both games share one join path.
+pub(crate) trait FollowsServer {
+    /// Applies one server message; `false` when the mirror could not (a desync).
+    fn apply(&mut self, message: &[u8]) -> bool;
+    fn states_applied(&self) -> u64;
+    /// The code of the last error frame the server sent, if any.
+    fn error_code(&self) -> Option<u16>;
+    /// The state frames per second the server announced, once it did.
+    fn tick_rate(&self) -> Option<u8>;
+}
+
+impl FollowsServer for ClientMirror {
+    fn apply(&mut self, message: &[u8]) -> bool {
+        self.apply_message(message).is_ok()
+    }
+
+    fn states_applied(&self) -> u64 {
+        ClientMirror::states_applied(self)
+    }
+
+    fn error_code(&self) -> Option<u16> {
+        self.last_error().map(|(code, _)| *code)
+    }
+
+    fn tick_rate(&self) -> Option<u8> {
+        self.init().map(|init| init.tick_rate)
+    }
+}
+
+/// The report's name for a server error code, or `otherwise` without one.
+pub(crate) fn error_reason(code: Option<u16>, otherwise: &str) -> String {
+    match code {
+        Some(code) => match ErrorCode::from_u16(code) {
             Some(known) => format!("error {code} {known:?}"),
             None => format!("error {code}"),
         },
         None => otherwise.to_owned(),
     }
+}
+
+/// Gets a ticket from the joiner and opens its WebSocket, placing the player again at once
+/// when the token's node refuses (see [`MAX_REPLACEMENTS`]). A failure is counted as a failed
+/// join attempt and returned as how the session ends.
+pub(crate) async fn connect_for_join(
+    room: &str,
+    joiner: &Joiner,
+    shared: &Shared,
+    stop: &mut watch::Receiver<bool>,
+    name: &str,
+    skin: u8,
+) -> Result<(JoinTicket, Socket), SessionEnd> {
+    let mut replacements = 0u32;
+    loop {
+        let ticket = match joiner.ticket(room, name, skin).await {
+            Ok(ticket) => ticket,
+            Err(reason) => {
+                shared.join_attempts.increment();
+                shared.join_failed(&reason);
+                return Err(SessionEnd::Retry);
+            }
+        };
+        let reason = match connect(&ticket.ws_url, stop).await? {
+            Ok(socket) => return Ok((ticket, socket)),
+            Err(reason) => reason,
+        };
+        // The token's node is gone (refused, reset or silent): ask the matchmaker again at
+        // once instead of waiting out the retry delay with a seat on a dead node.
+        if joiner.replaces_on_refusal() && replacements < MAX_REPLACEMENTS {
+            if replacements > 0 {
+                let backoff = Duration::from_millis(100 << (replacements - 1).min(2));
+                if wait_or_stop(Instant::now() + backoff, stop).await {
+                    return Err(SessionEnd::Stopped);
+                }
+            }
+            replacements += 1;
+            shared.replacements.increment();
+            continue;
+        }
+        shared.join_attempts.increment();
+        shared.join_failed(&reason);
+        return Err(SessionEnd::Retry);
+    }
+}
+
+/// Opens one WebSocket with the generator's small buffers: the socket, or the failure reason
+/// as the report names it; `Err` when the run stopped meanwhile.
+pub(crate) async fn connect(
+    ws_url: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Result<Socket, String>, SessionEnd> {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let connect = tokio_tungstenite::connect_async_with_config(ws_url, Some(config), true);
+    let connected = tokio::select! {
+        result = tokio::time::timeout(CONNECT_TIMEOUT, connect) => result,
+        _ = stop.changed() => return Err(SessionEnd::Stopped),
+    };
+    Ok(match connected {
+        Ok(Ok((socket, _response))) => Ok(socket),
+        Ok(Err(error)) => Err(connect_failure(&error)),
+        Err(_elapsed) => Err("connect: timeout".to_owned()),
+    })
+}
+
+/// Where a joined session's bytes are counted.
+pub(crate) struct Accounting<'a> {
+    pub shared: &'a Shared,
+    pub window: (Instant, Instant),
+    /// Wire bytes received inside the window by this session.
+    pub bytes_in_window: u64,
+}
+
+impl Accounting<'_> {
+    /// Counts one received message; returns its arrival time.
+    pub(crate) fn received(&mut self, payload: usize) -> Instant {
+        let now = Instant::now();
+        let wire = payload as u64 + frame_header_bytes(payload);
+        self.shared.bytes_received.add(wire);
+        if now >= self.window.0 && now < self.window.1 {
+            self.bytes_in_window += wire;
+        }
+        now
+    }
+}
+
+/// Sends the first frame (a join or a resume) and reads until the first state frame is
+/// applied: the join succeeded (counted, with its latency from `connect_started`), and the
+/// player is connected. A failure is counted as a failed join and returned as how the
+/// session ends.
+pub(crate) async fn await_first_state<M: FollowsServer>(
+    socket: &mut Socket,
+    first_frame: Vec<u8>,
+    mirror: &mut M,
+    accounting: &mut Accounting<'_>,
+    stop: &mut watch::Receiver<bool>,
+    connect_started: Instant,
+) -> Result<Instant, SessionEnd> {
+    let shared = accounting.shared;
+    if socket
+        .send(Message::Binary(first_frame.into()))
+        .await
+        .is_err()
+    {
+        shared.join_attempts.increment();
+        shared.join_failed("closed before first state");
+        return Err(SessionEnd::Retry);
+    }
+    let first_state_deadline = Instant::now() + FIRST_STATE_TIMEOUT;
+    let joined_at = loop {
+        let message = tokio::select! {
+            message = tokio::time::timeout_at(first_state_deadline, socket.next()) => message,
+            _ = stop.changed() => {
+                let _ = socket.close(None).await;
+                return Err(SessionEnd::Stopped);
+            }
+        };
+        let failure = match message {
+            Ok(Some(Ok(Message::Binary(bytes)))) => {
+                let now = accounting.received(bytes.len());
+                if !mirror.apply(&bytes) {
+                    Some("mirror desync before first state".to_owned())
+                } else if mirror.states_applied() > 0 {
+                    break now;
+                } else {
+                    None
+                }
+            }
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => Some(error_reason(
+                mirror.error_code(),
+                "closed before first state",
+            )),
+            Ok(Some(Err(_))) => Some(error_reason(
+                mirror.error_code(),
+                "read error before first state",
+            )),
+            Ok(Some(Ok(_))) => None,
+            Err(_elapsed) => Some("timeout waiting for first state".to_owned()),
+        };
+        if let Some(reason) = failure {
+            shared.join_attempts.increment();
+            shared.join_failed(&reason);
+            return Err(SessionEnd::Retry);
+        }
+    };
+    shared.join_attempts.increment();
+    shared.joins_succeeded.increment();
+    shared
+        .join_latency_us
+        .record(joined_at.duration_since(connect_started).as_micros() as u64);
+    shared.state_frames.add(mirror.states_applied());
+    if let Some(rate) = mirror.tick_rate() {
+        shared.tick_rate.raise_to(u64::from(rate));
+    }
+    shared.player_connected();
+    Ok(joined_at)
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
@@ -282,104 +499,36 @@ async fn session(
     summary: &mut PlayerSummary,
 ) -> SessionEnd {
     let connect_started = Instant::now();
-    let ticket = match joiner.ticket(&plan.room, name, skin).await {
-        Ok(ticket) => ticket,
-        Err(reason) => {
-            shared.join_attempts.increment();
-            shared.join_failed(&reason);
-            return SessionEnd::Retry;
-        }
-    };
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
-    let connect =
-        tokio_tungstenite::connect_async_with_config(ticket.ws_url.as_str(), Some(config), true);
-    let connected = tokio::select! {
-        result = tokio::time::timeout(CONNECT_TIMEOUT, connect) => result,
-        _ = stop.changed() => return SessionEnd::Stopped,
-    };
-    let mut socket = match connected {
-        Ok(Ok((socket, _response))) => socket,
-        Ok(Err(error)) => {
-            shared.join_attempts.increment();
-            shared.join_failed(&connect_failure(&error));
-            return SessionEnd::Retry;
-        }
-        Err(_elapsed) => {
-            shared.join_attempts.increment();
-            shared.join_failed("connect: timeout");
-            return SessionEnd::Retry;
-        }
-    };
+    let (ticket, mut socket) =
+        match connect_for_join(&plan.room, joiner, shared, stop, name, skin).await {
+            Ok(opened) => opened,
+            Err(end) => return end,
+        };
     summary.sessions += 1;
     let mut mirror = ClientMirror::without_bodies();
-    if socket
-        .send(Message::Binary(ticket.join_frame.into()))
-        .await
-        .is_err()
-    {
-        shared.join_attempts.increment();
-        shared.join_failed("closed before first state");
-        return SessionEnd::Retry;
-    }
-
-    // Until the first state frame: the join is in flight.
-    let mut bytes_in_window = 0u64;
-    let first_state_deadline = Instant::now() + FIRST_STATE_TIMEOUT;
-    let mut last_state_at;
-    loop {
-        let message = tokio::select! {
-            message = tokio::time::timeout_at(first_state_deadline, socket.next()) => message,
-            _ = stop.changed() => {
-                let _ = socket.close(None).await;
-                return SessionEnd::Stopped;
-            }
-        };
-        let failure = match message {
-            Ok(Some(Ok(Message::Binary(bytes)))) => {
-                let now = Instant::now();
-                let wire = bytes.len() as u64 + frame_header_bytes(bytes.len());
-                shared.bytes_received.add(wire);
-                if now >= plan.window.0 && now < plan.window.1 {
-                    bytes_in_window += wire;
-                }
-                if mirror.apply_message(&bytes).is_err() {
-                    Some("mirror desync before first state".to_owned())
-                } else if mirror.states_applied() > 0 {
-                    last_state_at = now;
-                    break;
-                } else {
-                    None
-                }
-            }
-            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => {
-                Some(error_frame_reason(&mirror, "closed before first state"))
-            }
-            Ok(Some(Err(_))) => Some(error_frame_reason(&mirror, "read error before first state")),
-            Ok(Some(Ok(_))) => None,
-            Err(_elapsed) => Some("timeout waiting for first state".to_owned()),
-        };
-        if let Some(reason) = failure {
-            shared.join_attempts.increment();
-            shared.join_failed(&reason);
-            summary.bytes_in_window += bytes_in_window;
-            return SessionEnd::Retry;
+    let mut accounting = Accounting {
+        shared,
+        window: plan.window,
+        bytes_in_window: 0,
+    };
+    let joined = await_first_state(
+        &mut socket,
+        ticket.join_frame,
+        &mut mirror,
+        &mut accounting,
+        stop,
+        connect_started,
+    )
+    .await;
+    let joined_at = match joined {
+        Ok(at) => at,
+        Err(end) => {
+            summary.bytes_in_window += accounting.bytes_in_window;
+            return end;
         }
-    }
-    let joined_at = last_state_at;
-    shared.join_attempts.increment();
-    shared.joins_succeeded.increment();
-    shared
-        .join_latency_us
-        .record(joined_at.duration_since(connect_started).as_micros() as u64);
-    shared.state_frames.add(mirror.states_applied());
-    if let Some(init) = mirror.init() {
-        shared.tick_rate.raise_to(u64::from(init.tick_rate));
-    }
-    shared.player_connected();
-
+    };
+    let mut last_state_at = joined_at;
+    let mut bytes_in_window = accounting.bytes_in_window;
     let (end, reason) = play(
         plan,
         shared,
@@ -460,10 +609,10 @@ async fn play(
                     }
                 }
                 Some(Ok(Message::Close(_))) | None => {
-                    return (SessionEnd::Retry, error_frame_reason(mirror, "server closed"));
+                    return (SessionEnd::Retry, error_reason(mirror.error_code(), "server closed"));
                 }
                 Some(Err(_)) => {
-                    return (SessionEnd::Retry, error_frame_reason(mirror, "read error"));
+                    return (SessionEnd::Retry, error_reason(mirror.error_code(), "read error"));
                 }
                 Some(Ok(_)) => {}
             },
@@ -521,7 +670,7 @@ fn steer_angle(mirror: &ClientMirror, rng: &mut StdRng) -> Option<f32> {
 
 /// Time until this player leaves, if it ever does: exponential with `per_minute` leaves per
 /// player-minute, so a fraction `per_minute` of players leaves each minute on average.
-fn next_leave(rng: &mut StdRng, per_minute: f64) -> Option<Duration> {
+pub(crate) fn next_leave(rng: &mut StdRng, per_minute: f64) -> Option<Duration> {
     if per_minute <= 0.0 {
         return None;
     }

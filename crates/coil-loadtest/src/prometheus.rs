@@ -1,167 +1,14 @@
-//! Reads the few figures the load generator needs from a node's `/metrics` (Prometheus text
-//! format): CPU-seconds, resident memory, the tick histogram and the overload counters.
-//!
-//! Parsing is a pure function of the text so it is unit-tested here; fetching lives in
-//! [`fetch_snapshot`]. Malformed lines are skipped, never a panic: the text comes from a
-//! server under load that may be any build.
+//! Reads the few figures the load generator needs from a node's `/metrics`: CPU-seconds,
+//! resident memory, the tick histogram, the overload counters and one mode's match counters.
+//! The text format itself is `coil_service::prometheus` (one parser for every process that
+//! reads `/metrics`); fetching lives in [`fetch_snapshot`].
 
 use std::time::{Duration, Instant};
 
-/// One sample line: metric name, the raw label block (without braces) and the value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample<'a> {
-    pub name: &'a str,
-    pub labels: &'a str,
-    pub value: f64,
-}
-
-/// Parses one line of the text format; `None` for comments, blanks and malformed lines.
-pub fn parse_line(line: &str) -> Option<Sample<'_>> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let name_end = line
-        .find(|c: char| c == '{' || c.is_whitespace())
-        .unwrap_or(line.len());
-    let name = &line[..name_end];
-    if name.is_empty() {
-        return None;
-    }
-    let mut rest = &line[name_end..];
-    let mut labels = "";
-    if let Some(after_brace) = rest.strip_prefix('{') {
-        // Find the closing brace outside quoted label values (which may hold `}` or spaces).
-        let mut in_quotes = false;
-        let mut escaped = false;
-        let mut close = None;
-        for (index, c) in after_brace.char_indices() {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' if in_quotes => escaped = true,
-                '"' => in_quotes = !in_quotes,
-                '}' if !in_quotes => {
-                    close = Some(index);
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let close = close?;
-        labels = &after_brace[..close];
-        rest = &after_brace[close + 1..];
-    }
-    let value = rest.split_whitespace().next()?.parse::<f64>().ok()?;
-    Some(Sample {
-        name,
-        labels,
-        value,
-    })
-}
-
-/// The value of label `key` in a raw label block, unescaped only as far as we need (none of
-/// the labels we read contain escapes).
-pub fn label_value<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
-    let mut rest = labels;
-    while !rest.is_empty() {
-        let equals = rest.find('=')?;
-        let found_key = rest[..equals].trim().trim_start_matches(',').trim();
-        let after = rest[equals + 1..].strip_prefix('"')?;
-        let end = after.find('"')?;
-        if found_key == key {
-            return Some(&after[..end]);
-        }
-        rest = after[end + 1..].trim_start_matches(',');
-    }
-    None
-}
-
-/// Sum of every sample of `name` over all label sets; `None` if the family is absent.
-pub fn sum(text: &str, name: &str) -> Option<f64> {
-    let mut total = None;
-    for sample in text.lines().filter_map(parse_line) {
-        if sample.name == name {
-            *total.get_or_insert(0.0) += sample.value;
-        }
-    }
-    total
-}
-
-/// Sum of the samples of `name` whose label `key` equals `value`.
-pub fn sum_with_label(text: &str, name: &str, key: &str, value: &str) -> Option<f64> {
-    let mut total = None;
-    for sample in text.lines().filter_map(parse_line) {
-        if sample.name == name && label_value(sample.labels, key) == Some(value) {
-            *total.get_or_insert(0.0) += sample.value;
-        }
-    }
-    total
-}
-
-/// Cumulative buckets of histogram `name` as `(upper bound, count)`, ascending, summed over
-/// label sets that share a bound (one node may report several label sets).
-pub fn histogram_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
-    let bucket_name = format!("{name}_bucket");
-    let mut buckets: Vec<(f64, f64)> = Vec::new();
-    for sample in text.lines().filter_map(parse_line) {
-        if sample.name != bucket_name {
-            continue;
-        }
-        let Some(bound) = label_value(sample.labels, "le").and_then(|le| le.parse::<f64>().ok())
-        else {
-            continue;
-        };
-        match buckets.iter_mut().find(|(existing, _)| *existing == bound) {
-            Some((_, count)) => *count += sample.value,
-            None => buckets.push((bound, sample.value)),
-        }
-    }
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    buckets
-}
-
-/// The `quantile` (0–1) of the observations made between two scrapes of the same cumulative
-/// histogram, interpolated linearly inside the bucket like Prometheus' `histogram_quantile`.
-/// `None` when nothing was observed. If the quantile falls in the `+Inf` bucket, the largest
-/// finite bound is returned (the true value is at least that).
-pub fn quantile_of_delta(
-    before: &[(f64, f64)],
-    after: &[(f64, f64)],
-    quantile: f64,
-) -> Option<f64> {
-    let delta: Vec<(f64, f64)> = after
-        .iter()
-        .map(|&(bound, count)| {
-            let earlier = before
-                .iter()
-                .find(|(b, _)| *b == bound)
-                .map_or(0.0, |(_, c)| *c);
-            (bound, (count - earlier).max(0.0))
-        })
-        .collect();
-    let total = delta.last()?.1;
-    if total <= 0.0 {
-        return None;
-    }
-    let rank = quantile.clamp(0.0, 1.0) * total;
-    let mut lower_bound = 0.0;
-    let mut lower_count = 0.0;
-    for &(bound, count) in &delta {
-        if count >= rank {
-            if bound.is_infinite() {
-                return Some(lower_bound);
-            }
-            let in_bucket = count - lower_count;
-            if in_bucket <= 0.0 {
-                return Some(bound);
-            }
-            return Some(lower_bound + (bound - lower_bound) * (rank - lower_count) / in_bucket);
-        }
-        lower_bound = bound;
-        lower_count = count;
-    }
-    Some(lower_bound)
-}
+pub use coil_service::prometheus::{
+    Sample, histogram_buckets, histogram_buckets_where, label_value, parse_line, quantile_of_delta,
+    sum, sum_with_label, sum_with_labels,
+};
 
 /// The node's figures at one instant.
 #[derive(Debug, Clone)]
@@ -175,21 +22,117 @@ pub struct ServerSnapshot {
     pub connections_open: Option<f64>,
     pub human_players: Option<f64>,
     pub bot_players: Option<f64>,
+    /// The match counters of the mode the snapshot was taken for (zero where absent).
+    pub matches: MatchCounters,
+}
+
+/// What a node counted about matches and inputs of one mode: results by three independent
+/// paths (the runtime's `coil_matches_total`, the reports it handed to its sink, and the
+/// game's own `results_emitted`), and the game's input counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MatchCounters {
+    /// `coil_matches_total{mode}`, every reason.
+    pub finished: f64,
+    /// The same by reason: the kill limit reached, on time, by forfeit (a team emptied).
+    pub by_kill_limit: f64,
+    pub by_time_limit: f64,
+    pub by_forfeit: f64,
+    /// `coil_room_reports_total{kind="match_result"}`, every outcome (all modes: only games
+    /// that play matches report results).
+    pub reports: f64,
+    /// `coil_game_events_total{mode, event="results_emitted"}`.
+    pub results_emitted: f64,
+    /// The game's `inputs_applied`: one per seated human per tick in play (a held intent
+    /// counts too), so it measures ticks played, not frames received.
+    pub inputs_applied: f64,
+    /// Stale or jumping sequence numbers and floods (`inputs_stale_sequence`,
+    /// `inputs_sequence_jump`, `inputs_flood`).
+    pub inputs_refused: f64,
+    pub inputs_malformed: f64,
+}
+
+impl MatchCounters {
+    pub fn from_text(text: &str, mode: &str) -> MatchCounters {
+        let event = |name: &str| {
+            sum_with_labels(
+                text,
+                "coil_game_events_total",
+                &[("mode", mode), ("event", name)],
+            )
+            .unwrap_or(0.0)
+        };
+        let finished = |reason: &str| {
+            sum_with_labels(
+                text,
+                "coil_matches_total",
+                &[("mode", mode), ("reason", reason)],
+            )
+            .unwrap_or(0.0)
+        };
+        MatchCounters {
+            finished: sum_with_label(text, "coil_matches_total", "mode", mode).unwrap_or(0.0),
+            by_kill_limit: finished("kill_limit"),
+            by_time_limit: finished("time_limit"),
+            by_forfeit: finished("forfeit"),
+            reports: sum_with_label(text, "coil_room_reports_total", "kind", "match_result")
+                .unwrap_or(0.0),
+            results_emitted: event("results_emitted"),
+            inputs_applied: event("inputs_applied"),
+            inputs_refused: event("inputs_stale_sequence")
+                + event("inputs_sequence_jump")
+                + event("inputs_flood"),
+            inputs_malformed: event("inputs_malformed"),
+        }
+    }
+
+    /// Growth from `before` to `self` (counters never shrink; a restarted node reads as 0).
+    pub fn since(&self, before: &MatchCounters) -> MatchCounters {
+        let grown = |after: f64, before: f64| (after - before).max(0.0);
+        MatchCounters {
+            finished: grown(self.finished, before.finished),
+            by_kill_limit: grown(self.by_kill_limit, before.by_kill_limit),
+            by_time_limit: grown(self.by_time_limit, before.by_time_limit),
+            by_forfeit: grown(self.by_forfeit, before.by_forfeit),
+            reports: grown(self.reports, before.reports),
+            results_emitted: grown(self.results_emitted, before.results_emitted),
+            inputs_applied: grown(self.inputs_applied, before.inputs_applied),
+            inputs_refused: grown(self.inputs_refused, before.inputs_refused),
+            inputs_malformed: grown(self.inputs_malformed, before.inputs_malformed),
+        }
+    }
 }
 
 impl ServerSnapshot {
+    /// Every mode's figures together (the tick histogram of all rooms).
     pub fn from_text(text: &str, taken_at: Instant) -> ServerSnapshot {
+        ServerSnapshot::from_text_for(text, taken_at, None)
+    }
+
+    /// With `mode`, the tick histogram, overruns, drops and match counters of that mode only
+    /// (the node labels them by mode); node-wide figures (CPU, memory, players) stay whole.
+    pub fn from_text_for(text: &str, taken_at: Instant, mode: Option<&str>) -> ServerSnapshot {
+        let by_mode = |name: &str| match mode {
+            Some(mode) => sum_with_label(text, name, "mode", mode),
+            None => sum(text, name),
+        };
         ServerSnapshot {
             taken_at,
             cpu_seconds: sum(text, "process_cpu_seconds_total"),
             resident_memory_bytes: sum(text, "process_resident_memory_bytes"),
-            tick_buckets: histogram_buckets(text, "coil_tick_duration_seconds"),
+            tick_buckets: histogram_buckets_where(
+                text,
+                "coil_tick_duration_seconds",
+                mode.map(|mode| ("mode", mode)),
+            ),
             // Counters that were never incremented are absent: that means zero.
-            tick_overruns: sum(text, "coil_tick_overruns_total").unwrap_or(0.0),
-            dropped_frames: sum(text, "coil_dropped_frames_total").unwrap_or(0.0),
+            tick_overruns: by_mode("coil_tick_overruns_total").unwrap_or(0.0),
+            dropped_frames: by_mode("coil_dropped_frames_total").unwrap_or(0.0),
             connections_open: sum(text, "coil_connections_open"),
             human_players: sum_with_label(text, "coil_players", "kind", "human"),
             bot_players: sum_with_label(text, "coil_players", "kind", "bot"),
+            matches: mode.map_or_else(MatchCounters::default, |mode| {
+                MatchCounters::from_text(text, mode)
+            }),
         }
     }
 }
@@ -232,10 +175,11 @@ impl ServerDelta {
 /// "no figures" rather than stalling the run.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Fetches and parses `{base}/metrics`.
+/// Fetches and parses `{base}/metrics`, for one mode's tick and match figures with `mode`.
 pub async fn fetch_snapshot(
     client: &reqwest::Client,
     metrics_url: &str,
+    mode: Option<&str>,
 ) -> Result<ServerSnapshot, reqwest::Error> {
     let text = client
         .get(metrics_url)
@@ -245,7 +189,7 @@ pub async fn fetch_snapshot(
         .error_for_status()?
         .text()
         .await?;
-    Ok(ServerSnapshot::from_text(&text, Instant::now()))
+    Ok(ServerSnapshot::from_text_for(&text, Instant::now(), mode))
 }
 
 #[cfg(test)]
@@ -273,82 +217,53 @@ garbage line without value
 "#;
 
     #[test]
-    fn reads_plain_and_labelled_samples() {
-        assert_eq!(sum(TEXT, "process_cpu_seconds_total"), Some(12.5));
+    fn one_modes_ticks_and_match_counters_are_read_apart() {
+        let text = r#"coil_tick_duration_seconds_bucket{mode="arena",le="0.001"} 10
+coil_tick_duration_seconds_bucket{mode="arena",le="+Inf"} 10
+coil_tick_duration_seconds_bucket{mode="breach",le="0.001"} 3
+coil_tick_duration_seconds_bucket{mode="breach",le="+Inf"} 4
+coil_tick_overruns_total{mode="arena"} 5
+coil_tick_overruns_total{mode="breach"} 1
+coil_matches_total{mode="breach",reason="kill_limit"} 6
+coil_matches_total{mode="breach",reason="forfeit"} 1
+coil_room_reports_total{kind="match_result",outcome="queued"} 7
+coil_room_reports_total{kind="flag",outcome="queued"} 2
+coil_game_events_total{mode="breach",event="results_emitted"} 7
+coil_game_events_total{mode="breach",event="inputs_applied"} 900
+coil_game_events_total{mode="breach",event="inputs_flood"} 2
+coil_game_events_total{mode="breach",event="inputs_stale_sequence"} 1
+coil_game_events_total{mode="arena",event="inputs_flood"} 50
+"#;
+        let now = Instant::now();
+        let breach = ServerSnapshot::from_text_for(text, now, Some("breach"));
         assert_eq!(
-            sum(TEXT, "process_resident_memory_bytes"),
-            Some(104_857_600.0)
+            breach.tick_buckets,
+            vec![(0.001, 3.0), (f64::INFINITY, 4.0)]
         );
-        assert_eq!(sum(TEXT, "coil_players"), Some(120.0));
+        assert_eq!(breach.tick_overruns, 1.0);
         assert_eq!(
-            sum_with_label(TEXT, "coil_players", "kind", "human"),
-            Some(100.0)
+            breach.matches,
+            MatchCounters {
+                finished: 7.0,
+                by_kill_limit: 6.0,
+                by_time_limit: 0.0,
+                by_forfeit: 1.0,
+                reports: 7.0,
+                results_emitted: 7.0,
+                inputs_applied: 900.0,
+                inputs_refused: 3.0,
+                inputs_malformed: 0.0,
+            }
         );
-        assert_eq!(sum(TEXT, "coil_joins_total"), Some(10.0));
-        assert_eq!(
-            sum_with_label(TEXT, "coil_joins_total", "result", "room_full"),
-            Some(3.0)
-        );
-        assert_eq!(sum(TEXT, "coil_tick_overruns_total"), None);
-        // A name that is a prefix of another family does not match it.
-        assert_eq!(sum(TEXT, "coil_players_x"), None);
-        assert_eq!(sum(TEXT, "coil_tick_duration_seconds"), None);
-    }
-
-    #[test]
-    fn label_blocks_with_quoted_braces_and_timestamps_parse() {
-        let sample = parse_line(
-            r#"coil_joins_total{result="ok",note="a } brace, and spaces"} 7 1700000000000"#,
-        )
-        .unwrap();
-        assert_eq!(sample.value, 7.0);
-        assert_eq!(label_value(sample.labels, "result"), Some("ok"));
-        assert_eq!(
-            label_value(sample.labels, "note"),
-            Some("a } brace, and spaces")
-        );
-        assert_eq!(parse_line("# comment"), None);
-        assert_eq!(parse_line("name_only"), None);
-        assert_eq!(parse_line("x{unclosed=\"1\" 3"), None);
-        assert_eq!(parse_line("x NaNish"), None);
-        assert!(parse_line("x +Inf").unwrap().value.is_infinite());
-    }
-
-    #[test]
-    fn histogram_buckets_are_sorted_with_inf_last() {
-        let buckets = histogram_buckets(TEXT, "coil_tick_duration_seconds");
-        assert_eq!(buckets.len(), 4);
-        assert_eq!(buckets[0], (0.001, 900.0));
-        assert!(buckets[3].0.is_infinite());
-    }
-
-    #[test]
-    fn quantile_of_a_delta_ignores_what_came_before() {
-        let before = vec![
-            (0.001, 900.0),
-            (0.025, 900.0),
-            (0.05, 900.0),
-            (f64::INFINITY, 900.0),
-        ];
-        // 100 new ticks: 90 under 1 ms, 10 between 25 and 50 ms.
-        let after = vec![
-            (0.001, 990.0),
-            (0.025, 990.0),
-            (0.05, 1000.0),
-            (f64::INFINITY, 1000.0),
-        ];
-        let p99 = quantile_of_delta(&before, &after, 0.99).unwrap();
-        assert!((0.025..=0.05).contains(&p99), "p99 {p99}");
-        let p50 = quantile_of_delta(&before, &after, 0.50).unwrap();
-        assert!(p50 <= 0.001, "p50 {p50}");
-        assert_eq!(quantile_of_delta(&after, &after, 0.99), None);
-        assert_eq!(quantile_of_delta(&[], &[], 0.99), None);
-    }
-
-    #[test]
-    fn quantile_in_the_inf_bucket_reports_the_largest_finite_bound() {
-        let after = vec![(0.05, 1.0), (f64::INFINITY, 10.0)];
-        assert_eq!(quantile_of_delta(&[], &after, 0.99), Some(0.05));
+        let all = ServerSnapshot::from_text(text, now);
+        assert_eq!(all.tick_buckets[0], (0.001, 13.0));
+        assert_eq!(all.tick_overruns, 6.0);
+        assert_eq!(all.matches, MatchCounters::default());
+        let grown = breach.matches.since(&MatchCounters {
+            finished: 2.0,
+            ..MatchCounters::default()
+        });
+        assert_eq!(grown.finished, 5.0);
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct JoinReport {
     pub failures_by_reason: BTreeMap<String, u64>,
     /// Connect start → first state frame, milliseconds.
     pub latency_ms: Percentiles,
+    /// Matchmakes repeated because the node of a token refused the connection (a dead node
+    /// still in placement); part of one join attempt, not extra attempts.
+    #[serde(default)]
+    pub replacements: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -143,6 +147,9 @@ pub struct CapacityReport {
     /// Player-seconds / server CPU-seconds over the held steps.
     pub players_per_server_core: Option<f64>,
     pub server_cpu_seconds_per_player_second: Option<f64>,
+    /// players_per_server_core / 8 (breach only: matches one fully busy core carries).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches_per_server_core: Option<f64>,
     pub stop_reason: String,
     /// True when the load generator or the node's room limit (MAX_ROOMS), not the server's CPU
     /// or tick budget, ended the run: the capacity is at least what is reported.
@@ -173,6 +180,74 @@ pub struct Report {
     pub generator: GeneratorReport,
     pub capacity: Option<CapacityReport>,
     pub burst: Option<crate::burst::BurstReport>,
+    /// The breach scenarios' match and input figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breach: Option<BreachReport>,
+}
+
+/// Matches as the clients saw them, and results as the node counted them (deltas of its
+/// /metrics from before the first join to after the last player closed).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MatchesReport {
+    /// Distinct matches (room, match generation) a client saw in progress.
+    pub started: u64,
+    /// Of those, matches a client saw reach the scoreboard.
+    pub completed: u64,
+    /// Started and still being played when the run stopped (not counted as incomplete).
+    pub in_progress_at_end: u64,
+    /// Started, never ended, and every client gone before the end: the failures.
+    pub abandoned: u64,
+    /// Distinct matches whose scoreboard a client saw.
+    pub results_seen: u64,
+    /// completed / (started − in progress at the end).
+    pub completion_rate: Option<f64>,
+    /// Scoreboards a client received twice for one match without an Init in between.
+    pub duplicate_results_seen: u64,
+    /// `coil_matches_total{mode="breach"}` delta, and by reason.
+    pub server_results: Option<f64>,
+    pub server_results_kill_limit: Option<f64>,
+    pub server_results_time_limit: Option<f64>,
+    pub server_results_forfeit: Option<f64>,
+    /// `coil_room_reports_total{kind="match_result"}` delta (results handed to the sink).
+    pub server_result_reports: Option<f64>,
+    /// The game's own `results_emitted` delta.
+    pub server_results_emitted: Option<f64>,
+    /// The three server counts agree, none is below the results the clients saw, none above
+    /// those plus the matches still in progress at the end, and no client saw one twice.
+    pub results_counted_once: Option<bool>,
+}
+
+/// What the breach players sent, and what the node made of it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BreachInputsReport {
+    pub sent_in_window: u64,
+    /// Inputs per connected player-second inside the window (30 = one per tick).
+    pub per_player_second_in_window: Option<f64>,
+    /// Ticks in which a player wanted to move, and inputs sent in those (equal by design).
+    pub moving_ticks: u64,
+    pub sent_in_moving_ticks: u64,
+    /// The most inputs one player sent between two state frames (never above 1).
+    pub most_in_one_tick: u64,
+    pub fire_ticks: u64,
+    pub reloads: u64,
+    pub speed_changes: u64,
+    pub votes_sent: u64,
+    /// The node's `inputs_applied` delta: one per seated human per tick in play, held
+    /// intents included (ticks played, not frames received).
+    pub server_applied: Option<f64>,
+    /// The node's refused (stale sequence, jump, flood) and malformed input deltas.
+    pub server_refused: Option<f64>,
+    pub server_malformed: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BreachReport {
+    pub matches: MatchesReport,
+    pub inputs: BreachInputsReport,
+    /// Server messages the reference mirror could not decode or apply.
+    pub decode_errors: u64,
+    pub resumes_attempted: u64,
+    pub resumes_refused: u64,
 }
 
 fn number(value: Option<f64>, decimals: usize) -> String {
@@ -230,7 +305,7 @@ impl Report {
         );
         let plan = match &self.capacity {
             Some(_) => format!(
-                "{} players added in {} rooms, ramp {} s per room, each step held {} s",
+                "{} players added in {} rooms, ramp {} s per step, each step held {} s",
                 self.players_requested, self.rooms, self.ramp_seconds, self.duration_seconds
             ),
             None => format!(
@@ -258,6 +333,9 @@ impl Report {
             ),
         );
         row("join failures", reasons(&joins.failures_by_reason));
+        if joins.replacements > 0 {
+            row("re-placed (node refused)", joins.replacements.to_string());
+        }
         row("join latency", percentiles_ms(&joins.latency_ms));
         let traffic = &self.traffic;
         row(
@@ -363,6 +441,9 @@ impl Report {
                 }
             ),
         );
+        if let Some(breach) = &self.breach {
+            breach_rows(&mut out, breach);
+        }
         if let Some(capacity) = &self.capacity {
             let _ = writeln!(
                 out,
@@ -410,7 +491,10 @@ impl Report {
                     1
                 ),
                 capacity.stop_reason,
-                if capacity.lower_bound {
+                match capacity.matches_per_server_core {
+                    Some(matches) => format!("; {matches:.0} matches per server core"),
+                    None => String::new(),
+                } + if capacity.lower_bound {
                     " (a lower bound: the generator or the room limit ended the run, not the node)"
                 } else {
                     ""
@@ -419,6 +503,78 @@ impl Report {
         }
         out
     }
+}
+
+/// The breach rows of the table.
+fn breach_rows(out: &mut String, breach: &BreachReport) {
+    let mut row = |label: &str, value: String| {
+        let _ = writeln!(out, "  {label:<34} {value}");
+    };
+    let matches = &breach.matches;
+    row(
+        "matches (as clients saw them)",
+        format!(
+            "{} started, {} completed, {} in progress at the end, {} abandoned = {}% completion",
+            matches.started,
+            matches.completed,
+            matches.in_progress_at_end,
+            matches.abandoned,
+            number(matches.completion_rate.map(|rate| rate * 100.0), 1)
+        ),
+    );
+    row(
+        "results (node: matches/reports/game)",
+        format!(
+            "{} / {} / {} ({} kill limit, {} time limit, {} forfeit); {} seen by clients, {} seen twice; counted once: {}",
+            number(matches.server_results, 0),
+            number(matches.server_result_reports, 0),
+            number(matches.server_results_emitted, 0),
+            number(matches.server_results_kill_limit, 0),
+            number(matches.server_results_time_limit, 0),
+            number(matches.server_results_forfeit, 0),
+            matches.results_seen,
+            matches.duplicate_results_seen,
+            match matches.results_counted_once {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "-",
+            }
+        ),
+    );
+    let inputs = &breach.inputs;
+    row(
+        "inputs (window)",
+        format!(
+            "{} sent = {} per player-s; {} of {} moving ticks; at most {} per tick",
+            inputs.sent_in_window,
+            number(inputs.per_player_second_in_window, 1),
+            inputs.sent_in_moving_ticks,
+            inputs.moving_ticks,
+            inputs.most_in_one_tick
+        ),
+    );
+    row(
+        "inputs at the node (whole run)",
+        format!(
+            "{} seat-ticks applied, {} refused, {} malformed",
+            number(inputs.server_applied, 0),
+            number(inputs.server_refused, 0),
+            number(inputs.server_malformed, 0)
+        ),
+    );
+    row(
+        "play",
+        format!(
+            "{} firing ticks, {} reloads, {} speed changes, {} stay votes, {} resumes ({} refused)",
+            inputs.fire_ticks,
+            inputs.reloads,
+            inputs.speed_changes,
+            inputs.votes_sent,
+            breach.resumes_attempted,
+            breach.resumes_refused
+        ),
+    );
+    row("decode errors", breach.decode_errors.to_string());
 }
 
 /// The table of a matchmake-burst run.

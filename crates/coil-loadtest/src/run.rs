@@ -14,18 +14,20 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::args::{LoadtestArgs, MAX_RUN, Mode, Plan};
+use crate::args::{Game, LoadtestArgs, MAX_RUN, Mode, Plan};
+use crate::breach::{BreachShared, MatchTally};
 use crate::histogram::{AtomicHistogram, Histogram, percentile_of_sorted};
 use crate::player::{Joiner, PlayerPlan, PlayerSummary, run_player};
 use crate::prometheus::{ServerDelta, ServerSnapshot, fetch_snapshot};
 use crate::report::{
-    BehaviourReport, CapacityReport, CapacityStep, GeneratorReport, JoinReport, Percentiles,
-    Report, ServerReport, TrafficReport,
+    BehaviourReport, BreachInputsReport, BreachReport, CapacityReport, CapacityStep,
+    GeneratorReport, JoinReport, MatchesReport, Percentiles, Report, ServerReport, TrafficReport,
 };
 use crate::stats::{Counter, Shared};
 
-/// Tick p99 above this breaks the tick budget (half the 50 ms tick).
-const TICK_P99_BUDGET_SECONDS: f64 = 0.025;
+/// Tick p99 above this fraction of the mode's tick breaks the tick budget (25 ms of the
+/// arena's 50 ms, 16.7 ms of breach's 33.3 ms).
+const TICK_P99_BUDGET_FRACTION: f64 = 0.5;
 /// Fraction of the allowed cores at which the server counts as out of CPU.
 const CPU_EXHAUSTED_FRACTION: f64 = 0.95;
 /// The generator counts as falling behind when its 20 ms timer fires this late at p99.
@@ -36,16 +38,29 @@ const SAMPLER_PERIOD: Duration = Duration::from_millis(20);
 const STEP_SETTLE: Duration = Duration::from_secs(2);
 /// Longest the players get to close their sockets after the run stops.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// A room exports its game's own counters (`coil_game_events_total`, breach's
+/// `results_emitted` among them) once a second of ticks: the final scrape waits this long
+/// after the players stopped so a result of the last second is in all three counts.
+const GAME_COUNTER_EXPORT_WAIT: Duration = Duration::from_millis(1_500);
 /// A player's bytes/s counts only if it was connected this long inside the window.
 const MIN_CONNECTED_FOR_RATE: Duration = Duration::from_secs(1);
 
 /// The join failure of a node that will not open another room (at MAX_ROOMS, or draining).
 const ROOM_REFUSED: &str = "error 11 RoomDraining";
+/// The matchmaker's answer when no node has a room left for the mode (breach rooms are
+/// placed by the matchmaker, so a node at its MODE_MAX_ROOMS shows up here).
+const NO_CAPACITY: &str = "matchmake: HTTP 503";
 
 /// Runs a load test as the flags say; prints progress and the final table; writes `--json`.
 pub async fn run(args: LoadtestArgs) -> anyhow::Result<Report> {
     let plan = args.plan()?;
     let mut harness = Harness::start(&plan);
+    // Match results are counted by the node from before the first join to after the last
+    // player closed (breach only: the arena plays no matches).
+    let matches_before = match plan.game {
+        Game::Breach => harness.scrape().await,
+        Game::Arena => None,
+    };
     let result = match plan.mode.clone() {
         Mode::Standard {
             players,
@@ -56,6 +71,7 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<Report> {
         } => run_standard(&plan, &mut harness, players, rooms, ramp, warmup, duration).await,
         Mode::Capacity {
             room_size,
+            rooms_per_step,
             ramp,
             step,
             max_players,
@@ -65,6 +81,7 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<Report> {
                 &plan,
                 &mut harness,
                 room_size,
+                rooms_per_step,
                 ramp,
                 step,
                 max_players,
@@ -95,10 +112,23 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<Report> {
             Ok(report)
         }
     };
+    // Which matches were still being played is read while the players still follow them.
+    let tally = harness.breach.book.tally();
     // Whatever happened, no task of ours keeps running.
     let summaries = harness.stop().await;
     let mut report = result?;
     finish_traffic(&mut report, &summaries);
+    if plan.game == Game::Breach {
+        tokio::time::sleep(GAME_COUNTER_EXPORT_WAIT).await;
+        let matches_after = harness.scrape().await;
+        report.breach = Some(breach_report(
+            &harness.breach,
+            tally,
+            matches_before.as_ref(),
+            matches_after.as_ref(),
+            report.server.as_ref().map(|server| server.player_seconds),
+        ));
+    }
     // Read after the stop so the run's own closes are counted too.
     report.disconnects_by_reason = harness.shared.disconnect_reasons.snapshot();
     println!("{}", report.to_table());
@@ -126,7 +156,9 @@ impl Sampler {
 
 /// Everything a run starts, so that it can all be stopped.
 struct Harness {
+    game: Game,
     shared: Arc<Shared>,
+    breach: Arc<BreachShared>,
     sampler: Arc<Sampler>,
     joiner: Arc<Joiner>,
     stop_sender: watch::Sender<bool>,
@@ -151,12 +183,19 @@ impl Harness {
             background.push(tokio::spawn(progress(shared.clone(), phase.clone())));
         }
         Harness {
+            game: plan.game,
             shared,
+            breach: Arc::default(),
             sampler,
             joiner: Arc::new(match &plan.matchmaker {
                 Some(http_base) => Joiner::Matchmaker {
                     http_base: http_base.clone(),
                     client: reqwest::Client::new(),
+                    // The arena is the matchmaker's default: its body stays as it always was.
+                    mode: match plan.game {
+                        Game::Arena => None,
+                        Game::Breach => Some(Game::Breach.mode_name()),
+                    },
                 },
                 None => Joiner::Direct {
                     ws_base: plan.ws_base.clone(),
@@ -180,16 +219,25 @@ impl Harness {
     }
 
     fn spawn_player(&mut self, plan: PlayerPlan) {
-        self.players.push(tokio::spawn(run_player(
-            plan,
+        let (joiner, shared, stop) = (
             self.joiner.clone(),
             self.shared.clone(),
             self.stop_sender.subscribe(),
-        )));
+        );
+        self.players.push(match self.game {
+            Game::Arena => tokio::spawn(run_player(plan, joiner, shared, stop)),
+            Game::Breach => tokio::spawn(crate::breach::run_player(
+                plan,
+                joiner,
+                shared,
+                self.breach.clone(),
+                stop,
+            )),
+        });
     }
 
     async fn scrape(&self) -> Option<ServerSnapshot> {
-        match fetch_snapshot(&self.http, &self.metrics_url).await {
+        match fetch_snapshot(&self.http, &self.metrics_url, Some(self.game.mode_name())).await {
             Ok(mut snapshot) => {
                 if let Some(pid) = self.server_pid {
                     // Exact figures straight from the kernel; the exported counter has
@@ -260,6 +308,7 @@ impl Harness {
                 success_rate: (attempts > 0).then(|| succeeded as f64 / attempts as f64),
                 failures_by_reason: shared.join_failures.snapshot(),
                 latency_ms: Percentiles::millis_from_micros(&shared.join_latency_us.take()),
+                replacements: shared.replacements.get(),
             },
             traffic: TrafficReport {
                 bytes_received_total: shared.bytes_received.get(),
@@ -280,6 +329,7 @@ impl Harness {
             },
             capacity: None,
             burst: None,
+            breach: None,
         }
     }
 }
@@ -461,6 +511,7 @@ async fn run_capacity(
     plan: &Plan,
     harness: &mut Harness,
     room_size: usize,
+    rooms_per_step: usize,
     ramp: Duration,
     step_hold: Duration,
     max_players: usize,
@@ -481,11 +532,13 @@ async fn run_capacity(
     let mut players_spawned = 0;
     let mut last_snapshot = baseline.clone();
     let mut step = 0;
+    let players_per_step = room_size * rooms_per_step;
+    let tick_budget = plan.game.tick().as_secs_f64() * TICK_P99_BUDGET_FRACTION;
     // Client state intervals and generator lag over every step's window, for the summary.
     let mut all_intervals = Histogram::new();
     let mut all_lag = Histogram::new();
     loop {
-        if players_spawned + room_size > max_players {
+        if players_spawned + players_per_step > max_players {
             capacity.stop_reason = format!("reached --max-players {max_players}");
             break;
         }
@@ -495,17 +548,20 @@ async fn run_capacity(
         }
         step += 1;
         let step_start = Instant::now();
-        for index in 0..room_size {
+        for index in 0..players_per_step {
+            // Arena rooms are named (one per step); breach players are placed by the
+            // matchmaker, which fills rooms of 8 in the order the players arrive.
+            let room = (players_spawned / room_size) + index / room_size + 1;
             harness.spawn_player(PlayerPlan {
                 slot: players_spawned + index,
-                room: format!("{}-{step}", plan.room_prefix),
-                start_at: step_start + ramp.mul_f64(index as f64 / room_size as f64),
+                room: format!("{}-{room}", plan.room_prefix),
+                start_at: step_start + ramp.mul_f64(index as f64 / players_per_step as f64),
                 window: (start, run_deadline),
                 behaviour: plan.behaviour,
                 seed: plan.seed,
             });
         }
-        players_spawned += room_size;
+        players_spawned += players_per_step;
         harness.set_phase(format!("step {step} ramp"));
         tokio::time::sleep_until(step_start + ramp + STEP_SETTLE).await;
         let Some(before) = harness.scrape().await else {
@@ -535,29 +591,34 @@ async fn run_capacity(
         if (connected as f64) < players_spawned as f64 * 0.98 {
             // A node at its MAX_ROOMS refuses the new room with RoomDraining: that is a room
             // limit, not the node breaking, so the capacity found is a lower bound.
-            room_limit = harness
-                .shared
-                .join_failures
-                .snapshot()
-                .contains_key(ROOM_REFUSED);
-            server_breaks.push(if room_limit {
+            let failures = harness.shared.join_failures.snapshot();
+            let refusal = [ROOM_REFUSED, NO_CAPACITY]
+                .into_iter()
+                .find(|reason| failures.contains_key(*reason));
+            room_limit = refusal.is_some();
+            server_breaks.push(if let Some(refusal) = refusal {
                 format!(
                     "only {connected} of {players_spawned} players connected: the node refused \
-                     room {step} ({ROOM_REFUSED}; its MAX_ROOMS is reached — raise it for a \
-                     CPU ceiling)"
+                     the rooms of step {step} ({refusal}; its MAX_ROOMS or MODE_MAX_ROOMS is \
+                     reached — raise it for a CPU ceiling)"
                 )
             } else {
                 format!("only {connected} of {players_spawned} players connected")
             });
         }
         if delta.tick_overruns > 0.0 {
-            server_breaks.push(format!("{} ticks over 50 ms", delta.tick_overruns));
+            server_breaks.push(format!(
+                "{} ticks over {:.0} ms",
+                delta.tick_overruns,
+                plan.game.tick().as_secs_f64() * 1_000.0
+            ));
         }
-        if let Some(p99) = delta
-            .tick_p99_seconds
-            .filter(|p| *p > TICK_P99_BUDGET_SECONDS)
-        {
-            server_breaks.push(format!("tick p99 {:.1} ms > 25 ms", p99 * 1_000.0));
+        if let Some(p99) = delta.tick_p99_seconds.filter(|p| *p > tick_budget) {
+            server_breaks.push(format!(
+                "tick p99 {:.1} ms > {:.1} ms",
+                p99 * 1_000.0,
+                tick_budget * 1_000.0
+            ));
         }
         if delta.dropped_frames > 0.0 {
             server_breaks.push(format!("{} frames dropped", delta.dropped_frames));
@@ -583,7 +644,7 @@ async fn run_capacity(
         };
         capacity.steps.push(CapacityStep {
             step,
-            rooms: step,
+            rooms: step * rooms_per_step,
             players_target: players_spawned,
             players_connected: connected,
             window_seconds: delta.seconds,
@@ -610,12 +671,16 @@ async fn run_capacity(
     harness.set_phase("stopping");
     if held_player_seconds > 0.0 && held_cpu_seconds > 0.0 {
         capacity.players_per_server_core = Some(held_player_seconds / held_cpu_seconds);
+        if plan.game == Game::Breach {
+            capacity.matches_per_server_core =
+                Some(held_player_seconds / held_cpu_seconds / room_size as f64);
+        }
         capacity.server_cpu_seconds_per_player_second =
             Some(held_cpu_seconds / held_player_seconds);
     }
     let mut report = harness.base_report(plan);
     report.players_requested = players_spawned;
-    report.rooms = step;
+    report.rooms = step * rooms_per_step;
     report.duration_seconds = step_hold.as_secs_f64();
     report.traffic.window_seconds = start.elapsed().as_secs_f64();
     report.generator.timer_lag_ms =
@@ -630,4 +695,72 @@ async fn run_capacity(
     ));
     report.capacity = Some(capacity);
     Ok(report)
+}
+
+/// The breach figures: matches as the clients saw them against what the node counted, and
+/// the inputs the players sent against what the node applied.
+fn breach_report(
+    breach: &BreachShared,
+    tally: MatchTally,
+    before: Option<&ServerSnapshot>,
+    after: Option<&ServerSnapshot>,
+    window_player_seconds: Option<f64>,
+) -> BreachReport {
+    let server = match (before, after) {
+        (Some(before), Some(after)) => Some(after.matches.since(&before.matches)),
+        _ => None,
+    };
+    let finished_matches = tally.started - tally.in_progress;
+    let duplicate_results_seen = breach.duplicate_results.get();
+    // Every result counted once: the node's three counts agree with each other, each match a
+    // client saw end was counted (no fewer), and no more were counted than could have ended
+    // (those the clients saw end, plus those still being played when the run stopped).
+    let results_counted_once = server.map(|server| {
+        let seen = tally.results_seen as f64;
+        server.finished == server.reports
+            && server.finished == server.results_emitted
+            && server.finished >= seen
+            && server.finished <= seen + tally.in_progress as f64
+            && duplicate_results_seen == 0
+    });
+    let inputs_in_window = breach.inputs_in_window.get();
+    let moving_ticks = breach.moving_ticks.get();
+    BreachReport {
+        matches: MatchesReport {
+            started: tally.started,
+            completed: tally.completed,
+            in_progress_at_end: tally.in_progress,
+            abandoned: tally.abandoned,
+            results_seen: tally.results_seen,
+            completion_rate: (finished_matches > 0)
+                .then(|| tally.completed as f64 / finished_matches as f64),
+            duplicate_results_seen,
+            server_results: server.map(|s| s.finished),
+            server_results_kill_limit: server.map(|s| s.by_kill_limit),
+            server_results_time_limit: server.map(|s| s.by_time_limit),
+            server_results_forfeit: server.map(|s| s.by_forfeit),
+            server_result_reports: server.map(|s| s.reports),
+            server_results_emitted: server.map(|s| s.results_emitted),
+            results_counted_once,
+        },
+        inputs: BreachInputsReport {
+            sent_in_window: inputs_in_window,
+            per_player_second_in_window: window_player_seconds
+                .filter(|seconds| *seconds > 0.0)
+                .map(|seconds| inputs_in_window as f64 / seconds),
+            moving_ticks,
+            sent_in_moving_ticks: breach.inputs_in_moving_ticks.get(),
+            most_in_one_tick: breach.most_inputs_in_one_tick.get(),
+            fire_ticks: breach.fire_ticks.get(),
+            reloads: breach.reloads.get(),
+            speed_changes: breach.speed_changes.get(),
+            votes_sent: breach.votes_sent.get(),
+            server_applied: server.map(|s| s.inputs_applied),
+            server_refused: server.map(|s| s.inputs_refused),
+            server_malformed: server.map(|s| s.inputs_malformed),
+        },
+        decode_errors: breach.decode_errors.get(),
+        resumes_attempted: breach.resumes_attempted.get(),
+        resumes_refused: breach.resumes_refused.get(),
+    }
 }

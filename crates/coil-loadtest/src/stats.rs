@@ -74,6 +74,8 @@ pub struct Shared {
     pub joins_succeeded: Counter,
     pub joins_failed: Counter,
     pub join_failures: ReasonCounts,
+    /// Matchmakes repeated because the token's node refused the connection.
+    pub replacements: Counter,
     pub disconnects: Counter,
     pub disconnect_reasons: ReasonCounts,
     /// Join latency: connect start → first state frame, microseconds.

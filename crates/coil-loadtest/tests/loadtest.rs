@@ -2,78 +2,10 @@
 //! real WebSockets, and checks that the report's figures are present and plausible. Timing is
 //! never asserted beyond "near the tick", which the design fixes at 50 ms.
 
-use std::net::SocketAddr;
-use std::time::Duration;
+mod support;
 
 use coil_loadtest::{LoadtestArgs, Report, Scenario};
-use coil_server::NodeConfig;
-use tokio::sync::oneshot;
-
-struct TestNode {
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _data_dir: tempfile::TempDir,
-}
-
-impl TestNode {
-    async fn start() -> TestNode {
-        TestNode::start_shape(false).await
-    }
-
-    /// `with_matchmaker`: the all-in-one shape (matchmaker on the same port, v12 tokens).
-    async fn start_shape(with_matchmaker: bool) -> TestNode {
-        TestNode::start_configured(with_matchmaker, |_| {}).await
-    }
-
-    async fn start_configured(
-        with_matchmaker: bool,
-        configure: impl FnOnce(&mut NodeConfig),
-    ) -> TestNode {
-        let data_dir = tempfile::tempdir().unwrap();
-        let mut config = NodeConfig::for_tests(data_dir.path());
-        configure(&mut config);
-        let listener = coil_server::bind(config.listen).unwrap();
-        let addr = listener.local_addr().unwrap();
-        config.public_url = format!("ws://{addr}");
-        // Only matchmaker tokens get in, so a direct v11 join could not pass for one.
-        config.allow_protocol_v11 = !with_matchmaker;
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let services = if with_matchmaker {
-            coil_server::all_in_one(&config, Duration::from_secs(20)).unwrap()
-        } else {
-            coil_server::NodeServices::standalone(coil_server::arena_factory(config.tick))
-        };
-        let task = tokio::spawn(coil_server::run(config, listener, services, async move {
-            let _ = signal.await;
-        }));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let health = format!("http://{addr}/api/health");
-        while reqwest::get(&health).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "node did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        TestNode {
-            addr,
-            shutdown: Some(shutdown),
-            task: Some(task),
-            _data_dir: data_dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
-        }
-    }
-}
+use support::TestNode;
 
 fn small_run(url: String) -> LoadtestArgs {
     LoadtestArgs {
@@ -288,6 +220,69 @@ async fn players_can_join_through_the_matchmaker() {
     assert_eq!(report.ccu_at_end, 12);
 }
 
+/// A node that died is still in placement until its liveness runs out: a player whose token
+/// names it is refused, asks the matchmaker again at once, and joins elsewhere. Here a stand-in
+/// matchmaker in front of the real one sends every player's first placement to a dead port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_refused_by_a_dead_node_are_placed_again_at_once() {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    let node = TestNode::start_shape(true).await;
+    let dead_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let real = node.url();
+    let live_ws = format!("ws://{}", node.addr);
+    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let client = reqwest::Client::new();
+    let matchmake = axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+        let (real, live_ws, seen, client) =
+            (real.clone(), live_ws.clone(), seen.clone(), client.clone());
+        async move {
+            let mut answer: serde_json::Value = client
+                .post(format!("{real}/api/matchmake"))
+                .json(&body.0)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let player = body.0["playerId"].as_str().unwrap_or_default().to_string();
+            if seen.lock().unwrap().insert(player) {
+                let ws_url = answer["wsUrl"].as_str().unwrap().to_string();
+                answer["wsUrl"] = ws_url
+                    .replace(&live_ws, &format!("ws://127.0.0.1:{dead_port}"))
+                    .into();
+            }
+            axum::Json(answer)
+        }
+    });
+    let app = axum::Router::new().route("/api/matchmake", matchmake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stand_in = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let args = LoadtestArgs {
+        leave_per_minute: 0.0,
+        players: 12,
+        rooms: 1,
+        matchmaker: Some(stand_in),
+        ..small_run(node.url())
+    };
+    let report: Report = coil_loadtest::run(args).await.unwrap();
+    server.abort();
+    node.stop().await;
+    assert_eq!(
+        (report.joins.succeeded, report.joins.failed),
+        (12, 0),
+        "{:?}",
+        report.joins.failures_by_reason
+    );
+    assert_eq!(report.joins.replacements, 12);
+    assert_eq!(report.ccu_at_end, 12);
+}
+
 /// The matchmake-burst scenario against the all-in-one shape: every placement is answered with
 /// a room and a token, every placed player joins and leaves, and the report's counts add up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,4 +343,48 @@ async fn a_capacity_run_stopped_by_the_room_limit_is_a_lower_bound() {
     );
     assert!(capacity.lower_bound);
     node.stop().await;
+}
+
+/// The breach capacity finder adds whole matches per step; a node at its breach room limit
+/// makes the matchmaker refuse the next ones, and the run says that its figure is a lower
+/// bound. (Here, not in `tests/breach.rs`, whose node's metrics must count only its own
+/// matches.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breach_capacity_run_adds_matches_until_the_room_limit() {
+    let node = TestNode::start_configured(true, |config| {
+        config
+            .mode_max_rooms
+            .insert(coil_match::GameMode::parse("breach").unwrap(), 2);
+    })
+    .await;
+    let args = LoadtestArgs {
+        url: node.url(),
+        scenario: Scenario::BreachCapacity,
+        step_matches: 1,
+        ramp: 0.2,
+        step: 1.0,
+        max_players: 40,
+        server_cores: 2.0,
+        quiet: true,
+        seed: Some(5),
+        ..LoadtestArgs::default()
+    };
+    let report = coil_loadtest::run(args).await.unwrap();
+    node.stop().await;
+    let capacity = report.capacity.clone().expect("a capacity report");
+    let table = report.to_table();
+    // Step 1 (one match) always holds; the third match never fits. The second is refused in
+    // part: the matchmaker keeps a spare of 15% of a region's seats for parties and
+    // reconnects (`PlacementPolicy::placeable_seats`), so of 2 rooms x 8 seats it hands out
+    // 13. Either way the run must end at the room limit and say it is a lower bound.
+    assert!([8, 16].contains(&capacity.largest_ccu_held), "{table}");
+    assert!((2..=3).contains(&capacity.steps.len()), "{table}");
+    assert!(capacity.lower_bound, "{table}");
+    assert!(
+        capacity.stop_reason.contains("MODE_MAX_ROOMS"),
+        "{}",
+        capacity.stop_reason
+    );
+    assert!(capacity.matches_per_server_core.is_some(), "{table}");
+    assert!(report.breach.is_some(), "{table}");
 }

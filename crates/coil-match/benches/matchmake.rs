@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use coil_match::placement::{NodeCandidate, PlacementSnapshot, RegionView, RoomCandidate};
 use coil_match::{
-    DirectoryOptions, Heartbeat, InMemoryDirectory, JoinClaims, MatchRequest, NodeId, NodeState,
-    NodeStatus, Nonce, PlacementPolicy, Region, ReplayGuard, RoomDirectory, RoomId, RoomState,
-    RoomStatus, TokenSigner, place,
+    DirectoryOptions, GameMode, Heartbeat, InMemoryDirectory, JoinClaims, MatchRequest, NodeId,
+    NodeState, NodeStatus, Nonce, PlacementPolicy, Region, ReplayGuard, RoomDirectory, RoomId,
+    RoomState, RoomStatus, TokenSigner, place,
 };
 
 fn main() {
@@ -39,6 +39,7 @@ fn snapshot() -> PlacementSnapshot {
             reserved: index % 4,
             tick_p95_ms: 8.0,
             node_state: NodeState::Active,
+            mode: GameMode::arena(),
         })
         .collect();
     let nodes = (0..8)
@@ -68,6 +69,7 @@ fn place_one_region(bencher: divan::Bencher) {
     let request = MatchRequest {
         preferred_region: Some(region()),
         room_override: None,
+        mode: GameMode::arena(),
     };
     bencher.bench_local(|| place(divan::black_box(&snapshot), &request, &policy));
 }
@@ -92,6 +94,7 @@ fn in_memory_matchmake_2000_rooms(bencher: divan::Bencher) {
                 state: RoomState::Active,
                 tick_p95_ms: 5.0,
                 joinable: true,
+                mode: GameMode::arena(),
             })
             .collect();
         let heartbeat = Heartbeat {
@@ -103,6 +106,7 @@ fn in_memory_matchmake_2000_rooms(bencher: divan::Bencher) {
                 room_capacity: 30,
                 rooms: 20,
                 humans: rooms.iter().map(|room| room.humans).sum(),
+                modes: Vec::new(),
             },
             rooms,
         };
@@ -113,6 +117,7 @@ fn in_memory_matchmake_2000_rooms(bencher: divan::Bencher) {
     let request = MatchRequest {
         preferred_region: Some(region()),
         room_override: None,
+        mode: GameMode::arena(),
     };
     // Each iteration moves the clock past the previous reservation's expiry: a steady state in
     // which every matchmake also prunes one expired reservation.
@@ -168,5 +173,11 @@ fn claims() -> JoinClaims {
         node_id: "node-a".into(),
         expires_at_ms: 30_000,
         nonce: Nonce::random(),
+        mode: "arena".into(),
+        role: 0,
+        team: None,
+        party: None,
+        cosmetics: Vec::new(),
+        account: false,
     }
 }

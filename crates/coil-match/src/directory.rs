@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{NodeId, Region, RoomId};
+use crate::ids::{GameMode, NodeId, Region, RoomId};
 use crate::placement::{ConflictReason, PlacementPolicy, PlacementRequest};
 use crate::token::{JoinClaims, Nonce};
 
@@ -33,6 +33,37 @@ pub enum RoomState {
     Active,
     Draining,
     Terminated,
+}
+
+impl RoomState {
+    pub const ALL: [RoomState; 4] = [
+        RoomState::Warm,
+        RoomState::Active,
+        RoomState::Draining,
+        RoomState::Terminated,
+    ];
+
+    /// Lowercase name for metrics labels and health (`warm`, `active`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomState::Warm => "warm",
+            RoomState::Active => "active",
+            RoomState::Draining => "draining",
+            RoomState::Terminated => "terminated",
+        }
+    }
+
+    /// Position in [`RoomState::ALL`] (compact storage in an atomic).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_index(index: usize) -> RoomState {
+        RoomState::ALL
+            .get(index)
+            .copied()
+            .unwrap_or(RoomState::Terminated)
+    }
 }
 
 /// Whether a node takes new rooms and players. Wire form: `"ACTIVE"`, `"DRAINING"`.
@@ -59,6 +90,9 @@ pub struct RoomStatus {
     #[serde(alias = "tickLagMs")]
     pub tick_p95_ms: f64,
     pub joinable: bool,
+    /// The room's game mode (`arena` when a node from before modes leaves it out).
+    #[serde(default)]
+    pub mode: GameMode,
 }
 
 /// One node as it reports itself.
@@ -70,10 +104,52 @@ pub struct NodeStatus {
     /// Base URL players connect to, e.g. `ws://127.0.0.1:9001` or `wss://n1.example.com`.
     pub public_url: String,
     pub state: NodeState,
-    /// Most rooms this node will run.
+    /// Most rooms this node will run (of its first mode, when `modes` lists several).
     pub room_capacity: u32,
     pub rooms: u32,
     pub humans: u32,
+    /// Room capacity per game mode the node runs. Empty (a node from before modes): the node
+    /// runs only the arena, with `room_capacity` and `rooms`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modes: Vec<ModeCapacity>,
+}
+
+/// How many rooms of one mode a node runs and may run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeCapacity {
+    pub mode: GameMode,
+    pub room_capacity: u32,
+    pub rooms: u32,
+    /// Humans in this node's rooms of the mode (the pool's seat count).
+    #[serde(default)]
+    pub humans: u32,
+}
+
+impl NodeStatus {
+    /// Most modes one node may list.
+    pub const MAX_MODES: usize = 16;
+
+    /// The node's capacity per mode, with the pre-modes reading of an empty list.
+    pub fn capacities(&self) -> Vec<ModeCapacity> {
+        if self.modes.is_empty() {
+            vec![ModeCapacity {
+                mode: GameMode::arena(),
+                room_capacity: self.room_capacity,
+                rooms: self.rooms,
+                humans: self.humans,
+            }]
+        } else {
+            self.modes.clone()
+        }
+    }
+
+    /// The capacity of one mode (`None`: the node does not run it).
+    pub fn capacity_of(&self, mode: &GameMode) -> Option<ModeCapacity> {
+        self.capacities()
+            .into_iter()
+            .find(|capacity| &capacity.mode == mode)
+    }
 }
 
 /// The `/internal/room-heartbeat` body: a node and all of its rooms.
@@ -85,6 +161,25 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
+    /// The node's status with every room count at least the number of rooms it lists (of that
+    /// mode): a node never runs fewer rooms than it lists, whatever its counters say.
+    pub fn node_with_listed_rooms(&self) -> NodeStatus {
+        let mut node = self.node.clone();
+        let listed = u32::try_from(self.rooms.len()).unwrap_or(u32::MAX);
+        node.rooms = node.rooms.max(listed);
+        for capacity in &mut node.modes {
+            let of_mode = self
+                .rooms
+                .iter()
+                .filter(|room| room.mode == capacity.mode)
+                .count();
+            capacity.rooms = capacity
+                .rooms
+                .max(u32::try_from(of_mode).unwrap_or(u32::MAX));
+        }
+        node
+    }
+
     /// Most rooms one heartbeat may carry.
     pub const MAX_ROOMS: usize = 4_096;
     const MAX_URL_LEN: usize = 256;
@@ -103,6 +198,15 @@ impl Heartbeat {
         if self.rooms.len() > Self::MAX_ROOMS {
             return invalid("too many rooms in one heartbeat");
         }
+        if self.node.modes.len() > NodeStatus::MAX_MODES {
+            return invalid("too many modes in one heartbeat");
+        }
+        let mut modes = std::collections::HashSet::new();
+        for capacity in &self.node.modes {
+            if !modes.insert(&capacity.mode) {
+                return invalid("duplicate mode");
+            }
+        }
         let mut seen = std::collections::HashSet::with_capacity(self.rooms.len());
         for room in &self.rooms {
             if room.node_id != self.node.node_id || room.region != self.node.region {
@@ -114,6 +218,9 @@ impl Heartbeat {
             if !room.tick_p95_ms.is_finite() || room.tick_p95_ms < 0.0 {
                 return invalid("tickP95Ms must be a finite, non-negative number");
             }
+            if self.node.capacity_of(&room.mode).is_none() {
+                return invalid("a room's mode must be one the node lists");
+            }
         }
         Ok(())
     }
@@ -123,6 +230,7 @@ impl Heartbeat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
     pub room_id: RoomId,
+    pub mode: GameMode,
     pub node_id: NodeId,
     pub region: Region,
     pub public_url: String,
@@ -159,6 +267,12 @@ impl Placement {
             node_id: self.node_id.to_string(),
             expires_at_ms: token_expiry.min(self.reservation_expires_at_ms),
             nonce: self.reservation,
+            mode: self.mode.to_string(),
+            role: 0,
+            team: None,
+            party: None,
+            cosmetics: Vec::new(),
+            account: false,
         }
     }
 }
@@ -205,6 +319,13 @@ pub enum DirectoryError {
     },
     #[error("directory store returned an unexpected reply during {operation}")]
     UnexpectedReply { operation: &'static str },
+    /// The call was not sent: no connection (reconnecting), the circuit breaker is open, or too
+    /// many calls are in flight. Answered at once so callers shed load instead of queueing.
+    #[error("directory store unavailable during {operation}: {reason}")]
+    Unavailable {
+        operation: &'static str,
+        reason: &'static str,
+    },
 }
 
 /// Why a matchmake did not produce a seat. Map: conflict → 409, no capacity/contended → 503.
@@ -221,6 +342,9 @@ pub enum MatchError {
     /// Every attempt lost its reservation race (extreme contention); retry shortly.
     #[error("lost the seat race {attempts} times")]
     Contended { attempts: u32 },
+    /// The request named a game mode this matchmaker does not place.
+    #[error("unknown game mode")]
+    UnknownMode,
     #[error(transparent)]
     Directory(#[from] DirectoryError),
 }
@@ -247,14 +371,17 @@ impl MatchError {
             } => "room_unknown",
             MatchError::NoCapacity { .. } => "no_capacity",
             MatchError::Contended { .. } => "contended",
+            MatchError::UnknownMode => "unknown_mode",
             MatchError::Directory(_) => "directory_unavailable",
         }
     }
 
-    /// HTTP status: 409 for override conflicts (with `suggested`), 503 otherwise.
+    /// HTTP status: 409 for override conflicts (with `suggested`), 400 for an unknown mode,
+    /// 503 otherwise.
     pub fn http_status(&self) -> u16 {
         match self {
             MatchError::OverrideConflict { .. } => 409,
+            MatchError::UnknownMode => 400,
             _ => 503,
         }
     }
@@ -262,7 +389,7 @@ impl MatchError {
     /// `Retry-After` seconds for the 503s (1 s after a lost race or a directory fault).
     pub fn retry_after_s(&self) -> Option<u32> {
         match self {
-            MatchError::OverrideConflict { .. } => None,
+            MatchError::OverrideConflict { .. } | MatchError::UnknownMode => None,
             MatchError::NoCapacity { retry_after_s } => Some(*retry_after_s),
             MatchError::Contended { .. } | MatchError::Directory(_) => Some(1),
         }
@@ -332,6 +459,14 @@ pub trait RoomDirectory: Send + Sync {
         now_ms: u64,
     ) -> DirectoryFuture<'a, Result<bool, DirectoryError>>;
 
+    /// Live reservations of one room (seats the matchmaker promised to token holders who have
+    /// not joined yet). A node asks before seating a player without a token.
+    fn reserved_seats<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<u32, DirectoryError>>;
+
     /// The whole region, for metrics and admin. O(region): never per matchmake.
     fn region_snapshot<'a>(
         &'a self,
@@ -344,6 +479,26 @@ pub trait RoomDirectory: Send + Sync {
         &'a self,
         node_id: &'a NodeId,
     ) -> DirectoryFuture<'a, Result<(), DirectoryError>>;
+
+    /// A cheap beat between full heartbeats: the node stays in placement for `liveness` more
+    /// (its rooms keep the heartbeat TTL), so a node that stops beating leaves placement after
+    /// `liveness`, not after the TTL. `Ok(false)` when the directory does not know the node (it
+    /// expired, or the store restarted empty): the caller should publish a full heartbeat now.
+    /// The in-process directory lives in the node's own process and ignores it.
+    fn keep_alive<'a>(
+        &'a self,
+        _node_id: &'a NodeId,
+        _liveness: Duration,
+    ) -> DirectoryFuture<'a, Result<bool, DirectoryError>> {
+        Box::pin(async { Ok(true) })
+    }
+
+    /// Changes each time the directory's store connection is established again after a loss
+    /// (the store may have restarted empty): nodes re-publish everything at once when it does.
+    /// `None` for a directory without a connection (in-process).
+    fn connection_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 pub(crate) fn duration_ms(duration: Duration) -> u64 {
@@ -417,6 +572,7 @@ mod tests {
             node_id: NodeId::parse("node-a").unwrap(),
             region: Region::parse("us-east").unwrap(),
             public_url: "wss://n1.example.com/".into(),
+            mode: GameMode::arena(),
             reservation: Nonce([7; 16]),
             reservation_expires_at_ms: 10_000,
             new_room: false,

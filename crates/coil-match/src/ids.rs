@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub enum IdError {
     #[error("{kind} must be 1 to 32 characters of letters, digits, '-' and '_'")]
     Malformed { kind: &'static str },
+    #[error("mode must be 1 to 16 characters of lowercase letters, digits and '-'")]
+    Mode,
 }
 
 fn validate(kind: &'static str, text: &str) -> Result<(), IdError> {
@@ -84,6 +86,65 @@ id_type!(
     "region"
 );
 
+/// A game mode's name (`arena`, `breach`, …): 1–16 characters of `a-z 0-9 -`, the rule of
+/// `coil_game::valid_mode_name`. Rooms of one mode are placed only with players of that mode.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct GameMode(String);
+
+impl GameMode {
+    pub const MAX_LEN: usize = 16;
+    /// The mode of rooms and requests that name none (clients and nodes from before modes).
+    pub const DEFAULT: &'static str = "arena";
+
+    pub fn parse(text: &str) -> Result<GameMode, IdError> {
+        let well_formed = !text.is_empty()
+            && text.len() <= Self::MAX_LEN
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if well_formed {
+            Ok(GameMode(text.to_owned()))
+        } else {
+            Err(IdError::Mode)
+        }
+    }
+
+    /// The arena: what requests, heartbeats and tokens without a mode mean.
+    pub fn arena() -> GameMode {
+        GameMode(Self::DEFAULT.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for GameMode {
+    fn default() -> GameMode {
+        GameMode::arena()
+    }
+}
+
+impl TryFrom<String> for GameMode {
+    type Error = IdError;
+    fn try_from(text: String) -> Result<GameMode, IdError> {
+        GameMode::parse(&text)
+    }
+}
+
+impl From<GameMode> for String {
+    fn from(mode: GameMode) -> String {
+        mode.0
+    }
+}
+
+impl std::fmt::Display for GameMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl RoomId {
     /// A fresh room id for `region`: `<region>-<8 hex digits>`, cut to fit 32 characters.
     pub fn generate(region: &Region) -> RoomId {
@@ -113,6 +174,15 @@ mod tests {
             "é",
         ] {
             assert!(RoomId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn modes_are_short_lowercase_names() {
+        assert_eq!(GameMode::parse("breach").unwrap().as_str(), "breach");
+        assert_eq!(GameMode::default().as_str(), "arena");
+        for bad in ["", "Breach", "a_b", "a/b", &"m".repeat(17)] {
+            assert!(GameMode::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 

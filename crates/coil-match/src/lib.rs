@@ -6,7 +6,9 @@
 //! - [`placement`]: the pure placement policy, `place(snapshot, request, policy) -> Decision`.
 //! - [`directory`]: heartbeat payload, the `RoomDirectory` trait and matchmake result types.
 //! - [`memory`]: `InMemoryDirectory`, the all-in-one default.
-//! - [`redis_directory`]: `RedisDirectory`, the fleet's shared directory.
+//! - [`redis_directory`]: `RedisDirectory`, the fleet's shared directory; its connection,
+//!   reconnects and load shedding are `redis_link.rs`.
+//! - [`metrics`]: the directory connection's metrics.
 //!
 //! How the pieces fit (the HTTP wiring lives elsewhere):
 //! - Matchmaker, `POST /api/matchmake`: `directory.matchmake(&request, &policy, now_ms)` →
@@ -27,19 +29,24 @@
 pub mod directory;
 pub mod ids;
 pub mod memory;
+pub mod metrics;
 pub mod placement;
 pub mod redis_directory;
+mod redis_link;
 mod redis_lua;
 pub mod token;
 
 pub use directory::{
-    DirectoryError, DirectoryOptions, Heartbeat, MatchError, MatchRequest, NodeState, NodeStatus,
-    Placement, RegionSnapshot, RoomDirectory, RoomEntry, RoomState, RoomStatus,
+    DirectoryError, DirectoryOptions, Heartbeat, MatchError, MatchRequest, ModeCapacity, NodeState,
+    NodeStatus, Placement, RegionSnapshot, RoomDirectory, RoomEntry, RoomState, RoomStatus,
 };
-pub use ids::{NodeId, Region, RoomId};
+pub use ids::{GameMode, NodeId, Region, RoomId};
 pub use memory::InMemoryDirectory;
-pub use placement::{ConflictReason, Decision, PlacementPolicy, PlacementRequest, place};
+pub use placement::{
+    ConflictReason, Decision, ModeCaps, PlacementPolicy, PlacementRequest, RegionReason, place,
+};
 pub use redis_directory::{RedisDirectory, RedisDirectoryConfig};
+pub use redis_link::RedisLinkSettings;
 
 pub use token::{
     JoinClaims, JoinRejection, Nonce, ReplayError, ReplayGuard, TokenError, TokenSigner,

@@ -1,8 +1,10 @@
 //! In-process room directory: the all-in-one default.
 //!
 //! Owns a mutex-guarded copy of the same data model as the Redis directory: entries with expiry
-//! times, a per-region fill index of placeable rooms (ordered by occupancy), a per-region index of
-//! nodes with free room slots (ordered by load), and per-region running totals. A matchmake reads
+//! times and, per *pool* (a region and a game mode), a fill index of placeable rooms (ordered by
+//! occupancy), an index of nodes with a free room slot for that mode (ordered by load), and
+//! running totals. A room belongs to the pool of its region and mode; a node to one pool per
+//! mode it runs. A matchmake reads
 //! only the top candidates of these indexes, places, and reserves, all under one short lock, so it
 //! is atomic and never loses a race. Must not hold the lock across an `.await` (there is none)
 //! and must not scan all rooms per matchmake; a full sweep of expired entries runs at most once
@@ -18,7 +20,7 @@ use crate::directory::{
     NodeState, NodeStatus, Placement, RegionSnapshot, RoomDirectory, RoomEntry, RoomState,
     RoomStatus, duration_ms,
 };
-use crate::ids::{NodeId, Region, RoomId};
+use crate::ids::{GameMode, NodeId, Region, RoomId};
 use crate::placement::{
     Decision, NodeCandidate, PlacementPolicy, PlacementSnapshot, RegionView, RoomCandidate, place,
 };
@@ -108,8 +110,9 @@ struct NodeRecord {
     /// Set by `mark_node_draining`; wins over what heartbeats say.
     drain_requested: bool,
     reported_rooms: BTreeSet<RoomId>,
-    /// Rooms the matchmaker opened here that the node has not reported yet, with their expiry.
-    pending_rooms: BTreeMap<RoomId, u64>,
+    /// Rooms the matchmaker opened here that the node has not reported yet, with their expiry
+    /// and mode.
+    pending_rooms: BTreeMap<RoomId, (u64, GameMode)>,
 }
 
 impl NodeRecord {
@@ -121,10 +124,15 @@ impl NodeRecord {
         }
     }
 
-    fn live_pending(&mut self, now_ms: u64) -> u32 {
+    fn live_pending(&mut self, mode: &GameMode, now_ms: u64) -> u32 {
         self.pending_rooms
-            .retain(|_, expires_at_ms| *expires_at_ms > now_ms);
-        u32::try_from(self.pending_rooms.len()).unwrap_or(u32::MAX)
+            .retain(|_, (expires_at_ms, _)| *expires_at_ms > now_ms);
+        let pending = self
+            .pending_rooms
+            .values()
+            .filter(|(_, pending_mode)| pending_mode == mode)
+            .count();
+        u32::try_from(pending).unwrap_or(u32::MAX)
     }
 }
 
@@ -139,28 +147,43 @@ struct RoomRecord {
     pending: bool,
 }
 
+/// A region and a game mode: rooms are placed, and capacity is counted, per pool.
+type Pool = (Region, GameMode);
+
 #[derive(Debug, Default)]
-struct RegionIndex {
+struct PoolIndex {
     /// Placeable rooms by (occupancy at last update, id).
     fill: BTreeSet<(u32, RoomId)>,
-    /// Active nodes with a free room slot by (humans, id).
+    /// Active nodes with a free room slot of this mode, by (humans, id).
     open_nodes: BTreeSet<(u32, NodeId)>,
-    /// Per node: (expiry, room capacity if active else 0, humans if active else 0).
+    /// Per node: (expiry, room capacity of this mode if active else 0, humans in its rooms of
+    /// this mode if active else 0).
     node_totals: HashMap<NodeId, (u64, u32, u32)>,
-    /// Every reservation of the region. When one expires its room is re-ranked, so a room never
+    /// Every reservation of the pool. When one expires its room is re-ranked, so a room never
     /// stays out of the fill index because of seats that are free again.
     reservations: ExpiringSet<(RoomId, Nonce)>,
+}
+
+/// Where a node sits in one pool: it has totals there, and maybe an open-index entry.
+#[derive(Debug)]
+struct NodePoolKey {
+    pool: Pool,
+    open_humans: Option<u32>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     nodes: HashMap<NodeId, NodeRecord>,
     rooms: HashMap<RoomId, RoomRecord>,
-    regions: HashMap<Region, RegionIndex>,
-    /// Where each room sits in its region's fill index, so updates are O(log n).
-    fill_keys: HashMap<RoomId, (Region, u32)>,
-    open_node_keys: HashMap<NodeId, (Region, u32)>,
+    pools: HashMap<Pool, PoolIndex>,
+    /// Where each room sits in its pool's fill index, so updates are O(log n).
+    fill_keys: HashMap<RoomId, (Pool, u32)>,
+    node_keys: HashMap<NodeId, Vec<NodePoolKey>>,
     last_sweep_ms: u64,
+}
+
+fn pool_of(status: &RoomStatus) -> Pool {
+    (status.region.clone(), status.mode.clone())
 }
 
 impl InMemoryDirectory {
@@ -207,11 +230,8 @@ impl InMemoryDirectory {
         {
             state.remove_node(&node_id);
         }
-        // A node never runs fewer rooms than it lists, whatever its counter says.
-        let mut node_status = heartbeat.node.clone();
-        node_status.rooms = node_status
-            .rooms
-            .max(u32::try_from(heartbeat.rooms.len()).unwrap_or(u32::MAX));
+        // A node never runs fewer rooms than it lists, whatever its counters say.
+        let node_status = heartbeat.node_with_listed_rooms();
         let previously_reported = match state.nodes.get_mut(&node_id) {
             Some(node) => {
                 node.status = node_status;
@@ -277,7 +297,7 @@ impl InMemoryDirectory {
             for nonce in &counted {
                 record.reservations.remove(nonce);
             }
-            if let Some(index) = state.regions.get_mut(&room.region) {
+            if let Some(index) = state.pools.get_mut(&pool_of(room)) {
                 for nonce in counted {
                     index.reservations.remove(&(room.room_id.clone(), nonce));
                 }
@@ -294,6 +314,7 @@ impl InMemoryDirectory {
         policy: &PlacementPolicy,
         now_ms: u64,
     ) -> Result<Placement, MatchError> {
+        let caps = policy.caps(&request.mode).ok_or(MatchError::UnknownMode)?;
         let mut state = self.lock();
         let mut examined = 0u64;
         // Like the Redis directory: the preferred region first, the others only if it has nothing.
@@ -315,9 +336,9 @@ impl InMemoryDirectory {
         match decision {
             Decision::ExistingRoom { room_id, .. } => {
                 let cap = if request.room_override.is_some() {
-                    policy.hard_cap
+                    caps.hard_cap
                 } else {
-                    policy.soft_cap
+                    caps.soft_cap
                 };
                 // Under the same lock as `gather`, so this cannot fail unless placement erred.
                 state
@@ -339,6 +360,7 @@ impl InMemoryDirectory {
                     .reserve_new_room(
                         &node_id,
                         room_id,
+                        &request.mode,
                         reservation,
                         reservation_expires_at_ms,
                         now_ms,
@@ -376,8 +398,8 @@ impl InMemoryDirectory {
         room.joined
             .retain(|(_, joined_at_ms)| joined_at_ms.saturating_add(hold_ms) > now_ms);
         room.joined.push((*reservation, now_ms));
-        let region = room.status.region.clone();
-        if let Some(index) = state.regions.get_mut(&region) {
+        let pool = pool_of(&room.status);
+        if let Some(index) = state.pools.get_mut(&pool) {
             index
                 .reservations
                 .shorten(&(room_id.clone(), *reservation), hold_until);
@@ -405,7 +427,7 @@ impl InMemoryDirectory {
             room_ids.extend(
                 node.pending_rooms
                     .iter()
-                    .filter(|(_, expiry)| **expiry > now_ms)
+                    .filter(|(_, (expiry, _))| *expiry > now_ms)
                     .map(|(id, _)| id.clone()),
             );
         }
@@ -438,10 +460,10 @@ impl State {
             .filter(|node| node.expires_at_ms > now_ms)
     }
 
-    /// Puts a room in (or takes it out of) its region's fill index, with fresh occupancy.
+    /// Puts a room in (or takes it out of) its pool's fill index, with fresh occupancy.
     fn reindex_room(&mut self, room_id: &RoomId, now_ms: u64) {
-        if let Some((region, occupancy)) = self.fill_keys.remove(room_id) {
-            if let Some(index) = self.regions.get_mut(&region) {
+        if let Some((pool, occupancy)) = self.fill_keys.remove(room_id) {
+            if let Some(index) = self.pools.get_mut(&pool) {
                 index.fill.remove(&(occupancy, room_id.clone()));
             }
         }
@@ -455,58 +477,74 @@ impl State {
         let room_open = room.status.joinable
             && matches!(room.status.state, RoomState::Warm | RoomState::Active)
             && room.expires_at_ms > now_ms;
-        let region = room.status.region.clone();
+        let pool = pool_of(&room.status);
         let node_open = self.nodes.get(&room.status.node_id).is_some_and(|node| {
             node.expires_at_ms > now_ms && node.effective_state() == NodeState::Active
         });
         if room_open && node_open {
-            self.regions
-                .entry(region.clone())
+            self.pools
+                .entry(pool.clone())
                 .or_default()
                 .fill
                 .insert((occupancy, room_id.clone()));
-            self.fill_keys.insert(room_id.clone(), (region, occupancy));
+            self.fill_keys.insert(room_id.clone(), (pool, occupancy));
         }
     }
 
-    /// Refreshes a node's region totals and its place in the open-nodes index.
-    fn reindex_node(&mut self, node_id: &NodeId, now_ms: u64) {
-        if let Some((region, humans)) = self.open_node_keys.remove(node_id) {
-            if let Some(index) = self.regions.get_mut(&region) {
-                index.open_nodes.remove(&(humans, node_id.clone()));
+    /// Takes a node out of every pool it was indexed in.
+    fn unindex_node(&mut self, node_id: &NodeId) {
+        for key in self.node_keys.remove(node_id).unwrap_or_default() {
+            if let Some(index) = self.pools.get_mut(&key.pool) {
+                index.node_totals.remove(node_id);
+                if let Some(humans) = key.open_humans {
+                    index.open_nodes.remove(&(humans, node_id.clone()));
+                }
             }
         }
+    }
+
+    /// Refreshes a node's totals and its place in the open-nodes index of each mode it runs.
+    fn reindex_node(&mut self, node_id: &NodeId, now_ms: u64) {
+        self.unindex_node(node_id);
         let Some(node) = self.nodes.get_mut(node_id) else {
             return;
         };
-        let pending = node.live_pending(now_ms);
         let active = node.effective_state() == NodeState::Active;
         let region = node.status.region.clone();
-        let (capacity, humans) = (node.status.room_capacity, node.status.humans);
-        let has_free_slot = node.status.rooms.saturating_add(pending) < capacity;
+        let humans = node.status.humans;
         let expires_at_ms = node.expires_at_ms;
-        let index = self.regions.entry(region.clone()).or_default();
-        let totals = if active {
-            (expires_at_ms, capacity, humans)
-        } else {
-            (expires_at_ms, 0, 0)
-        };
-        index.node_totals.insert(node_id.clone(), totals);
-        if active && has_free_slot && expires_at_ms > now_ms {
-            index.open_nodes.insert((humans, node_id.clone()));
-            self.open_node_keys
-                .insert(node_id.clone(), (region, humans));
+        let mut keys = Vec::new();
+        for capacity in node.status.capacities() {
+            let pending = node.live_pending(&capacity.mode, now_ms);
+            let has_free_slot = capacity.rooms.saturating_add(pending) < capacity.room_capacity;
+            let pool = (region.clone(), capacity.mode);
+            let index = self.pools.entry(pool.clone()).or_default();
+            let totals = if active {
+                (expires_at_ms, capacity.room_capacity, capacity.humans)
+            } else {
+                (expires_at_ms, 0, 0)
+            };
+            index.node_totals.insert(node_id.clone(), totals);
+            let open = active && has_free_slot && expires_at_ms > now_ms;
+            if open {
+                index.open_nodes.insert((humans, node_id.clone()));
+            }
+            keys.push(NodePoolKey {
+                pool,
+                open_humans: open.then_some(humans),
+            });
         }
+        self.node_keys.insert(node_id.clone(), keys);
     }
 
     fn remove_room(&mut self, room_id: &RoomId) {
-        if let Some((region, occupancy)) = self.fill_keys.remove(room_id) {
-            if let Some(index) = self.regions.get_mut(&region) {
+        if let Some((pool, occupancy)) = self.fill_keys.remove(room_id) {
+            if let Some(index) = self.pools.get_mut(&pool) {
                 index.fill.remove(&(occupancy, room_id.clone()));
             }
         }
         if let Some(room) = self.rooms.remove(room_id) {
-            if let Some(index) = self.regions.get_mut(&room.status.region) {
+            if let Some(index) = self.pools.get_mut(&pool_of(&room.status)) {
                 for nonce in room.reservations.expiry_by_member.keys() {
                     index.reservations.remove(&(room_id.clone(), *nonce));
                 }
@@ -515,17 +553,10 @@ impl State {
     }
 
     fn remove_node(&mut self, node_id: &NodeId) {
-        if let Some((region, humans)) = self.open_node_keys.remove(node_id) {
-            if let Some(index) = self.regions.get_mut(&region) {
-                index.open_nodes.remove(&(humans, node_id.clone()));
-            }
-        }
+        self.unindex_node(node_id);
         let Some(node) = self.nodes.remove(node_id) else {
             return;
         };
-        if let Some(index) = self.regions.get_mut(&node.status.region) {
-            index.node_totals.remove(node_id);
-        }
         for room_id in node.reported_rooms.iter().chain(node.pending_rooms.keys()) {
             if self
                 .rooms
@@ -557,7 +588,7 @@ impl State {
         for room_id in dead_rooms {
             self.remove_room(&room_id);
         }
-        for index in self.regions.values_mut() {
+        for index in self.pools.values_mut() {
             index
                 .node_totals
                 .retain(|_, (expires_at_ms, _, _)| *expires_at_ms > now_ms);
@@ -584,6 +615,7 @@ impl State {
             reserved,
             tick_p95_ms: room.status.tick_p95_ms,
             node_state,
+            mode: room.status.mode.clone(),
         })
     }
 
@@ -599,13 +631,17 @@ impl State {
     ) -> PlacementSnapshot {
         let limit = policy.candidates_per_region.max(1);
         let mut snapshot = PlacementSnapshot::default();
+        let Some(caps) = policy.caps(&request.mode) else {
+            return snapshot;
+        };
         if let Some(requested) = &request.room_override {
             *examined += 1;
             snapshot.override_room = self.room_candidate(requested, now_ms);
         }
         for region in regions {
             let region = region.clone();
-            let Some(index) = self.regions.get_mut(&region) else {
+            let pool = (region.clone(), request.mode.clone());
+            let Some(index) = self.pools.get_mut(&pool) else {
                 continue;
             };
             // Seats whose reservation ran out are free again: re-rank those rooms first.
@@ -613,12 +649,12 @@ impl State {
                 *examined += 1;
                 self.reindex_room(&room_id, now_ms);
             }
-            let Some(index) = self.regions.get(&region) else {
+            let Some(index) = self.pools.get(&pool) else {
                 continue;
             };
             let fullest: Vec<RoomId> = index
                 .fill
-                .range(..(policy.soft_cap, smallest_room_id()))
+                .range(..(caps.soft_cap, smallest_room_id()))
                 .rev()
                 .take_while(|(occupancy, _)| *occupancy > 0)
                 .take(limit)
@@ -660,19 +696,23 @@ impl State {
                     .filter(|node| node.expires_at_ms > now_ms)
                 {
                     Some(node) => {
-                        let pending = node.live_pending(now_ms);
+                        let pending = node.live_pending(&request.mode, now_ms);
+                        let capacity = node.status.capacity_of(&request.mode);
                         view.nodes.push(NodeCandidate {
                             node_id: node_id.clone(),
                             state: node.effective_state(),
-                            room_capacity: node.status.room_capacity,
-                            rooms: node.status.rooms.saturating_add(pending),
+                            room_capacity: capacity.as_ref().map_or(0, |c| c.room_capacity),
+                            rooms: capacity
+                                .as_ref()
+                                .map_or(0, |c| c.rooms)
+                                .saturating_add(pending),
                             humans: node.status.humans,
                         });
                     }
                     None => self.remove_node(&node_id),
                 }
             }
-            if let Some(index) = self.regions.get_mut(&region) {
+            if let Some(index) = self.pools.get_mut(&pool) {
                 let (mut capacity_rooms, mut humans) = (0u64, 0u64);
                 for &(expires_at_ms, capacity, node_humans) in index.node_totals.values() {
                     if expires_at_ms > now_ms {
@@ -680,7 +720,7 @@ impl State {
                         humans += u64::from(node_humans);
                     }
                 }
-                view.seat_capacity = capacity_rooms * u64::from(policy.soft_cap);
+                view.seat_capacity = capacity_rooms * u64::from(caps.soft_cap);
                 view.seats_committed = humans + u64::from(index.reservations.live(now_ms));
             }
             snapshot.regions.push(view);
@@ -715,19 +755,20 @@ impl State {
         if room.pending {
             room.expires_at_ms = room.expires_at_ms.max(expires_at_ms);
             if let Some(node) = self.nodes.get_mut(&candidate.node_id) {
-                if let Some(pending_expiry) = node.pending_rooms.get_mut(room_id) {
+                if let Some((pending_expiry, _)) = node.pending_rooms.get_mut(room_id) {
                     *pending_expiry = (*pending_expiry).max(expires_at_ms);
                 }
             }
         }
-        self.regions
-            .entry(candidate.region.clone())
+        self.pools
+            .entry((candidate.region.clone(), candidate.mode.clone()))
             .or_default()
             .reservations
             .insert((room_id.clone(), reservation), expires_at_ms);
         self.reindex_room(room_id, now_ms);
         Some(Placement {
             room_id: room_id.clone(),
+            mode: candidate.mode,
             node_id: candidate.node_id,
             region: candidate.region,
             public_url,
@@ -741,6 +782,7 @@ impl State {
         &mut self,
         node_id: &NodeId,
         room_id: RoomId,
+        mode: &GameMode,
         reservation: Nonce,
         expires_at_ms: u64,
         now_ms: u64,
@@ -749,13 +791,15 @@ impl State {
             .nodes
             .get_mut(node_id)
             .filter(|node| node.expires_at_ms > now_ms)?;
-        let pending = node.live_pending(now_ms);
+        let pending = node.live_pending(mode, now_ms);
+        let capacity = node.status.capacity_of(mode)?;
         if node.effective_state() != NodeState::Active
-            || node.status.rooms.saturating_add(pending) >= node.status.room_capacity
+            || capacity.rooms.saturating_add(pending) >= capacity.room_capacity
         {
             return None;
         }
-        node.pending_rooms.insert(room_id.clone(), expires_at_ms);
+        node.pending_rooms
+            .insert(room_id.clone(), (expires_at_ms, mode.clone()));
         let region = node.status.region.clone();
         let public_url = node.status.public_url.clone();
         let mut reservations = ExpiringSet::default();
@@ -770,6 +814,7 @@ impl State {
             state: RoomState::Warm,
             tick_p95_ms: 0.0,
             joinable: true,
+            mode: mode.clone(),
         };
         self.rooms.insert(
             room_id.clone(),
@@ -781,8 +826,8 @@ impl State {
                 pending: true,
             },
         );
-        self.regions
-            .entry(region.clone())
+        self.pools
+            .entry((region.clone(), mode.clone()))
             .or_default()
             .reservations
             .insert((room_id.clone(), reservation), expires_at_ms);
@@ -790,6 +835,7 @@ impl State {
         self.reindex_node(node_id, now_ms);
         Some(Placement {
             room_id,
+            mode: mode.clone(),
             node_id: node_id.clone(),
             region,
             public_url,
@@ -855,6 +901,21 @@ impl RoomDirectory for InMemoryDirectory {
         now_ms: u64,
     ) -> DirectoryFuture<'a, Result<bool, DirectoryError>> {
         Box::pin(async move { Ok(self.confirm_now(room_id, reservation, now_ms)) })
+    }
+
+    fn reserved_seats<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<u32, DirectoryError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            Ok(state
+                .rooms
+                .get_mut(room_id)
+                .filter(|room| room.expires_at_ms > now_ms)
+                .map_or(0, |room| room.reservations.live(now_ms)))
+        })
     }
 
     fn region_snapshot<'a>(

@@ -4,7 +4,9 @@
 //! (else a conflict with a suggestion); otherwise, region by region (preferred, then the nearest
 //! others), the fullest joinable room below the soft cap, else an empty (WARM) room, else a new
 //! room on the least-loaded node with a free room slot; a region hands out no more than
-//! `1 - spare_fraction` of its seats; DRAINING rooms and nodes receive no one.
+//! `1 - spare_fraction` of its seats; DRAINING rooms and nodes receive no one. Also owns why a
+//! player got its region ([`RegionReason`]: preferred, neighbour, fallback, room). A node that
+//! stopped beating is not in the snapshot at all: the directory drops it after its liveness.
 //!
 //! Must not do IO, read the clock or draw random numbers: the directory gathers the snapshot,
 //! makes the room id and reserves the seat atomically, re-running placement if it lost a race.
@@ -14,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::directory::{NodeState, RoomState};
-use crate::ids::{NodeId, Region, RoomId};
+use crate::ids::{GameMode, NodeId, Region, RoomId};
 
 /// Tunables of placement and seat reservation. Every timeout is configurable on purpose
 /// (GameLift's fixed 60 s reservation is a standing complaint).
@@ -43,6 +45,18 @@ pub struct PlacementPolicy {
     pub candidates_per_region: usize,
     /// Placement + reservation attempts before a matchmake gives up on a race.
     pub max_attempts: u32,
+    /// Caps of modes other than the arena (whose caps are `soft_cap` and `hard_cap`). A mode
+    /// neither here nor the arena is unknown to this matchmaker: it places no one into it.
+    #[serde(default)]
+    pub modes: BTreeMap<GameMode, ModeCaps>,
+}
+
+/// A mode's room caps, as placement applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeCaps {
+    pub soft_cap: u32,
+    pub hard_cap: u32,
 }
 
 impl Default for PlacementPolicy {
@@ -58,11 +72,45 @@ impl Default for PlacementPolicy {
             seat_reservation_ttl_ms: 30_000,
             candidates_per_region: 4,
             max_attempts: 8,
+            modes: BTreeMap::new(),
         }
     }
 }
 
 impl PlacementPolicy {
+    /// The caps of `mode`, or `None` for a mode this matchmaker does not place.
+    pub fn caps(&self, mode: &GameMode) -> Option<ModeCaps> {
+        match self.modes.get(mode) {
+            Some(caps) => Some(*caps),
+            None if mode.as_str() == GameMode::DEFAULT => Some(ModeCaps {
+                soft_cap: self.soft_cap,
+                hard_cap: self.hard_cap,
+            }),
+            None => None,
+        }
+    }
+
+    /// Every mode this matchmaker places, the arena first.
+    pub fn known_modes(&self) -> Vec<GameMode> {
+        let mut modes = vec![GameMode::arena()];
+        modes.extend(
+            self.modes
+                .keys()
+                .filter(|m| m.as_str() != GameMode::DEFAULT)
+                .cloned(),
+        );
+        modes
+    }
+
+    /// The caps placement applies to a request (a request for an unknown mode is refused by
+    /// the matchmaker before placement; here it gets the arena's).
+    fn caps_for(&self, request: &PlacementRequest) -> ModeCaps {
+        self.caps(&request.mode).unwrap_or(ModeCaps {
+            soft_cap: self.soft_cap,
+            hard_cap: self.hard_cap,
+        })
+    }
+
     /// Regions in the order placement tries them: preferred (or default), then its neighbours.
     ///
     /// A region this policy does not know (neither the default nor a key of `nearest_regions`)
@@ -85,10 +133,59 @@ impl PlacementPolicy {
         order
     }
 
+    /// Why a player placed in `placed` got that region (the matchmake answer's `regionReason`).
+    /// A region this policy does not serve counts as no preference, as in [`Self::region_order`].
+    pub fn region_reason(
+        &self,
+        preferred: Option<&Region>,
+        room_override: bool,
+        placed: &Region,
+    ) -> RegionReason {
+        if room_override {
+            return RegionReason::Room;
+        }
+        let known = preferred.filter(|region| {
+            **region == self.default_region || self.nearest_regions.contains_key(*region)
+        });
+        match known {
+            Some(region) if region == placed => RegionReason::Preferred,
+            Some(_) => RegionReason::Neighbour,
+            None => RegionReason::Fallback,
+        }
+    }
+
     /// Seats a region may hand to fresh players: `capacity × (1 − spare)`, rounded down.
     pub fn placeable_seats(&self, seat_capacity: u64) -> u64 {
         let spare = self.spare_fraction.clamp(0.0, 1.0);
         (seat_capacity as f64 * (1.0 - spare)).floor() as u64
+    }
+}
+
+/// Why a player got the region it got. Wire form: `"preferred"`, `"neighbour"`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RegionReason {
+    /// The region the player asked for.
+    Preferred,
+    /// The player asked for a region this matchmaker serves, which had no room for it (full,
+    /// or every node there gone); it got one of that region's neighbours.
+    Neighbour,
+    /// The player asked for no region, or one this matchmaker does not serve: it got the
+    /// default region (or one of the default's neighbours).
+    Fallback,
+    /// The player asked for a room (`roomOverride`): the region is that room's.
+    Room,
+}
+
+impl RegionReason {
+    /// The wire form, also used as a metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegionReason::Preferred => "preferred",
+            RegionReason::Neighbour => "neighbour",
+            RegionReason::Fallback => "fallback",
+            RegionReason::Room => "room",
+        }
     }
 }
 
@@ -105,6 +202,7 @@ pub struct RoomCandidate {
     pub reserved: u32,
     pub tick_p95_ms: f64,
     pub node_state: NodeState,
+    pub mode: GameMode,
 }
 
 impl RoomCandidate {
@@ -118,33 +216,37 @@ impl RoomCandidate {
             && self.node_state == NodeState::Active
     }
 
-    fn open_for_fresh_players(&self, policy: &PlacementPolicy) -> bool {
+    fn open_for_fresh_players(&self, policy: &PlacementPolicy, caps: ModeCaps) -> bool {
         self.open_for_anyone()
             && self.joinable
             && self.tick_p95_ms <= policy.max_tick_p95_ms
-            && self.occupancy() < policy.soft_cap
+            && self.occupancy() < caps.soft_cap
     }
 }
 
-/// One node as placement sees it (for opening a new room).
+/// One node as placement sees it (for opening a new room of the request's mode).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeCandidate {
     pub node_id: NodeId,
     pub state: NodeState,
+    /// Rooms of the request's mode the node may run.
     pub room_capacity: u32,
-    /// Rooms the node runs plus rooms the matchmaker opened there that it has not reported yet.
+    /// Rooms of that mode the node runs plus those the matchmaker opened there that it has not
+    /// reported yet.
     pub rooms: u32,
+    /// Humans on the whole node (every mode): new rooms go to the least-loaded node.
     pub humans: u32,
 }
 
-/// What the directory read about one region. `rooms` and `nodes` may be only the top candidates
-/// (the directory is indexed); the seat totals cover the whole region.
+/// What the directory read about one region, for the request's mode: its rooms of that mode,
+/// and its nodes with their room capacity for that mode. `rooms` and `nodes` may be only the top
+/// candidates (the directory is indexed); the seat totals cover the whole region and mode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegionView {
     pub region: Region,
     pub rooms: Vec<RoomCandidate>,
     pub nodes: Vec<NodeCandidate>,
-    /// Σ over ACTIVE nodes of `room_capacity × soft_cap`.
+    /// Σ over ACTIVE nodes of `room_capacity (of the mode) × soft_cap (of the mode)`.
     pub seat_capacity: u64,
     /// Σ over rooms on ACTIVE nodes of humans + reservations.
     pub seats_committed: u64,
@@ -163,6 +265,8 @@ pub struct PlacementSnapshot {
 pub struct PlacementRequest {
     pub preferred_region: Option<Region>,
     pub room_override: Option<RoomId>,
+    /// Only rooms of this mode are candidates; a new room is opened in this mode.
+    pub mode: GameMode,
 }
 
 /// Why an override could not be honoured (all answered with 409 and a suggestion).
@@ -187,10 +291,8 @@ pub enum Decision {
         node_id: NodeId,
         region: Region,
     },
-    NewRoom {
-        node_id: NodeId,
-        region: Region,
-    },
+    /// A new room of the request's mode.
+    NewRoom { node_id: NodeId, region: Region },
     /// 409: the override room cannot take the player; `suggested` is where automatic placement
     /// would go (`None`: matchmake without an override, a new room would be opened).
     OverrideConflict {
@@ -199,9 +301,7 @@ pub enum Decision {
         suggested: Option<RoomId>,
     },
     /// 503 with `Retry-After`.
-    NoCapacity {
-        retry_after_s: u32,
-    },
+    NoCapacity { retry_after_s: u32 },
 }
 
 /// The placement rules. Pure: same snapshot, same answer.
@@ -226,11 +326,14 @@ fn place_override(
         .override_room
         .as_ref()
         .filter(|room| &room.room_id == requested);
+    let caps = policy.caps_for(request);
     let reason = match room {
         None => ConflictReason::Unknown,
+        // A room of another mode is, for this request, not a room it can join.
+        Some(room) if room.mode != request.mode => ConflictReason::NotJoinable,
         Some(room) if !room.open_for_anyone() => ConflictReason::Draining,
         Some(room) if !room.joinable => ConflictReason::NotJoinable,
-        Some(room) if room.occupancy() >= policy.hard_cap => ConflictReason::Full,
+        Some(room) if room.occupancy() >= caps.hard_cap => ConflictReason::Full,
         // Parties and reconnects may use the spare: no soft cap, no regional buffer.
         Some(room) => {
             return Decision::ExistingRoom {
@@ -263,7 +366,7 @@ fn place_automatically(
         if view.seats_committed >= policy.placeable_seats(view.seat_capacity) {
             continue;
         }
-        if let Some(decision) = place_in_region(view, policy) {
+        if let Some(decision) = place_in_region(view, request, policy) {
             return decision;
         }
     }
@@ -272,11 +375,17 @@ fn place_automatically(
     }
 }
 
-fn place_in_region(view: &RegionView, policy: &PlacementPolicy) -> Option<Decision> {
-    let open_rooms = view
-        .rooms
-        .iter()
-        .filter(|room| room.region == view.region && room.open_for_fresh_players(policy));
+fn place_in_region(
+    view: &RegionView,
+    request: &PlacementRequest,
+    policy: &PlacementPolicy,
+) -> Option<Decision> {
+    let caps = policy.caps_for(request);
+    let open_rooms = view.rooms.iter().filter(|room| {
+        room.region == view.region
+            && room.mode == request.mode
+            && room.open_for_fresh_players(policy, caps)
+    });
     // Fullest first so rooms fill and empty ones can be reaped; ties go to the healthier tick,
     // then the smaller id, so the answer never depends on the snapshot's order.
     let best_room = |rooms: &mut dyn Iterator<Item = &RoomCandidate>| {
@@ -342,6 +451,7 @@ mod tests {
             reserved: 0,
             tick_p95_ms: 10.0,
             node_state: NodeState::Active,
+            mode: GameMode::arena(),
         }
     }
 
@@ -390,6 +500,7 @@ mod tests {
         PlacementRequest {
             preferred_region: Some(region("us-east")),
             room_override: None,
+            mode: GameMode::arena(),
         }
     }
 
@@ -818,13 +929,54 @@ mod tests {
         let east = view("us-east", vec![room("r-east", 5)], vec![]);
         let request = PlacementRequest {
             preferred_region: Some(region("mars")),
-            room_override: None,
+            ..request()
         };
         assert!(existing("r-east")(&place(
             &snapshot(vec![east]),
             &request,
             &policy
         )));
+    }
+
+    #[test]
+    fn the_region_reason_says_preferred_neighbour_fallback_or_room() {
+        let policy = policy();
+        let (east, west) = (region("us-east"), region("us-west"));
+        assert_eq!(
+            policy.region_reason(Some(&east), false, &east),
+            RegionReason::Preferred
+        );
+        assert_eq!(
+            policy.region_reason(Some(&east), false, &west),
+            RegionReason::Neighbour
+        );
+        // Asking for the default region counts as asking, even when it is the default.
+        let policy_with_default_only = PlacementPolicy {
+            default_region: west.clone(),
+            ..policy.clone()
+        };
+        assert_eq!(
+            policy_with_default_only.region_reason(Some(&west), false, &west),
+            RegionReason::Preferred
+        );
+        // Unknown or no region: the matchmaker chose.
+        assert_eq!(
+            policy.region_reason(Some(&region("mars")), false, &east),
+            RegionReason::Fallback
+        );
+        assert_eq!(
+            policy.region_reason(None, false, &west),
+            RegionReason::Fallback
+        );
+        assert_eq!(
+            policy.region_reason(Some(&east), true, &west),
+            RegionReason::Room
+        );
+        assert_eq!(
+            serde_json::to_string(&RegionReason::Neighbour).unwrap(),
+            "\"neighbour\""
+        );
+        assert_eq!(RegionReason::Fallback.as_str(), "fallback");
     }
 
     #[test]

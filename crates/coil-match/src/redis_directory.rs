@@ -1,7 +1,7 @@
 //! Redis room directory: the fleet's shared directory.
 //!
-//! Owns the connection (redis-rs `ConnectionManager`, reconnecting), per-call timeouts and the
-//! translation between Rust types and the scripts of `redis_lua.rs`, which hold the data
+//! Owns the translation between Rust types and the scripts of `redis_lua.rs` (the connection,
+//! its reconnects, per-call deadlines and load shedding are `redis_link.rs`), which hold the data
 //! model and do every multi-key step atomically. A matchmake is: read the top candidates of the
 //! preferred region (one script), place (pure), reserve (one script that re-checks the caps,
 //! and for a new room that no other room was opened since the read);
@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use redis::{FromRedisValue, Script};
 use serde::Deserialize;
 
@@ -25,10 +24,11 @@ use crate::directory::{
     NodeState, NodeStatus, Placement, RegionSnapshot, RoomDirectory, RoomEntry, RoomState,
     RoomStatus, duration_ms,
 };
-use crate::ids::{NodeId, Region, RoomId};
+use crate::ids::{GameMode, NodeId, Region, RoomId};
 use crate::placement::{
     Decision, NodeCandidate, PlacementPolicy, PlacementSnapshot, RegionView, RoomCandidate, place,
 };
+use crate::redis_link::{RedisLink, RedisLinkSettings, Supervisor};
 use crate::redis_lua;
 use crate::token::Nonce;
 
@@ -37,17 +37,21 @@ use crate::token::Nonce;
 pub struct RedisDirectoryConfig {
     /// Prepended to every key, e.g. `coil:dir:`; tests use a random one each.
     pub key_prefix: String,
-    /// Upper bound on every Redis call, connection included.
+    /// Upper bound on every Redis call. Matchmakes and heartbeats are request paths: keep it
+    /// well under a second (a healthy Redis answers in about a millisecond).
     pub command_timeout: Duration,
     pub options: DirectoryOptions,
+    /// Reconnects, circuit breaker and the bound on calls in flight.
+    pub link: RedisLinkSettings,
 }
 
 impl Default for RedisDirectoryConfig {
     fn default() -> RedisDirectoryConfig {
         RedisDirectoryConfig {
             key_prefix: "coil:dir:".to_owned(),
-            command_timeout: Duration::from_millis(500),
+            command_timeout: Duration::from_millis(250),
             options: DirectoryOptions::default(),
+            link: RedisLinkSettings::default(),
         }
     }
 }
@@ -61,6 +65,7 @@ struct Scripts {
     drain_node: Script,
     remove_node: Script,
     region_snapshot: Script,
+    reserved: Script,
 }
 
 impl Scripts {
@@ -75,13 +80,16 @@ impl Scripts {
             drain_node: with_prelude(redis_lua::DRAIN_NODE),
             remove_node: with_prelude(redis_lua::REMOVE_NODE),
             region_snapshot: with_prelude(redis_lua::REGION_SNAPSHOT),
+            reserved: with_prelude(redis_lua::RESERVED),
         }
     }
 }
 
 /// The Redis [`RoomDirectory`].
 pub struct RedisDirectory {
-    connection: ConnectionManager,
+    link: Arc<RedisLink>,
+    /// Reconnects `link` when it is lost; stopped when the directory is dropped.
+    _supervisor: Supervisor,
     config: RedisDirectoryConfig,
     scripts: Scripts,
     /// Redis commands run by matchmake scripts so far (tests assert a matchmake's work does not
@@ -91,12 +99,15 @@ pub struct RedisDirectory {
     /// running waits for it and shares its snapshot instead of running its own (the reserve
     /// scripts settle whatever race a shared snapshot causes). At thousands of matchmakes per
     /// second this turns most reads into one.
-    reads_in_flight: Mutex<HashMap<Region, Arc<SharedRead>>>,
+    reads_in_flight: Mutex<HashMap<(Region, GameMode), Arc<SharedRead>>>,
     /// Candidate reads actually run against Redis (the rest were shared).
     candidate_reads: AtomicU64,
 }
 
-type SharedRead = tokio::sync::OnceCell<Arc<Gathered>>;
+/// A candidates read shared by concurrent matchmakes. A failed read is shared too: every waiter
+/// gets its failure at once, instead of each retrying in turn behind the others' deadlines
+/// (which queued matchmakes up during a Redis outage).
+type SharedRead = tokio::sync::OnceCell<Result<Arc<Gathered>, Arc<DirectoryError>>>;
 
 impl std::fmt::Debug for RedisDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,37 +118,29 @@ impl std::fmt::Debug for RedisDirectory {
 }
 
 impl RedisDirectory {
-    /// Connects (within `command_timeout`) to `url`, e.g. `redis://127.0.0.1:6379`.
+    /// Connects (within `link.connect_timeout`) to `url`, e.g. `redis://127.0.0.1:6379`. Once
+    /// connected, a lost connection is re-established in the background; calls made meanwhile
+    /// fail at once with [`DirectoryError::Unavailable`].
     pub async fn connect(
         url: &str,
         config: RedisDirectoryConfig,
     ) -> Result<RedisDirectory, DirectoryError> {
-        let client = redis::Client::open(url).map_err(|source| DirectoryError::Store {
-            operation: "connect",
-            source,
-        })?;
-        let connection = with_timeout(
-            config.command_timeout,
-            "connect",
-            ConnectionManager::new(client),
-        )
-        .await?;
-        Ok(RedisDirectory::with_connection(connection, config))
-    }
-
-    /// Uses an existing connection manager (shared with other users of the same Redis).
-    pub fn with_connection(
-        connection: ConnectionManager,
-        config: RedisDirectoryConfig,
-    ) -> RedisDirectory {
-        RedisDirectory {
-            connection,
+        let (link, supervisor) =
+            RedisLink::connect(url, config.command_timeout, config.link.clone()).await?;
+        Ok(RedisDirectory {
+            link,
+            _supervisor: supervisor,
             config,
             scripts: Scripts::new(),
             matchmake_commands: AtomicU64::new(0),
             reads_in_flight: Mutex::new(HashMap::new()),
             candidate_reads: AtomicU64::new(0),
-        }
+        })
+    }
+
+    /// True while a connection to Redis is in use.
+    pub fn is_connected(&self) -> bool {
+        self.link.is_connected()
     }
 
     /// Redis commands the matchmake scripts have run so far.
@@ -166,11 +169,11 @@ impl RedisDirectory {
         for arg in args {
             invocation.arg(arg);
         }
-        let mut connection = self.connection.clone();
-        with_timeout(self.config.command_timeout, operation, async move {
-            invocation.invoke_async(&mut connection).await
-        })
-        .await
+        self.link
+            .call(operation, |mut connection| async move {
+                invocation.invoke_async(&mut connection).await
+            })
+            .await
     }
 
     async fn run_json<T: for<'de> Deserialize<'de>>(
@@ -191,8 +194,13 @@ impl RedisDirectory {
         policy: &PlacementPolicy,
         now_ms: u64,
     ) -> Result<Gathered, DirectoryError> {
+        let caps = policy
+            .caps(&request.mode)
+            .ok_or(DirectoryError::UnexpectedReply {
+                operation: "read candidates of an unknown mode",
+            })?;
         let mut args = vec![
-            policy.soft_cap.to_string(),
+            caps.soft_cap.to_string(),
             policy.candidates_per_region.max(1).to_string(),
             policy.max_tick_p95_ms.to_string(),
             request
@@ -200,6 +208,7 @@ impl RedisDirectory {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
+            request.mode.to_string(),
         ];
         args.extend(regions.iter().map(ToString::to_string));
         self.candidate_reads.fetch_add(1, Ordering::Relaxed);
@@ -213,16 +222,17 @@ impl RedisDirectory {
             .iter()
             .map(|region| (region.region.clone(), region.opened))
             .collect();
-        let snapshot = reply
-            .into_snapshot(policy)
-            .ok_or(DirectoryError::UnexpectedReply {
-                operation: "read candidates",
-            })?;
+        let snapshot =
+            reply
+                .into_snapshot(caps.soft_cap)
+                .ok_or(DirectoryError::UnexpectedReply {
+                    operation: "read candidates",
+                })?;
         Ok(Gathered { snapshot, opened })
     }
 
-    /// The first read of an automatic matchmake in its preferred region: joins the read in
-    /// flight for that region if there is one, else runs one that later arrivals may join.
+    /// The first read of an automatic matchmake in its preferred region and mode: joins the read
+    /// in flight for that pool if there is one, else runs one that later arrivals may join.
     async fn gather_shared(
         &self,
         region: &Region,
@@ -230,32 +240,35 @@ impl RedisDirectory {
         policy: &PlacementPolicy,
         now_ms: u64,
     ) -> Result<Arc<Gathered>, DirectoryError> {
+        let pool = (region.clone(), request.mode.clone());
         let read = self
             .reads_in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(region.clone())
+            .entry(pool.clone())
             .or_default()
             .clone();
         let result = read
-            .get_or_try_init(|| async {
+            .get_or_init(|| async {
                 let regions = std::slice::from_ref(region);
                 self.gather(regions, request, policy, now_ms)
                     .await
                     .map(Arc::new)
+                    .map_err(Arc::new)
             })
             .await
-            .cloned();
+            .clone()
+            .map_err(|failure| shared_failure(&failure));
         // A finished read is not reused: whoever sees it done first retires it.
         let mut reads = self
             .reads_in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if reads
-            .get(region)
+            .get(&pool)
             .is_some_and(|current| Arc::ptr_eq(current, &read) && current.initialized())
         {
-            reads.remove(region);
+            reads.remove(&pool);
         }
         result
     }
@@ -266,6 +279,7 @@ impl RedisDirectory {
         policy: &PlacementPolicy,
         now_ms: u64,
     ) -> Result<Placement, MatchError> {
+        let caps = policy.caps(&request.mode).ok_or(MatchError::UnknownMode)?;
         let order = policy.region_order(request.preferred_region.as_ref());
         let attempts = policy.max_attempts.max(1);
         for attempt in 0..attempts {
@@ -295,7 +309,7 @@ impl RedisDirectory {
             let race_args = |region: &Region| {
                 let spare_room = RoomId::generate(region);
                 let args = [
-                    policy.soft_cap.to_string(),
+                    caps.soft_cap.to_string(),
                     policy.max_tick_p95_ms.to_string(),
                     spare_room.to_string(),
                 ];
@@ -306,9 +320,9 @@ impl RedisDirectory {
                     room_id, region, ..
                 } => {
                     let cap = if automatic {
-                        policy.soft_cap
+                        caps.soft_cap
                     } else {
-                        policy.hard_cap
+                        caps.hard_cap
                     };
                     let (spare_room, race) = race_args(&region);
                     // An override must get the room it named: no second placement.
@@ -339,6 +353,7 @@ impl RedisDirectory {
                     let (room_id, [soft_cap, max_tick, _]) = race_args(&region);
                     let args = [
                         region.to_string(),
+                        request.mode.to_string(),
                         node_id.to_string(),
                         room_id.to_string(),
                         reservation.to_hex(),
@@ -400,8 +415,13 @@ impl RedisDirectory {
             // opened the spare room for an automatic placement that lost its room.
             let new_room = seat_room == spare_room;
             let room_id = seat_room;
+            let mode = match reply.mode.as_deref().map(GameMode::parse) {
+                Some(Ok(mode)) => mode,
+                _ => request.mode.clone(),
+            };
             return Ok(Placement {
                 room_id,
+                mode,
                 node_id,
                 region,
                 public_url: url,
@@ -414,15 +434,23 @@ impl RedisDirectory {
     }
 }
 
-async fn with_timeout<T>(
-    limit: Duration,
-    operation: &'static str,
-    future: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, DirectoryError> {
-    match tokio::time::timeout(limit, future).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(source)) => Err(DirectoryError::Store { operation, source }),
-        Err(_) => Err(DirectoryError::Timeout { operation }),
+/// Each waiter's own copy of a shared read's failure (a Redis error itself is not `Clone`).
+fn shared_failure(failure: &DirectoryError) -> DirectoryError {
+    match failure {
+        DirectoryError::InvalidHeartbeat(reason) => {
+            DirectoryError::InvalidHeartbeat(reason.clone())
+        }
+        DirectoryError::Timeout { operation } => DirectoryError::Timeout { operation },
+        DirectoryError::UnexpectedReply { operation } => {
+            DirectoryError::UnexpectedReply { operation }
+        }
+        DirectoryError::Unavailable { operation, reason } => {
+            DirectoryError::Unavailable { operation, reason }
+        }
+        DirectoryError::Store { operation, .. } => DirectoryError::Unavailable {
+            operation,
+            reason: "the shared read failed",
+        },
     }
 }
 
@@ -457,6 +485,7 @@ struct ReserveReply {
     room: Option<String>,
     node: Option<String>,
     region: Option<String>,
+    mode: Option<String>,
     url: Option<String>,
 }
 
@@ -471,6 +500,7 @@ struct CandidateRoom {
     res: u32,
     tick: f64,
     nstate: String,
+    mode: String,
 }
 
 #[derive(Deserialize)]
@@ -535,12 +565,13 @@ impl CandidateRoom {
             reserved: self.res,
             tick_p95_ms: self.tick,
             node_state: node_state(&self.nstate)?,
+            mode: GameMode::parse(&self.mode).ok()?,
         })
     }
 }
 
 impl CandidatesReply {
-    fn into_snapshot(self, policy: &PlacementPolicy) -> Option<PlacementSnapshot> {
+    fn into_snapshot(self, soft_cap: u32) -> Option<PlacementSnapshot> {
         let override_room = match self.override_room {
             Some(room) => Some(room.into_candidate()?),
             None => None,
@@ -569,7 +600,7 @@ impl CandidatesReply {
                 region: Region::parse(&region.region).ok()?,
                 rooms,
                 nodes,
-                seat_capacity: region.cap_rooms.saturating_mul(u64::from(policy.soft_cap)),
+                seat_capacity: region.cap_rooms.saturating_mul(u64::from(soft_cap)),
                 seats_committed: region.humans.saturating_add(region.reserved),
             });
         }
@@ -592,6 +623,7 @@ struct SnapshotRoom {
     joinable: bool,
     pending: bool,
     res: u32,
+    mode: String,
 }
 
 #[derive(Deserialize)]
@@ -616,6 +648,7 @@ impl SnapshotReply {
                     state: room_state(&room.state)?,
                     tick_p95_ms: room.tick,
                     joinable: room.joinable,
+                    mode: GameMode::parse(&room.mode).ok()?,
                 },
                 reserved: room.res,
                 pending: room.pending,
@@ -643,9 +676,12 @@ impl RoomDirectory for RedisDirectory {
         Box::pin(async move {
             heartbeat.validate()?;
             let encode_error = |_| DirectoryError::InvalidHeartbeat("not serializable".to_owned());
+            // The scripts read the capacity per mode; a node from before modes runs the arena.
+            let mut node = heartbeat.node_with_listed_rooms();
+            node.modes = node.capacities();
             let args = [
                 duration_ms(ttl).max(1).to_string(),
-                serde_json::to_string(&heartbeat.node).map_err(encode_error)?,
+                serde_json::to_string(&node).map_err(encode_error)?,
                 serde_json::to_string(&heartbeat.rooms).map_err(encode_error)?,
             ];
             let _: u64 = self
@@ -702,6 +738,22 @@ impl RoomDirectory for RedisDirectory {
         })
     }
 
+    fn reserved_seats<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<u32, DirectoryError>> {
+        Box::pin(async move {
+            self.run(
+                "count reservations",
+                &self.scripts.reserved,
+                now_ms,
+                &[room_id.to_string()],
+            )
+            .await
+        })
+    }
+
     fn region_snapshot<'a>(
         &'a self,
         region: &'a Region,
@@ -739,5 +791,34 @@ impl RoomDirectory for RedisDirectory {
                 .await?;
             Ok(())
         })
+    }
+
+    fn keep_alive<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        liveness: Duration,
+    ) -> DirectoryFuture<'a, Result<bool, DirectoryError>> {
+        Box::pin(async move {
+            // Placement (the scripts' `load_node`) sees a node only while its hash exists, so
+            // its expiry is the node's liveness; the rooms keep the heartbeat TTL. The key name
+            // is `node_key` of `redis_lua::PRELUDE`.
+            let key = format!("{}node:{node_id}", self.config.key_prefix);
+            let liveness_ms = duration_ms(liveness).max(1);
+            let known: u64 = self
+                .link
+                .call("keep alive", |mut connection| async move {
+                    redis::cmd("PEXPIRE")
+                        .arg(&key)
+                        .arg(liveness_ms)
+                        .query_async(&mut connection)
+                        .await
+                })
+                .await?;
+            Ok(known == 1)
+        })
+    }
+
+    fn connection_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.link.generations())
     }
 }

@@ -7,11 +7,15 @@
 //! Format: `base64url(payload) "." base64url(signature)`, no padding. The payload is binary:
 //!
 //! ```text
-//! u8 version (1)
+//! u8 version (2; version 1 ends after the nonce and means mode "arena", a player, no party)
 //! u8 len, player_id bytes   u8 len, player_name bytes (UTF-8)
 //! u8 len, room_id bytes     u8 len, node_id bytes
 //! u64 big-endian expires_at_ms
 //! 16 bytes nonce
+//! -- version 2 only --
+//! u8 len, mode bytes        u8 role (0 player, 1 spectator)
+//! u8 team (255 = none)      u8 len, party bytes (0 = none)
+//! u8 len, cosmetics bytes   u8 flags (bit 0: player_id is an account or guest id, not anonymous)
 //! ```
 //!
 //! The signature covers [`SIGNATURE_CONTEXT`] followed by the payload, so a signature made by the
@@ -34,7 +38,14 @@ use rand::rngs::OsRng;
 /// Bytes prepended to the payload before signing (domain separation).
 pub const SIGNATURE_CONTEXT: &[u8] = b"coil/join-token/v1\0";
 
-const PAYLOAD_VERSION: u8 = 1;
+const PAYLOAD_V1: u8 = 1;
+const PAYLOAD_VERSION: u8 = 2;
+
+/// The mode a version-1 token (from a matchmaker before modes) places into.
+pub const DEFAULT_MODE: &str = "arena";
+
+/// No team requested (the team byte of the payload).
+const NO_TEAM: u8 = u8::MAX;
 
 /// Upper bound on the token text we even try to decode; real tokens are well under 300 bytes.
 pub const MAX_TOKEN_LEN: usize = 1024;
@@ -86,6 +97,7 @@ impl std::fmt::Display for Nonce {
 }
 
 /// What a join token says. Every string is at most 255 bytes (one length byte on the wire).
+/// The node takes the player's identity from these claims, never from the join frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinClaims {
     pub player_id: String,
@@ -94,6 +106,16 @@ pub struct JoinClaims {
     pub node_id: String,
     pub expires_at_ms: u64,
     pub nonce: Nonce,
+    /// The game mode of the room (`arena`, `breach`, …).
+    pub mode: String,
+    /// 0 = player, 1 = spectator (`coil_game::Role`'s wire form).
+    pub role: u8,
+    pub team: Option<u8>,
+    pub party: Option<String>,
+    /// Equipped cosmetics, opaque to the matchmaker and the runtime (at most 255 bytes).
+    pub cosmetics: Vec<u8>,
+    /// The player id is an account (or guest account) id, not an anonymous one.
+    pub account: bool,
 }
 
 /// Why a token was refused. Each variant is its own stable client-facing code.
@@ -311,59 +333,104 @@ fn signed_message(payload: &[u8]) -> Vec<u8> {
     message
 }
 
+fn push_short(
+    payload: &mut Vec<u8>,
+    field: &'static str,
+    value: &[u8],
+) -> Result<(), SigningKeyError> {
+    let length = u8::try_from(value.len()).map_err(|_| SigningKeyError::ClaimTooLong { field })?;
+    payload.push(length);
+    payload.extend_from_slice(value);
+    Ok(())
+}
+
 fn encode_payload(claims: &JoinClaims) -> Result<Vec<u8>, SigningKeyError> {
-    let fields: [(&'static str, &str); 4] = [
-        ("player_id", &claims.player_id),
-        ("player_name", &claims.player_name),
-        ("room_id", &claims.room_id),
-        ("node_id", &claims.node_id),
-    ];
-    let mut payload =
-        Vec::with_capacity(1 + 4 + 8 + 16 + fields.iter().map(|f| f.1.len()).sum::<usize>());
+    let mut payload = Vec::with_capacity(
+        64 + claims.player_id.len() + claims.player_name.len() + claims.cosmetics.len(),
+    );
     payload.push(PAYLOAD_VERSION);
-    for (field, value) in fields {
-        let length =
-            u8::try_from(value.len()).map_err(|_| SigningKeyError::ClaimTooLong { field })?;
-        payload.push(length);
-        payload.extend_from_slice(value.as_bytes());
-    }
+    push_short(&mut payload, "player_id", claims.player_id.as_bytes())?;
+    push_short(&mut payload, "player_name", claims.player_name.as_bytes())?;
+    push_short(&mut payload, "room_id", claims.room_id.as_bytes())?;
+    push_short(&mut payload, "node_id", claims.node_id.as_bytes())?;
     payload.extend_from_slice(&claims.expires_at_ms.to_be_bytes());
     payload.extend_from_slice(&claims.nonce.0);
+    push_short(&mut payload, "mode", claims.mode.as_bytes())?;
+    payload.push(claims.role);
+    payload.push(claims.team.unwrap_or(NO_TEAM));
+    push_short(
+        &mut payload,
+        "party",
+        claims.party.as_deref().unwrap_or_default().as_bytes(),
+    )?;
+    push_short(&mut payload, "cosmetics", &claims.cosmetics)?;
+    payload.push(u8::from(claims.account));
     Ok(payload)
 }
 
-/// Decodes a payload; `None` for anything that is not exactly one well-formed v1 payload.
-fn decode_payload(payload: &[u8]) -> Option<JoinClaims> {
-    let (&version, mut rest) = payload.split_first()?;
-    if version != PAYLOAD_VERSION {
-        return None;
-    }
-    let take_string = |rest: &mut &[u8]| -> Option<String> {
-        let (&length, tail) = rest.split_first()?;
-        let length = usize::from(length);
-        if tail.len() < length {
+/// A cursor over a payload; every read is `None` past the end.
+struct PayloadReader<'a>(&'a [u8]);
+
+impl<'a> PayloadReader<'a> {
+    fn bytes(&mut self, length: usize) -> Option<&'a [u8]> {
+        if self.0.len() < length {
             return None;
         }
-        let (text, tail) = tail.split_at(length);
-        *rest = tail;
-        String::from_utf8(text.to_vec()).ok()
-    };
-    let player_id = take_string(&mut rest)?;
-    let player_name = take_string(&mut rest)?;
-    let room_id = take_string(&mut rest)?;
-    let node_id = take_string(&mut rest)?;
-    if rest.len() != 8 + 16 {
+        let (taken, rest) = self.0.split_at(length);
+        self.0 = rest;
+        Some(taken)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.bytes(1).map(|bytes| bytes[0])
+    }
+
+    fn short(&mut self) -> Option<&'a [u8]> {
+        let length = self.u8()?;
+        self.bytes(usize::from(length))
+    }
+
+    fn string(&mut self) -> Option<String> {
+        String::from_utf8(self.short()?.to_vec()).ok()
+    }
+}
+
+/// Decodes a payload; `None` for anything that is not exactly one well-formed v1 or v2 payload.
+fn decode_payload(payload: &[u8]) -> Option<JoinClaims> {
+    let mut reader = PayloadReader(payload);
+    let version = reader.u8()?;
+    if version != PAYLOAD_V1 && version != PAYLOAD_VERSION {
         return None;
     }
-    let (expiry, nonce) = rest.split_at(8);
-    Some(JoinClaims {
+    let player_id = reader.string()?;
+    let player_name = reader.string()?;
+    let room_id = reader.string()?;
+    let node_id = reader.string()?;
+    let expires_at_ms = u64::from_be_bytes(reader.bytes(8)?.try_into().ok()?);
+    let nonce = Nonce(reader.bytes(16)?.try_into().ok()?);
+    let mut claims = JoinClaims {
         player_id,
         player_name,
         room_id,
         node_id,
-        expires_at_ms: u64::from_be_bytes(expiry.try_into().ok()?),
-        nonce: Nonce(nonce.try_into().ok()?),
-    })
+        expires_at_ms,
+        nonce,
+        mode: DEFAULT_MODE.to_owned(),
+        role: 0,
+        team: None,
+        party: None,
+        cosmetics: Vec::new(),
+        account: false,
+    };
+    if version == PAYLOAD_VERSION {
+        claims.mode = reader.string()?;
+        claims.role = reader.u8()?;
+        claims.team = Some(reader.u8()?).filter(|team| *team != NO_TEAM);
+        claims.party = Some(reader.string()?).filter(|party| !party.is_empty());
+        claims.cosmetics = reader.short()?.to_vec();
+        claims.account = reader.u8()? & 1 == 1;
+    }
+    reader.0.is_empty().then_some(claims)
 }
 
 /// Why [`ReplayGuard::check_and_remember`] refused a token.
@@ -516,7 +583,54 @@ mod tests {
             node_id: "node-a".into(),
             expires_at_ms: NOW + 20_000,
             nonce: Nonce::random(),
+            mode: "breach".into(),
+            role: 1,
+            team: Some(2),
+            party: Some("party-7".into()),
+            cosmetics: vec![3, 0, 255],
+            account: true,
         }
+    }
+
+    #[test]
+    fn a_version_1_token_reads_as_an_arena_player() {
+        let signer = TokenSigner::generate();
+        let claims = claims();
+        let mut payload = vec![PAYLOAD_V1];
+        for field in [
+            &claims.player_id,
+            &claims.player_name,
+            &claims.room_id,
+            &claims.node_id,
+        ] {
+            push_short(&mut payload, "field", field.as_bytes()).unwrap();
+        }
+        payload.extend_from_slice(&claims.expires_at_ms.to_be_bytes());
+        payload.extend_from_slice(&claims.nonce.0);
+        let signature = signer.signing_key.sign(&signed_message(&payload));
+        let token = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        );
+        let verified = signer
+            .verifier()
+            .verify(token.as_bytes(), &claims.room_id, &claims.node_id, NOW)
+            .unwrap();
+        assert_eq!(
+            (
+                verified.mode.as_str(),
+                verified.role,
+                verified.team,
+                verified.party,
+                verified.account
+            ),
+            (DEFAULT_MODE, 0, None, None, false)
+        );
+        assert_eq!(verified.player_name, claims.player_name);
+        // A payload with bytes after its last field is not a payload of any version.
+        payload.push(0);
+        assert!(decode_payload(&payload).is_none());
     }
 
     #[test]
@@ -529,7 +643,18 @@ mod tests {
             .verify(token.as_bytes(), "us-east-3f2a9c10", "node-a", NOW)
             .unwrap();
         assert_eq!(verified, claims);
-        assert!(token.len() < 200, "token is compact: {} bytes", token.len());
+        assert!(token.len() < 220, "token is compact: {} bytes", token.len());
+        let anonymous = JoinClaims {
+            team: None,
+            party: None,
+            cosmetics: Vec::new(),
+            ..claims.clone()
+        };
+        let token = signer.sign(&anonymous).unwrap();
+        let verified = verifier
+            .verify(token.as_bytes(), "us-east-3f2a9c10", "node-a", NOW)
+            .unwrap();
+        assert_eq!(verified, anonymous);
     }
 
     #[test]
@@ -578,7 +703,15 @@ mod tests {
         let (payload_text, signature_text) = token.split_once('.').unwrap();
         let mut payload = URL_SAFE_NO_PAD.decode(payload_text).unwrap();
         // Push the expiry one hour later: a well-formed payload the signature does not cover.
-        let expiry_offset = payload.len() - 16 - 8;
+        let expiry_offset = 1 + [
+            &claims.player_id,
+            &claims.player_name,
+            &claims.room_id,
+            &claims.node_id,
+        ]
+        .iter()
+        .map(|field| 1 + field.len())
+        .sum::<usize>();
         let later = (claims.expires_at_ms + 3_600_000).to_be_bytes();
         payload[expiry_offset..expiry_offset + 8].copy_from_slice(&later);
         assert!(decode_payload(&payload).is_some());
@@ -791,8 +924,8 @@ mod tests {
         }
 
         #[test]
-        fn any_claims_round_trip(player_id in ".{0,40}", player_name in ".{0,40}", room in "[a-z0-9-]{1,32}", expiry in any::<u64>()) {
-            let claims = JoinClaims { player_id, player_name, room_id: room, node_id: "n".into(), expires_at_ms: expiry, nonce: Nonce::random() };
+        fn any_claims_round_trip(player_id in ".{0,40}", player_name in ".{0,40}", room in "[a-z0-9-]{1,32}", expiry in any::<u64>(), mode in "[a-z]{1,16}", role in 0u8..2, team in proptest::option::of(0u8..255), party in proptest::option::of("[a-z0-9]{1,20}"), cosmetics in proptest::collection::vec(any::<u8>(), 0..64), account in any::<bool>()) {
+            let claims = JoinClaims { player_id, player_name, room_id: room, node_id: "n".into(), expires_at_ms: expiry, nonce: Nonce::random(), mode, role, team, party, cosmetics, account };
             let payload = encode_payload(&claims).unwrap();
             prop_assert_eq!(decode_payload(&payload), Some(claims));
         }

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coil_match::{
-    ConflictReason, DirectoryOptions, Heartbeat, InMemoryDirectory, MatchError, MatchRequest,
-    NodeId, NodeState, NodeStatus, Placement, PlacementPolicy, RedisDirectory,
-    RedisDirectoryConfig, Region, RoomDirectory, RoomId, RoomState, RoomStatus, TokenSigner,
+    ConflictReason, DirectoryOptions, GameMode, Heartbeat, InMemoryDirectory, MatchError,
+    MatchRequest, ModeCapacity, ModeCaps, NodeId, NodeState, NodeStatus, Placement,
+    PlacementPolicy, RedisDirectory, RedisDirectoryConfig, Region, RoomDirectory, RoomId,
+    RoomState, RoomStatus, TokenSigner,
 };
 
 const LONG_TTL: Duration = Duration::from_secs(60);
@@ -56,6 +57,7 @@ fn heartbeat(
             state,
             tick_p95_ms: 5.0,
             joinable: true,
+            mode: GameMode::arena(),
         })
         .collect();
     Heartbeat {
@@ -67,9 +69,14 @@ fn heartbeat(
             room_capacity,
             rooms: u32::try_from(rooms.len()).unwrap(),
             humans: rooms.iter().map(|room| room.humans).sum(),
+            modes: Vec::new(),
         },
         rooms,
     }
+}
+
+fn mode(name: &str) -> GameMode {
+    GameMode::parse(name).unwrap()
 }
 
 fn policy() -> PlacementPolicy {
@@ -86,6 +93,13 @@ fn policy() -> PlacementPolicy {
     policy
         .nearest_regions
         .insert(region("us-west"), vec![region("us-east")]);
+    policy.modes.insert(
+        mode("duel"),
+        ModeCaps {
+            soft_cap: 2,
+            hard_cap: 2,
+        },
+    );
     policy
 }
 
@@ -93,6 +107,7 @@ fn request() -> MatchRequest {
     MatchRequest {
         preferred_region: Some(region("us-east")),
         room_override: None,
+        mode: GameMode::arena(),
     }
 }
 
@@ -137,6 +152,7 @@ impl Harness {
             // Generous: 500 concurrent matchmakes on a shared 2-core machine queue up.
             command_timeout: Duration::from_secs(10),
             options: DirectoryOptions::default(),
+            ..RedisDirectoryConfig::default()
         };
         let directory = Arc::new(
             RedisDirectory::connect(&url, config)
@@ -250,6 +266,7 @@ directory_suite!(
     concurrent_matchmakes_into_an_empty_region_open_one_room,
     a_concurrent_burst_fills_rooms_one_after_another_across_nodes,
     a_heartbeat_sampled_after_the_join_ends_the_confirmed_seat,
+    rooms_of_one_mode_are_placed_only_with_players_of_that_mode,
 );
 
 #[tokio::test]
@@ -980,7 +997,7 @@ async fn matchmake_work_does_not_grow_with_the_directory(harness: &Harness) {
         let before = harness.matchmake_work();
         let request = MatchRequest {
             preferred_region: Some(region(preferred)),
-            room_override: None,
+            ..request()
         };
         let placement = harness.matchmake(&request, now).await.unwrap();
         assert_eq!(placement.region, region(preferred));
@@ -1095,7 +1112,7 @@ async fn redis_index_entries_are_cleaned_once_their_keys_expire() {
             .await
             .unwrap();
         let (mut connection, prefix) = redis_connection(&harness).await;
-        let fill_key = format!("{prefix}region:us-east:fill");
+        let fill_key = format!("{prefix}pool:us-east/arena:fill");
         let fill: u64 = redis::cmd("ZCARD")
             .arg(&fill_key)
             .query_async(&mut connection)
@@ -1125,8 +1142,8 @@ async fn redis_index_entries_are_cleaned_once_their_keys_expire() {
         ));
         for (command, key) in [
             ("ZCARD", fill_key.clone()),
-            ("ZCARD", format!("{prefix}region:us-east:open")),
-            ("HLEN", format!("{prefix}region:us-east:nodes")),
+            ("ZCARD", format!("{prefix}pool:us-east/arena:open")),
+            ("HLEN", format!("{prefix}pool:us-east/arena:nodes")),
         ] {
             let left: u64 = redis::cmd(command)
                 .arg(&key)
@@ -1162,6 +1179,7 @@ async fn two_matchmakers_on_one_redis_never_overfill_a_room() {
             key_prefix: prefix.clone(),
             command_timeout: Duration::from_secs(10),
             options: DirectoryOptions::default(),
+            ..RedisDirectoryConfig::default()
         };
         let second: Arc<dyn RoomDirectory> =
             Arc::new(RedisDirectory::connect(url, config).await.unwrap());
@@ -1364,4 +1382,103 @@ async fn concurrent_matchmakes_share_candidate_reads() {
         assert_eq!(per_room.len(), 200usize.div_ceil(7), "{per_room:?}");
     })
     .await;
+}
+
+/// Two modes on one node: each placed only into its own rooms, with its own caps and room slots.
+async fn rooms_of_one_mode_are_placed_only_with_players_of_that_mode(harness: &Harness) {
+    let now = wall_clock_ms();
+    let mut beat = heartbeat("node-a", "us-east", 1, &[("r-arena", 3, RoomState::Active)]);
+    beat.node.modes = vec![
+        ModeCapacity {
+            mode: GameMode::arena(),
+            room_capacity: 1,
+            rooms: 1,
+            humans: 3,
+        },
+        ModeCapacity {
+            mode: mode("duel"),
+            room_capacity: 2,
+            rooms: 0,
+            humans: 0,
+        },
+    ];
+    harness.beat(&beat, now).await;
+    let duel = MatchRequest {
+        mode: mode("duel"),
+        ..request()
+    };
+    // The arena room has seats, but a duel player never goes there: a new duel room opens.
+    let first = harness.matchmake(&duel, now).await.unwrap();
+    assert!(first.new_room);
+    assert_eq!(first.mode, mode("duel"));
+    assert_ne!(first.room_id, room_id("r-arena"));
+    let second = harness.matchmake(&duel, now).await.unwrap();
+    assert_eq!(second.room_id, first.room_id, "fills the open duel room");
+    // The duel room is at its soft cap of 2: the next duel opens the node's second duel slot.
+    let third = harness.matchmake(&duel, now).await.unwrap();
+    assert!(third.new_room);
+    assert_ne!(third.room_id, first.room_id);
+    // Arena players go to the arena room only, never into a duel room.
+    for _ in 0..3 {
+        let arena = harness.matchmake(&request(), now).await.unwrap();
+        assert_eq!(arena.room_id, room_id("r-arena"));
+        assert_eq!(arena.mode, GameMode::arena());
+    }
+    // An arena player naming a duel room is refused, with no seat taken.
+    let crossed = harness
+        .matchmake(&override_request(first.room_id.as_str()), now)
+        .await;
+    assert!(
+        matches!(
+            crossed,
+            Err(MatchError::OverrideConflict {
+                reason: ConflictReason::NotJoinable,
+                ..
+            })
+        ),
+        "{crossed:?}"
+    );
+    // A mode this matchmaker does not know is an error, not a placement.
+    let unknown = MatchRequest {
+        mode: mode("chess"),
+        ..request()
+    };
+    assert!(matches!(
+        harness.matchmake(&unknown, now).await,
+        Err(MatchError::UnknownMode)
+    ));
+    // The snapshot lists each room with its mode.
+    let snapshot = harness
+        .directory
+        .region_snapshot(&region("us-east"), now)
+        .await
+        .unwrap();
+    let modes: BTreeSet<(String, String)> = snapshot
+        .rooms
+        .iter()
+        .map(|entry| {
+            (
+                entry.status.room_id.to_string(),
+                entry.status.mode.to_string(),
+            )
+        })
+        .collect();
+    assert!(modes.contains(&(first.room_id.to_string(), "duel".to_owned())));
+    assert!(modes.contains(&("r-arena".to_owned(), "arena".to_owned())));
+    assert_eq!(
+        snapshot.nodes[0]
+            .capacity_of(&mode("duel"))
+            .unwrap()
+            .room_capacity,
+        2
+    );
+    // The node stops running duels: its duel slots are gone at once.
+    let mut arena_only = beat.clone();
+    arena_only.node.modes.truncate(1);
+    harness.beat(&arena_only, now + 10).await;
+    let after = harness.matchmake(&duel, now + 10).await;
+    assert!(
+        matches!(after, Err(MatchError::NoCapacity { .. })),
+        "{after:?}"
+    );
 }

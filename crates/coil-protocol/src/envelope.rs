@@ -1,5 +1,5 @@
-//! Frames the room runtime owns for every game: join, ping/pong, error, notice and score
-//! receipt. Game-specific frames (types `0x10..=0x7f` from clients, `0x90..=0xff` from the
+//! Frames the room runtime owns for every game: join, resume, ping/pong, error, notice, score
+//! receipt and session (the reconnect token). Game-specific frames (types `0x10..=0x7f` from clients, `0x90..=0xff` from the
 //! server) are passed through untouched to the game.
 
 use crate::codec::{DecodeError, Reader, Writer};
@@ -9,6 +9,8 @@ use crate::{MAX_CLIENT_MESSAGE, PROTOCOL_V11, PROTOCOL_V12};
 pub mod client_type {
     pub const JOIN: u8 = 0x01;
     pub const PING: u8 = 0x02;
+    /// Take a held seat back after a dropped connection (instead of a join).
+    pub const RESUME: u8 = 0x03;
     /// First frame type that belongs to the game.
     pub const GAME_FIRST: u8 = 0x10;
     pub const GAME_LAST: u8 = 0x7f;
@@ -20,12 +22,19 @@ pub mod server_type {
     pub const ERROR: u8 = 0x82;
     pub const NOTICE: u8 = 0x83;
     pub const SCORE_RECEIPT: u8 = 0x84;
+    /// The seat's reconnect token and grace (modes that hold seats for a reconnect).
+    pub const SESSION: u8 = 0x85;
+    /// Last runtime frame type this version knows; `SESSION + 1 ..= 0x8f` are skipped.
+    pub const LAST_KNOWN: u8 = SESSION;
     /// First frame type that belongs to the game.
     pub const GAME_FIRST: u8 = 0x90;
 }
 
 /// The longest join token accepted, in bytes.
 pub const MAX_JOIN_TOKEN: usize = 512;
+
+/// Length of a reconnect token, in bytes.
+pub const RESUME_TOKEN_LEN: usize = 16;
 
 /// A client's join request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +55,12 @@ pub enum ClientEnvelope<'a> {
     Ping {
         nonce: u32,
     },
+    /// Resume a held seat with the token of the last Session frame. `version` is the protocol
+    /// version (12); the token is [`RESUME_TOKEN_LEN`] bytes.
+    Resume {
+        version: u8,
+        token: [u8; RESUME_TOKEN_LEN],
+    },
     /// A frame the game decodes: the whole frame, type byte included.
     Game(&'a [u8]),
 }
@@ -60,21 +75,21 @@ pub fn decode_client(message: &[u8]) -> Result<ClientEnvelope<'_>, DecodeError> 
     let envelope = match frame_type {
         client_type::JOIN => {
             let version = reader.u8()?;
+            // Unknown versions are reported by the runtime with their own code, so the rest
+            // of the frame is not interpreted (its layout is another version's).
+            if version != PROTOCOL_V11 && version != PROTOCOL_V12 {
+                return Ok(ClientEnvelope::Join(Join {
+                    version,
+                    name: "",
+                    skin: 0,
+                    token: None,
+                }));
+            }
             let name = reader.short_str()?;
             let skin = reader.u8()?;
             let token = match version {
-                PROTOCOL_V11 => None,
                 PROTOCOL_V12 => Some(reader.long_bytes(MAX_JOIN_TOKEN)?),
-                // Unknown versions are reported by the runtime with their own code, so the
-                // rest of the frame is not interpreted.
-                _ => {
-                    return Ok(ClientEnvelope::Join(Join {
-                        version,
-                        name: "",
-                        skin: 0,
-                        token: None,
-                    }));
-                }
+                _ => None,
             };
             ClientEnvelope::Join(Join {
                 version,
@@ -86,6 +101,19 @@ pub fn decode_client(message: &[u8]) -> Result<ClientEnvelope<'_>, DecodeError> 
         client_type::PING => ClientEnvelope::Ping {
             nonce: reader.u32()?,
         },
+        client_type::RESUME => {
+            let version = reader.u8()?;
+            if version != PROTOCOL_V12 {
+                return Ok(ClientEnvelope::Resume {
+                    version,
+                    token: [0; RESUME_TOKEN_LEN],
+                });
+            }
+            let bytes = reader.long_bytes(RESUME_TOKEN_LEN)?;
+            let token =
+                <[u8; RESUME_TOKEN_LEN]>::try_from(bytes).map_err(|_| DecodeError::OutOfRange)?;
+            ClientEnvelope::Resume { version, token }
+        }
         client_type::GAME_FIRST..=client_type::GAME_LAST => {
             return Ok(ClientEnvelope::Game(message));
         }
@@ -105,6 +133,14 @@ pub fn encode_join(join: &Join<'_>, out: &mut Vec<u8>) {
     if join.version == PROTOCOL_V12 {
         writer.long_bytes(join.token.unwrap_or_default());
     }
+}
+
+/// Encodes a resume frame (client side).
+pub fn encode_resume(token: &[u8; RESUME_TOKEN_LEN], out: &mut Vec<u8>) {
+    let mut writer = Writer::new(out);
+    writer.u8(client_type::RESUME);
+    writer.u8(PROTOCOL_V12);
+    writer.long_bytes(token);
 }
 
 /// Encodes a ping frame (client side).
@@ -134,6 +170,10 @@ pub enum ErrorCode {
     RoomFull = 10,
     /// The room or the node is draining and takes no new players.
     RoomDraining = 11,
+    /// The room ended (its game completed, or it closed): re-matchmake.
+    RoomClosed = 12,
+    /// The room holds its cap of spectators.
+    SpectatorsFull = 13,
     /// A v11 join (no token) while the compatibility switch is off.
     TokenRequired = 20,
     /// The join token's expiry has passed.
@@ -144,10 +184,18 @@ pub enum ErrorCode {
     TokenReplayed = 23,
     /// The join token names another room or node.
     TokenWrongRoom = 24,
+    /// The held seat's reconnect grace ran out (or its room ended): re-matchmake.
+    ReconnectExpired = 25,
+    /// The reconnect token is unknown or was already used (tokens rotate on every resume).
+    ReconnectRefused = 26,
     /// The client stopped reading; its queue overflowed and it was disconnected.
     SlowClient = 30,
     /// The client sent frames faster than allowed.
     RateLimited = 31,
+    /// A newer connection resumed this seat; this one is closed.
+    Replaced = 32,
+    /// The account was banned or its session ended.
+    Kicked = 33,
     /// The server failed; the client may retry.
     Internal = 99,
 }
@@ -164,13 +212,19 @@ impl ErrorCode {
             6 => BadName,
             10 => RoomFull,
             11 => RoomDraining,
+            12 => RoomClosed,
+            13 => SpectatorsFull,
             20 => TokenRequired,
             21 => TokenExpired,
             22 => TokenInvalid,
             23 => TokenReplayed,
             24 => TokenWrongRoom,
+            25 => ReconnectExpired,
+            26 => ReconnectRefused,
             30 => SlowClient,
             31 => RateLimited,
+            32 => Replaced,
+            33 => Kicked,
             99 => Internal,
             _ => return None,
         })
@@ -202,10 +256,24 @@ pub enum NoticeKind {
 /// A decoded server frame owned by the runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerEnvelope<'a> {
-    Pong { nonce: u32 },
-    Error { code: u16, reason: &'a str },
-    Notice { kind: u8, deadline_ms: u32 },
-    ScoreReceipt { receipt: &'a str },
+    Pong {
+        nonce: u32,
+    },
+    Error {
+        code: u16,
+        reason: &'a str,
+    },
+    Notice {
+        kind: u8,
+        deadline_ms: u32,
+    },
+    ScoreReceipt {
+        receipt: &'a str,
+    },
+    Session {
+        token: [u8; RESUME_TOKEN_LEN],
+        grace_ms: u32,
+    },
 }
 
 pub fn write_pong(writer: &mut Writer<'_>, nonce: u32) {
@@ -213,9 +281,22 @@ pub fn write_pong(writer: &mut Writer<'_>, nonce: u32) {
 }
 
 pub fn write_error(writer: &mut Writer<'_>, code: ErrorCode, reason: &str) {
+    write_error_code(writer, code as u16, reason);
+}
+
+/// An error frame with any code: a runtime [`ErrorCode`] or a game's own (`1000..=1999`).
+pub fn write_error_code(writer: &mut Writer<'_>, code: u16, reason: &str) {
     writer.frame(server_type::ERROR, |w| {
-        w.u16(code as u16);
+        w.u16(code);
         w.short_str(reason);
+    });
+}
+
+/// The seat's reconnect token: present it in a Resume frame within `grace_ms` of a drop.
+pub fn write_session(writer: &mut Writer<'_>, token: &[u8; RESUME_TOKEN_LEN], grace_ms: u32) {
+    writer.frame(server_type::SESSION, |w| {
+        w.long_bytes(token);
+        w.u32(grace_ms);
     });
 }
 
@@ -258,10 +339,19 @@ pub fn decode_server_envelope(
                 receipt: std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8)?,
             }
         }
+        server_type::SESSION => {
+            let bytes = reader.long_bytes(RESUME_TOKEN_LEN)?;
+            let token =
+                <[u8; RESUME_TOKEN_LEN]>::try_from(bytes).map_err(|_| DecodeError::OutOfRange)?;
+            ServerEnvelope::Session {
+                token,
+                grace_ms: reader.u32()?,
+            }
+        }
         t if t >= server_type::GAME_FIRST => return Ok(None),
         // Runtime frames of a newer server: a client skips what it does not know (the frame
         // length lets it), so old clients survive a server upgrade.
-        t if t > server_type::SCORE_RECEIPT => return Ok(None),
+        t if t > server_type::LAST_KNOWN => return Ok(None),
         other => return Err(DecodeError::UnknownType(other)),
     };
     reader.finish()?;
@@ -276,7 +366,7 @@ mod tests {
 
     #[test]
     fn unknown_runtime_frames_from_a_newer_server_are_skipped() {
-        for frame_type in 0x85..=0x8f {
+        for frame_type in 0x86..=0x8f {
             assert_eq!(decode_server_envelope(frame_type, &[1, 2, 3]), Ok(None));
         }
         assert_eq!(
@@ -317,6 +407,7 @@ mod tests {
             write_error(&mut writer, error_code, &reason);
             write_notice(&mut writer, NoticeKind::Draining, nonce);
             write_score_receipt(&mut writer, &receipt);
+            write_session(&mut writer, &[nonce as u8; RESUME_TOKEN_LEN], nonce);
             let frames: Vec<_> = server_frames(&out).map(|f| f.unwrap()).collect();
             let decoded: Vec<_> = frames.iter().map(|(t, p)| decode_server_envelope(*t, p).unwrap().unwrap()).collect();
             prop_assert_eq!(decoded, vec![
@@ -324,8 +415,38 @@ mod tests {
                 ServerEnvelope::Error { code: error_code as u16, reason: &reason },
                 ServerEnvelope::Notice { kind: NoticeKind::Draining as u8, deadline_ms: nonce },
                 ServerEnvelope::ScoreReceipt { receipt: &receipt },
+                ServerEnvelope::Session { token: [nonce as u8; RESUME_TOKEN_LEN], grace_ms: nonce },
             ]);
         }
+
+        #[test]
+        fn resume_round_trips(token in any::<[u8; RESUME_TOKEN_LEN]>()) {
+            let mut out = Vec::new();
+            encode_resume(&token, &mut out);
+            prop_assert_eq!(decode_client(&out).unwrap(), ClientEnvelope::Resume { version: PROTOCOL_V12, token });
+        }
+    }
+
+    #[test]
+    fn an_unknown_join_version_is_reported_as_such_whatever_follows() {
+        for frame in [
+            &[client_type::JOIN, 13][..],
+            &[client_type::JOIN, 13, 200, 1],
+        ] {
+            assert!(matches!(
+                decode_client(frame),
+                Ok(ClientEnvelope::Join(Join { version: 13, .. }))
+            ));
+        }
+        assert!(matches!(
+            decode_client(&[client_type::RESUME, 9]),
+            Ok(ClientEnvelope::Resume { version: 9, .. })
+        ));
+        // A resume token of the wrong length is out of range, not a seat.
+        assert_eq!(
+            decode_client(&[client_type::RESUME, PROTOCOL_V12, 2, 1, 2]),
+            Err(DecodeError::OutOfRange)
+        );
     }
 
     #[test]

@@ -5,11 +5,78 @@
 //! --help` prints them all. Tests build a [`NodeConfig`] directly or parse flags from a slice,
 //! so no test ever mutates the process environment.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use coil_match::{GameMode, NodeId, Region};
+
+/// A setting given once for every mode, per mode, or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerMode<T> {
+    pub all: Option<T>,
+    pub modes: BTreeMap<GameMode, T>,
+}
+
+impl<T: Copy> PerMode<T> {
+    /// The value for `mode`, if one was given.
+    pub fn get(&self, mode: &GameMode) -> Option<T> {
+        self.modes.get(mode).copied().or(self.all)
+    }
+}
+
+/// Parses `mode=value,mode=value` (or, when `allow_all`, a bare value for every mode). Empty:
+/// nothing given.
+fn parse_per_mode<T>(
+    variable: &'static str,
+    raw: &str,
+    allow_all: bool,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<PerMode<T>, ConfigError> {
+    let mut out = PerMode {
+        all: None,
+        modes: BTreeMap::new(),
+    };
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(out);
+    }
+    if allow_all && !raw.contains('=') {
+        out.all = Some(parse(raw).map_err(|problem| invalid(variable, problem))?);
+        return Ok(out);
+    }
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (mode, value) = entry
+            .split_once('=')
+            .ok_or_else(|| invalid(variable, format!("{entry:?} is not mode=value")))?;
+        let mode = GameMode::parse(mode.trim())
+            .map_err(|problem| invalid(variable, format!("{mode:?}: {problem}")))?;
+        let value = parse(value.trim()).map_err(|problem| invalid(variable, problem))?;
+        if out.modes.insert(mode.clone(), value).is_some() {
+            return Err(invalid(variable, format!("{mode} is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+fn number_in(range: std::ops::RangeInclusive<u64>) -> impl Fn(&str) -> Result<u64, String> {
+    move |text| {
+        let value: u64 = text
+            .parse()
+            .map_err(|_| format!("{text:?} is not a whole number"))?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{value} is outside {}..={}",
+                range.start(),
+                range.end()
+            ))
+        }
+    }
+}
 
 /// Flags and environment of `coil serve` (and later `coil node`).
 #[derive(Debug, Clone, Args)]
@@ -22,14 +89,10 @@ pub struct NodeArgs {
     #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 8787)]
     pub port: u16,
 
-    /// Leaderboard database: sqlite://path (created on start) or postgres://user@host/db.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        value_name = "DATABASE_URL",
-        default_value = "sqlite://data/leaderboard.db"
-    )]
-    pub database_url: String,
+    /// Leaderboard and accounts database: sqlite://path (created on start) or
+    /// postgres://user@host/db. Unset: sqlite://<DATA_DIR>/leaderboard.db.
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL")]
+    pub database_url: Option<String>,
 
     /// Directory for generated keys (score-receipt secret) and the default SQLite file.
     #[arg(
@@ -40,9 +103,59 @@ pub struct NodeArgs {
     )]
     pub data_dir: PathBuf,
 
-    /// Milliseconds per simulation tick (50 = 20 Hz). Range 10..=200.
+    /// Game modes this node runs, comma separated (default: every built-in mode). Each room has
+    /// one mode; players are placed only into rooms of the mode they ask for.
+    #[arg(
+        long,
+        env = "GAME_MODES",
+        value_name = "GAME_MODES",
+        default_value = ""
+    )]
+    pub game_modes: String,
+
+    /// Milliseconds per arena tick (50 = 20 Hz). Range 10..=200. Other modes: MODE_TICK_MS.
     #[arg(long, env = "TICK_MS", value_name = "TICK_MS", default_value_t = 50)]
     pub tick_ms: u64,
+
+    /// Tick of modes other than the arena, as mode=milliseconds pairs (e.g. "breach=33");
+    /// modes not listed keep their own default.
+    #[arg(
+        long,
+        env = "MODE_TICK_MS",
+        value_name = "MODE_TICK_MS",
+        default_value = ""
+    )]
+    pub mode_tick_ms: String,
+
+    /// Rooms of modes other than the arena one node runs, as mode=count pairs (e.g.
+    /// "breach=300"); the arena's is MAX_ROOMS. Modes not listed keep their own default.
+    #[arg(
+        long,
+        env = "MODE_MAX_ROOMS",
+        value_name = "MODE_MAX_ROOMS",
+        default_value = ""
+    )]
+    pub mode_max_rooms: String,
+
+    /// Seconds a dropped player's seat is held for a reconnect: one number for every mode, or
+    /// mode=seconds pairs (e.g. "breach=60,arena=0"). Default: each mode's own (arena 0).
+    #[arg(
+        long,
+        env = "RECONNECT_GRACE_SECS",
+        value_name = "RECONNECT_GRACE_SECS",
+        default_value = ""
+    )]
+    pub reconnect_grace_secs: String,
+
+    /// Seconds a draining node lets a match in progress run before it closes the room anyway
+    /// (rooms of match modes only; others close at DRAIN_TIMEOUT_SECS).
+    #[arg(
+        long,
+        env = "MATCH_DRAIN_DEADLINE_SECS",
+        value_name = "MATCH_DRAIN_DEADLINE_SECS",
+        default_value_t = 1200
+    )]
+    pub match_drain_deadline_secs: u64,
 
     /// Humans per room at which the matchmaker stops placing players.
     #[arg(
@@ -130,15 +243,8 @@ pub struct NodeArgs {
     #[arg(long, env = "PUBLIC_URL", value_name = "PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// Shared secret (Authorization: Bearer …) for the node's /internal/drain and
-    /// /internal/evict, used by the autoscaler. Unset: those endpoints are off (404).
-    #[arg(
-        long,
-        env = "INTERNAL_SECRET",
-        value_name = "INTERNAL_SECRET",
-        hide_env_values = true
-    )]
-    pub internal_secret: Option<String>,
+    #[command(flatten)]
+    pub internal_secret: coil_service::config::InternalSecretArgs,
 
     /// Seconds between room-directory heartbeats.
     #[arg(
@@ -158,6 +264,17 @@ pub struct NodeArgs {
         default_value_t = 5
     )]
     pub heartbeat_ttl_secs: u64,
+
+    /// Milliseconds a node stays in placement without a beat. Between full heartbeats the node
+    /// sends a cheap keep-alive every fifth of this, so a dead or frozen node stops receiving
+    /// players after this long while its rooms' entries keep HEARTBEAT_TTL_SECS.
+    #[arg(
+        long,
+        env = "NODE_LIVENESS_MS",
+        value_name = "NODE_LIVENESS_MS",
+        default_value_t = 1500
+    )]
+    pub node_liveness_ms: u64,
 
     /// Enable POST /api/debug/kill (never in production).
     #[arg(
@@ -182,14 +299,12 @@ pub struct NodeArgs {
     /// Region this node serves (matchmaker placement).
     #[arg(long, env = "REGION", value_name = "REGION", default_value = "local")]
     pub region: String,
-}
 
-fn parse_flag(value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        other => Err(format!("expected 0 or 1, got {other:?}")),
-    }
+    #[command(flatten)]
+    pub agones: crate::agones::AgonesArgs,
+
+    #[command(flatten)]
+    pub breach: crate::modes::BreachArgs,
 }
 
 /// A validated node configuration.
@@ -198,7 +313,16 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     pub database_url: String,
     pub data_dir: PathBuf,
+    /// The modes to run (empty: every built-in mode).
+    pub game_modes: Vec<GameMode>,
+    /// The arena's tick.
     pub tick: Duration,
+    /// Per-mode overrides, checked against the modes' specs when the node's modes are built.
+    pub mode_ticks: BTreeMap<GameMode, Duration>,
+    pub mode_max_rooms: BTreeMap<GameMode, usize>,
+    /// `None` key: the value for every mode.
+    pub reconnect_grace: PerMode<Duration>,
+    pub match_drain_deadline: Duration,
     pub room_soft_cap: usize,
     pub room_hard_cap: usize,
     pub room_population_target: usize,
@@ -214,23 +338,18 @@ pub struct NodeConfig {
     pub public_url: String,
     pub heartbeat_interval: Duration,
     pub heartbeat_ttl: Duration,
+    /// Silence after which the node leaves placement (its rooms keep `heartbeat_ttl`).
+    pub node_liveness: Duration,
     pub internal_secret: Option<String>,
+    /// `Some` with `AGONES=1`: the node speaks the Agones SDK (see `agones.rs`).
+    pub agones: Option<crate::agones::AgonesConfig>,
+    /// Breach's match rules (`BREACH_*`).
+    pub breach: coil_breach::BreachConfig,
 }
 
 /// A configuration value that is out of range. Its message names the variable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {problem}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub problem: String,
-}
-
-fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        problem: problem.into(),
-    }
-}
+pub use coil_service::ConfigError;
+pub(crate) use coil_service::{invalid, parse_flag};
 
 impl NodeArgs {
     /// Checks ranges and relations between settings. `v11_by_default` is the shape's default
@@ -278,7 +397,10 @@ impl NodeArgs {
                 "must be within 1..=120",
             ));
         }
-        let database_url = self.database_url.trim().to_string();
+        let database_url = match &self.database_url {
+            Some(url) => url.trim().to_string(),
+            None => coil_store::default_database_url(&self.data_dir),
+        };
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
@@ -289,16 +411,62 @@ impl NodeArgs {
             ));
         }
         let cors_origins = parse_origins(&self.cors_origins)?;
-        if !valid_id(&self.node_id) {
-            return Err(invalid(
-                "NODE_ID",
-                "use 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'",
-            ));
+        // The directory's own rules: an id it would refuse must stop the node here, before it
+        // binds a socket and says it is running.
+        NodeId::parse(&self.node_id).map_err(|problem| invalid("NODE_ID", problem.to_string()))?;
+        Region::parse(&self.region).map_err(|problem| invalid("REGION", problem.to_string()))?;
+        let mut game_modes = Vec::new();
+        for name in self
+            .game_modes
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            let mode = GameMode::parse(name)
+                .map_err(|problem| invalid("GAME_MODES", format!("{name:?}: {problem}")))?;
+            if game_modes.contains(&mode) {
+                return Err(invalid("GAME_MODES", format!("{mode} is listed twice")));
+            }
+            game_modes.push(mode);
         }
-        if !valid_id(&self.region) {
+        let mode_ticks = parse_per_mode(
+            "MODE_TICK_MS",
+            &self.mode_tick_ms,
+            false,
+            number_in(10..=200),
+        )?
+        .modes
+        .into_iter()
+        .map(|(mode, ms)| (mode, Duration::from_millis(ms)))
+        .collect();
+        let mode_max_rooms = parse_per_mode(
+            "MODE_MAX_ROOMS",
+            &self.mode_max_rooms,
+            false,
+            number_in(1..=100_000),
+        )?
+        .modes
+        .into_iter()
+        .map(|(mode, rooms)| (mode, rooms as usize))
+        .collect();
+        let grace = parse_per_mode(
+            "RECONNECT_GRACE_SECS",
+            &self.reconnect_grace_secs,
+            true,
+            number_in(0..=3600),
+        )?;
+        let reconnect_grace = PerMode {
+            all: grace.all.map(Duration::from_secs),
+            modes: grace
+                .modes
+                .into_iter()
+                .map(|(mode, secs)| (mode, Duration::from_secs(secs)))
+                .collect(),
+        };
+        if self.match_drain_deadline_secs > 24 * 3600 {
             return Err(invalid(
-                "REGION",
-                "use 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'",
+                "MATCH_DRAIN_DEADLINE_SECS",
+                "must be at most 86400",
             ));
         }
         if !(1..=60).contains(&self.heartbeat_secs) {
@@ -310,13 +478,14 @@ impl NodeArgs {
                 "must exceed HEARTBEAT_SECS and be at most 600",
             ));
         }
-        if self
-            .internal_secret
-            .as_ref()
-            .is_some_and(|secret| secret.len() < 16)
-        {
-            return Err(invalid("INTERNAL_SECRET", "must be at least 16 characters"));
+        if self.node_liveness_ms < 250 || self.node_liveness_ms > self.heartbeat_ttl_secs * 1000 {
+            return Err(invalid(
+                "NODE_LIVENESS_MS",
+                "must be at least 250 and at most HEARTBEAT_TTL_SECS in milliseconds",
+            ));
         }
+        let internal_secret = self.internal_secret.validate()?;
+        let agones = self.agones.validate(self.public_url.is_some())?;
         let public_url = match self.public_url {
             Some(url) => {
                 let url = url.trim().trim_end_matches('/').to_string();
@@ -329,11 +498,18 @@ impl NodeArgs {
             None if self.host.is_unspecified() => format!("ws://127.0.0.1:{}", self.port),
             None => format!("ws://{}", SocketAddr::new(self.host, self.port)),
         };
+        let breach = self.breach.validate()?;
         Ok(NodeConfig {
+            breach,
             listen: SocketAddr::new(self.host, self.port),
             database_url,
             data_dir: self.data_dir,
+            game_modes,
             tick: Duration::from_millis(self.tick_ms),
+            mode_ticks,
+            mode_max_rooms,
+            reconnect_grace,
+            match_drain_deadline: Duration::from_secs(self.match_drain_deadline_secs),
             room_soft_cap: self.room_soft_cap,
             room_hard_cap: self.room_hard_cap,
             room_population_target: self.room_population_target,
@@ -349,16 +525,11 @@ impl NodeArgs {
             public_url,
             heartbeat_interval: Duration::from_secs(self.heartbeat_secs),
             heartbeat_ttl: Duration::from_secs(self.heartbeat_ttl_secs),
-            internal_secret: self.internal_secret,
+            node_liveness: Duration::from_millis(self.node_liveness_ms),
+            internal_secret,
+            agones,
         })
     }
-}
-
-fn valid_id(value: &str) -> bool {
-    (1..=64).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
@@ -390,9 +561,14 @@ impl NodeConfig {
         let data_dir = data_dir.into();
         NodeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: format!("sqlite://{}", data_dir.join("leaderboard.db").display()),
+            database_url: coil_store::default_database_url(&data_dir),
             data_dir,
+            game_modes: Vec::new(),
             tick: Duration::from_millis(50),
+            mode_ticks: BTreeMap::new(),
+            mode_max_rooms: BTreeMap::new(),
+            reconnect_grace: PerMode::default(),
+            match_drain_deadline: Duration::from_secs(1200),
             room_soft_cap: 120,
             room_hard_cap: 140,
             room_population_target: 20,
@@ -408,7 +584,10 @@ impl NodeConfig {
             public_url: "ws://127.0.0.1:0".into(),
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_ttl: Duration::from_secs(5),
+            node_liveness: Duration::from_millis(1500),
             internal_secret: Some("test-internal-secret".into()),
+            agones: None,
+            breach: coil_breach::BreachConfig::default(),
         }
     }
 }
@@ -432,6 +611,29 @@ mod tests {
     }
 
     #[test]
+    fn breach_rules_come_from_the_node_settings() {
+        let defaults = parse(&[]).unwrap().breach;
+        assert_eq!(defaults, coil_breach::BreachConfig::default());
+        let short = parse(&[
+            "--breach-kill-limit",
+            "3",
+            "--breach-min-players",
+            "1",
+            "--breach-time-limit-secs",
+            "90",
+            "--breach-friendly-fire",
+            "1",
+        ])
+        .unwrap()
+        .breach;
+        assert_eq!(short.kill_limit, 3);
+        assert_eq!(short.min_players, 1);
+        assert_eq!(short.time_limit_ticks, 90 * 30);
+        assert!(short.friendly_fire);
+        assert_eq!(short.scoreboard_ticks, defaults.scoreboard_ticks);
+    }
+
+    #[test]
     fn defaults_are_valid() {
         let config = parse(&[]).unwrap();
         assert_eq!(config.listen.port(), 8787);
@@ -452,9 +654,35 @@ mod tests {
             (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
             (&["--database-url", "mysql://x"], "DATABASE_URL"),
             (&["--node-id", "a b"], "NODE_ID"),
+            // The directory's rule (no dots): such a node would never appear in placement.
+            (&["--node-id", "node.1"], "NODE_ID"),
+            (&["--region", "us.east"], "REGION"),
+            (&["--game-modes", "arena,Arena"], "GAME_MODES"),
+            (&["--game-modes", "arena,arena"], "GAME_MODES"),
+            (&["--mode-tick-ms", "breach=5"], "MODE_TICK_MS"),
+            (&["--mode-tick-ms", "33"], "MODE_TICK_MS"),
+            (&["--mode-max-rooms", "breach"], "MODE_MAX_ROOMS"),
+            (
+                &["--reconnect-grace-secs", "breach=x"],
+                "RECONNECT_GRACE_SECS",
+            ),
+            (&["--reconnect-grace-secs", "99999"], "RECONNECT_GRACE_SECS"),
+            (
+                &["--match-drain-deadline-secs", "999999"],
+                "MATCH_DRAIN_DEADLINE_SECS",
+            ),
             (&["--public-url", "http://x"], "PUBLIC_URL"),
             (&["--heartbeat-ttl-secs", "1"], "HEARTBEAT_TTL_SECS"),
+            (&["--node-liveness-ms", "100"], "NODE_LIVENESS_MS"),
+            (&["--node-liveness-ms", "9000"], "NODE_LIVENESS_MS"),
             (&["--internal-secret", "short"], "INTERNAL_SECRET"),
+            (&["--breach-kill-limit", "0"], "BREACH_KILL_LIMIT"),
+            (&["--breach-time-limit-secs", "5"], "BREACH_TIME_LIMIT_SECS"),
+            (&["--breach-min-players", "9"], "BREACH_MIN_PLAYERS"),
+            (&["--breach-countdown-secs", "21"], "BREACH_COUNTDOWN_SECS"),
+            (&["--breach-scoreboard-secs", "0"], "BREACH_SCOREBOARD_SECS"),
+            (&["--breach-max-spectators", "65"], "BREACH_MAX_SPECTATORS"),
+            (&["--breach-friendly-fire", "maybe"], "BREACH_FRIENDLY_FIRE"),
             // Type errors come from clap and name the variable through the value name.
             (&["--port", "abc"], "PORT"),
             (
@@ -469,6 +697,36 @@ mod tests {
                 "{args:?} gave {error:?}, which does not name {variable}"
             );
         }
+    }
+
+    #[test]
+    fn per_mode_settings_take_one_value_or_a_list() {
+        let config = parse(&[
+            "--reconnect-grace-secs",
+            "breach=60, arena=0",
+            "--mode-tick-ms",
+            "breach=33",
+            "--game-modes",
+            "arena, breach",
+        ])
+        .unwrap();
+        let breach = GameMode::parse("breach").unwrap();
+        assert_eq!(
+            config.reconnect_grace.get(&breach),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            config.reconnect_grace.get(&GameMode::arena()),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(config.mode_ticks[&breach], Duration::from_millis(33));
+        assert_eq!(config.game_modes, vec![GameMode::arena(), breach.clone()]);
+        let everywhere = parse(&["--reconnect-grace-secs", "30"]).unwrap();
+        assert_eq!(
+            everywhere.reconnect_grace.get(&breach),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(parse(&[]).unwrap().reconnect_grace.get(&breach), None);
     }
 
     #[test]
@@ -496,6 +754,10 @@ pub struct ServeArgs {
         default_value_t = 20
     )]
     pub join_token_ttl_secs: u64,
+
+    /// Accounts, sessions and rate limits (`coil_api::AccountsArgs`).
+    #[command(flatten)]
+    pub accounts: coil_api::AccountsArgs,
 }
 
 /// Extra settings of `coil node`: the fleet's directory and the matchmaker's public key.
@@ -504,18 +766,21 @@ pub struct FleetNodeArgs {
     #[command(flatten)]
     pub node: NodeArgs,
 
-    /// Redis holding the room directory, e.g. redis://10.0.0.5:6379.
-    #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL")]
-    pub redis_url: String,
+    #[command(flatten)]
+    pub redis: coil_service::config::DirectoryRedisArgs,
 
-    /// Prefix of every directory key in Redis (share it between nodes and matchmakers).
+    /// Prefix of the accounts keys in Redis (the matchmaker's ACCOUNTS_REDIS_KEY_PREFIX): the
+    /// node subscribes to its account events there, to end a banned player's connection.
     #[arg(
         long,
-        env = "REDIS_KEY_PREFIX",
-        value_name = "REDIS_KEY_PREFIX",
-        default_value = "coil:dir:"
+        env = "ACCOUNTS_REDIS_KEY_PREFIX",
+        value_name = "ACCOUNTS_REDIS_KEY_PREFIX",
+        default_value = "coil:acct:"
     )]
-    pub redis_key_prefix: String,
+    pub accounts_redis_key_prefix: String,
+
+    #[command(flatten)]
+    pub limits: coil_api::config::NodeLimitArgs,
 
     /// The matchmaker's Ed25519 public key (base64), printed by `coil matchmaker --print-public-key`.
     #[arg(
@@ -537,18 +802,8 @@ pub struct MatchmakerArgs {
     #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 8788)]
     pub port: u16,
 
-    /// Redis holding the room directory.
-    #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL")]
-    pub redis_url: String,
-
-    /// Prefix of every directory key in Redis (share it between nodes and matchmakers).
-    #[arg(
-        long,
-        env = "REDIS_KEY_PREFIX",
-        value_name = "REDIS_KEY_PREFIX",
-        default_value = "coil:dir:"
-    )]
-    pub redis_key_prefix: String,
+    #[command(flatten)]
+    pub redis: coil_service::config::DirectoryRedisArgs,
 
     /// Ed25519 signing key for join tokens (created on first start). Share the file between
     /// matchmakers; give nodes only the public key.
@@ -638,15 +893,32 @@ pub struct MatchmakerArgs {
     )]
     pub max_tick_p95_ms: f64,
 
-    /// Shared secret nodes present (Authorization: Bearer …) on /internal/room-heartbeat.
-    /// Unset: the endpoint is off and nodes publish to Redis directly.
+    /// Milliseconds a matchmake may take, every directory call included, before the player gets
+    /// 503 + Retry-After (a Redis outage must never leave requests hanging).
     #[arg(
         long,
-        env = "INTERNAL_SECRET",
-        value_name = "INTERNAL_SECRET",
-        hide_env_values = true
+        env = "MATCHMAKE_DEADLINE_MS",
+        value_name = "MATCHMAKE_DEADLINE_MS",
+        default_value_t = 800
     )]
-    pub internal_secret: Option<String>,
+    pub matchmake_deadline_ms: u64,
+
+    /// Browser origins allowed to call the matchmaker and the accounts API from another site,
+    /// comma separated (e.g. https://play.example.com). Empty: same origin only.
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        value_name = "CORS_ORIGINS",
+        default_value = ""
+    )]
+    pub cors_origins: String,
+
+    #[command(flatten)]
+    pub internal_secret: coil_service::config::InternalSecretArgs,
+
+    /// Accounts API (`coil_api::FleetAccountsArgs`): on when DATABASE_URL is set.
+    #[command(flatten)]
+    pub accounts: coil_api::FleetAccountsArgs,
 }
 
 impl MatchmakerArgs {
@@ -672,6 +944,12 @@ impl MatchmakerArgs {
         if !(2..=600).contains(&self.heartbeat_ttl_secs) {
             return Err(invalid("HEARTBEAT_TTL_SECS", "must be within 2..=600"));
         }
+        if !(50..=10_000).contains(&self.matchmake_deadline_ms) {
+            return Err(invalid(
+                "MATCHMAKE_DEADLINE_MS",
+                "must be within 50..=10000",
+            ));
+        }
         let default_region = Region::parse(&self.default_region)
             .map_err(|e| invalid("DEFAULT_REGION", e.to_string()))?;
         let mut nearest_regions = std::collections::BTreeMap::new();
@@ -694,12 +972,8 @@ impl MatchmakerArgs {
                 .collect::<Result<Vec<_>, _>>()?;
             nearest_regions.insert(region, neighbours);
         }
-        let internal_secret = match &self.internal_secret {
-            Some(secret) if secret.len() < 16 => {
-                return Err(invalid("INTERNAL_SECRET", "must be at least 16 characters"));
-            }
-            other => other.clone(),
-        };
+        self.redis.validate()?;
+        let internal_secret = self.internal_secret.validate()?;
         let policy = PlacementPolicy {
             soft_cap: self.room_soft_cap,
             hard_cap: self.room_hard_cap,
@@ -715,6 +989,8 @@ impl MatchmakerArgs {
             token_ttl,
             heartbeat_ttl: Duration::from_secs(self.heartbeat_ttl_secs),
             internal_secret,
+            matchmake_deadline: Duration::from_millis(self.matchmake_deadline_ms),
+            cors_origins: parse_origins(&self.cors_origins)?,
         })
     }
 }

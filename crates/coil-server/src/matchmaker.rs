@@ -16,13 +16,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use coil_api::openapi::ErrorBody;
 use coil_match::{
-    Heartbeat, MatchError, PlacementPolicy, PlacementRequest, Region, RoomDirectory, RoomId,
-    TokenSigner,
+    DirectoryError, GameMode, Heartbeat, MatchError, PlacementPolicy, PlacementRequest, Region,
+    RegionReason, RoomDirectory, RoomId, TokenSigner,
 };
-use metrics::{counter, histogram};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
 
 use crate::fleet::now_ms;
 
@@ -36,12 +37,25 @@ pub struct MatchmakerSettings {
     pub heartbeat_ttl: Duration,
     /// Shared secret for `/internal/room-heartbeat`; `None` disables the endpoint (404).
     pub internal_secret: Option<String>,
+    /// Longest a matchmake may take, every directory call and retry included; past it the
+    /// player gets 503 + `Retry-After` instead of a hanging request.
+    pub matchmake_deadline: Duration,
+    /// Browser origins allowed to call the matchmaker and accounts routes (`CORS_ORIGINS`).
+    pub cors_origins: Vec<String>,
+}
+
+impl MatchmakerSettings {
+    /// Default of `matchmake_deadline`: a few directory calls at their 250 ms deadline.
+    pub const DEFAULT_MATCHMAKE_DEADLINE: Duration = Duration::from_millis(800);
 }
 
 pub struct Matchmaker {
     pub directory: Arc<dyn RoomDirectory>,
     signer: TokenSigner,
     pub settings: MatchmakerSettings,
+    /// Accounts: `Authorization: Bearer` matchmakes place the account (guests too), rate
+    /// limits apply, and anonymous play needs the platform's switch. `None`: anonymous only.
+    accounts: Option<coil_api::Platform>,
 }
 
 impl Matchmaker {
@@ -50,10 +64,21 @@ impl Matchmaker {
         signer: TokenSigner,
         settings: MatchmakerSettings,
     ) -> Arc<Matchmaker> {
+        Matchmaker::with_accounts(directory, signer, settings, None)
+    }
+
+    /// A matchmaker that knows accounts (see [`Matchmaker::accounts`]).
+    pub fn with_accounts(
+        directory: Arc<dyn RoomDirectory>,
+        signer: TokenSigner,
+        settings: MatchmakerSettings,
+        accounts: Option<coil_api::Platform>,
+    ) -> Arc<Matchmaker> {
         Arc::new(Matchmaker {
             directory,
             signer,
             settings,
+            accounts,
         })
     }
 }
@@ -75,23 +100,92 @@ pub fn routes(matchmaker: Arc<Matchmaker>) -> Router {
         .with_state(matchmaker)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MatchmakeBody {
+    /// 1-64 of letters, digits, '-', '_', '.', ':'; random when absent. Ignored with a bearer
+    /// token (the account plays as itself); an account id here is refused.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     player_id: Option<String>,
+    /// A display name (`player` when absent); Unicode, checked for look-alikes.
     player_name: Option<String>,
+    /// A region id; the account's preferred region is the fallback.
+    #[schema(pattern = "^[A-Za-z0-9_-]{0,32}$")]
     preferred_region: Option<String>,
+    /// A room id to join (a friend's room); 409 when it cannot take the player.
+    #[schema(pattern = "^[A-Za-z0-9_-]{0,32}$")]
     room_override: Option<String>,
+    /// The game mode (`arena` when absent, so clients from before modes keep working); a mode
+    /// no node runs is 400 `unknown_mode`.
+    #[schema(pattern = "^[a-z0-9-]{0,16}$")]
+    mode: Option<String>,
+    /// `player` (when absent) or `spectator`: signed into the join token, so the room seats
+    /// the client as what it asked to be (a mode without spectators refuses the join).
+    #[schema(pattern = "^(player|spectator)?$")]
+    role: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MatchmakeAnswer {
     room_id: String,
     ws_url: String,
+    /// Ed25519-signed, single use; send it in the WebSocket's join frame.
     join_token: String,
+    /// Unix milliseconds after which the token is refused.
     expires_at: u64,
     region: String,
+    mode: String,
+    /// Why the player got `region`: preferred, neighbour, fallback or room.
+    #[schema(value_type = RegionReasonSchema)]
+    region_reason: RegionReason,
+}
+
+/// Why a player got its region (`coil_match::RegionReason`, which stays free of utoipa).
+#[derive(ToSchema)]
+#[schema(as = RegionReason, rename_all = "camelCase")]
+#[allow(dead_code)] // A schema only.
+enum RegionReasonSchema {
+    Preferred,
+    Neighbour,
+    Fallback,
+    Room,
+}
+
+/// The `/internal/room-heartbeat` body (`coil_match::Heartbeat`): the node and all its rooms.
+/// Described loosely here; `Heartbeat::validate` is the authority.
+#[derive(ToSchema)]
+#[schema(as = Heartbeat)]
+#[allow(dead_code)]
+struct HeartbeatSchema {
+    /// `{nodeId, region, publicUrl, state, roomCapacity, rooms, humans, modes?}`.
+    #[schema(value_type = Object)]
+    node: (),
+    /// `[{roomId, region, nodeId, humans, bots, state, tickP95Ms, joinable, mode?}]`, at most
+    /// 4,096.
+    #[schema(value_type = Vec<Object>)]
+    rooms: (),
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(matchmake, room_heartbeat),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "matchmaker", description = "Placement and join tokens."),
+        (name = "internal", description = "Fleet control, with the INTERNAL_SECRET bearer."),
+    )
+)]
+struct MatchmakerApi;
+
+/// The OpenAPI document of [`routes`]: `/api/matchmake` and `/internal/room-heartbeat` (which
+/// answers 404 unless an internal secret is set, and is listed only then).
+pub fn openapi(settings: &MatchmakerSettings) -> utoipa::openapi::OpenApi {
+    let mut document = MatchmakerApi::openapi();
+    if settings.internal_secret.is_none() {
+        document.paths.paths.remove("/internal/room-heartbeat");
+    }
+    document
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -109,20 +203,51 @@ fn valid_player_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// Places a player in a room of its mode and region and signs a join token for it. With
+/// accounts, `Authorization: Bearer <accessToken>` plays as the account (anonymous play needs
+/// the platform's switch).
+#[utoipa::path(post, path = "/api/matchmake", tag = "matchmaker", request_body = MatchmakeBody,
+    security((), ("accessToken" = [])),
+    responses(
+        (status = 200, description = "A seat is reserved until `expiresAt`.", body = MatchmakeAnswer),
+        (status = 400, description = "`bad_request` (a field is wrong) or `unknown_mode`.", body = ErrorBody),
+        (status = 401, description = "A refused access token, or `unauthenticated` where anonymous play is off.", body = ErrorBody),
+        (status = 403, description = "`account_banned`.", body = ErrorBody),
+        (status = 409, description = "`room_full`, `room_draining`, `room_not_joinable` or `room_unknown` for a `roomOverride`, with `suggestedRoom`.", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with accounts: per address and per account).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until a retry can pass"))),
+        (status = 503, description = "`no_capacity`, `contended` or `directory_unavailable`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before matchmaking again"))),
+    ))]
 async fn matchmake(
     State(matchmaker): State<Arc<Matchmaker>>,
+    peer: coil_api::Peer,
+    headers: HeaderMap,
     body: Result<Json<MatchmakeBody>, JsonRejection>,
 ) -> Response {
     let started = Instant::now();
-    let (result, response) = matchmake_inner(&matchmaker, body).await;
-    counter!("coil_matchmake_requests_total", "result" => result).increment(1);
-    histogram!("coil_matchmake_duration_seconds").record(started.elapsed().as_secs_f64());
+    // With accounts, the platform decides who this is (a verified bearer token, or anonymous
+    // if allowed) and applies the matchmake rate limits, before any placement work.
+    let account = match &matchmaker.accounts {
+        None => None,
+        Some(platform) => match platform.admit_matchmake(peer.0, &headers).await {
+            Ok(claims) => claims,
+            Err(refused) => {
+                crate::metrics::matchmake_request("refused", None);
+                return refused.into_response();
+            }
+        },
+    };
+    let accounts_enabled = matchmaker.accounts.is_some();
+    let (result, response) = matchmake_inner(&matchmaker, body, account, accounts_enabled).await;
+    crate::metrics::matchmake_request(result, Some(started.elapsed()));
     response
 }
 
 async fn matchmake_inner(
     matchmaker: &Matchmaker,
     body: Result<Json<MatchmakeBody>, JsonRejection>,
+    account: Option<coil_auth::AccessClaims>,
+    accounts_enabled: bool,
 ) -> (&'static str, Response) {
     let bad = |message: String| {
         (
@@ -143,6 +268,11 @@ async fn matchmake_inner(
     };
     let player_id = match body.player_id {
         None => format!("anon-{:016x}", rand::random::<u64>()),
+        // An anonymous player must not pass as an account: account ids come only from a
+        // verified access token.
+        Some(id) if accounts_enabled && coil_store::AccountId::parse(&id).is_ok() => {
+            return bad("playerId: account ids come from the access token".into());
+        }
         Some(id) if valid_player_id(&id) => id,
         Some(_) => {
             return bad(
@@ -150,7 +280,16 @@ async fn matchmake_inner(
             );
         }
     };
-    let preferred_region = match body.preferred_region.as_deref() {
+    // A verified account plays as itself (guests too), whatever the body says.
+    let (player_id, player_name) = match &account {
+        Some(claims) => (claims.account_id.to_string(), claims.display_name.clone()),
+        None => (player_id, player_name),
+    };
+    // The body's region wins; an account's preferred region (a token claim) is the fallback.
+    let account_region = account
+        .as_ref()
+        .and_then(|claims| claims.preferred_region.as_deref());
+    let preferred_region = match body.preferred_region.as_deref().or(account_region) {
         None | Some("") => None,
         Some(region) => match Region::parse(region) {
             Ok(region) => Some(region),
@@ -164,21 +303,47 @@ async fn matchmake_inner(
             Err(problem) => return bad(format!("roomOverride: {problem}")),
         },
     };
+    let mode = match body.mode.as_deref() {
+        None | Some("") => GameMode::arena(),
+        Some(mode) => match GameMode::parse(mode) {
+            Ok(mode) => mode,
+            Err(problem) => return bad(format!("mode: {problem}")),
+        },
+    };
+    // The token's role byte: 0 player, 1 spectator (coil_match::token).
+    let role = match body.role.as_deref() {
+        None | Some("") | Some("player") => 0,
+        Some("spectator") => 1,
+        Some(_) => return bad("role: use \"player\" or \"spectator\"".to_string()),
+    };
     let request = PlacementRequest {
         preferred_region,
         room_override,
+        mode,
     };
     let now = now_ms();
-    let placement = match matchmaker
+    let placing = matchmaker
         .directory
-        .matchmake(&request, &matchmaker.settings.policy, now)
-        .await
-    {
-        Ok(placement) => placement,
-        Err(failure) => return match_error(failure),
-    };
-    let claims =
+        .matchmake(&request, &matchmaker.settings.policy, now);
+    let placement =
+        match tokio::time::timeout(matchmaker.settings.matchmake_deadline, placing).await {
+            Ok(Ok(placement)) => placement,
+            Ok(Err(failure)) => return match_error(failure),
+            // A reservation the directory made after the deadline simply expires unused.
+            Err(_) => {
+                return match_error(MatchError::Directory(DirectoryError::Timeout {
+                    operation: "matchmake",
+                }));
+            }
+        };
+    let region_reason = matchmaker.settings.policy.region_reason(
+        request.preferred_region.as_ref(),
+        request.room_override.is_some(),
+        &placement.region,
+    );
+    let mut claims =
         placement.join_claims(&player_id, &player_name, matchmaker.settings.token_ttl, now);
+    claims.role = role;
     let token = match matchmaker.signer.sign(&claims) {
         Ok(token) => token,
         Err(problem) => {
@@ -199,7 +364,10 @@ async fn matchmake_inner(
         join_token: token,
         expires_at: claims.expires_at_ms,
         region: placement.region.to_string(),
+        mode: placement.mode.to_string(),
+        region_reason,
     };
+    crate::metrics::matchmake_placement(region_reason.as_str());
     ("ok", Json(answer).into_response())
 }
 
@@ -211,6 +379,10 @@ fn match_error(failure: MatchError) -> (&'static str, Response) {
         MatchError::OverrideConflict { .. } => "override_conflict",
         MatchError::NoCapacity { .. } => "no_capacity",
         MatchError::Contended { .. } => "contended",
+        MatchError::UnknownMode => "unknown_mode",
+        // Shed without touching Redis (reconnecting, breaker open, too many in flight): the
+        // cause is already logged once by the directory, not once per request.
+        MatchError::Directory(DirectoryError::Unavailable { .. }) => "shed",
         MatchError::Directory(problem) => {
             crate::rate_limited_warn!(cause = %problem, "directory unavailable during matchmake");
             "error"
@@ -229,6 +401,81 @@ fn match_error(failure: MatchError) -> (&'static str, Response) {
     (result, response)
 }
 
+/// What `coil matchmaker` serves besides placement: its health, readiness and metrics.
+pub(crate) struct ServiceState {
+    pub started: Instant,
+    pub directory: Arc<dyn RoomDirectory>,
+    /// Every region the directory gauges cover.
+    pub regions: Vec<Region>,
+    pub policy: PlacementPolicy,
+    pub process: metrics_process::Collector,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// `GET /api/health` and `GET /api/ready` of the matchmaker process.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ServiceHealth {
+    /// Always `ok`: a matchmaker that answers is ready.
+    #[schema(value_type = String)]
+    status: &'static str,
+    /// Always `matchmaker`.
+    #[schema(value_type = String)]
+    role: &'static str,
+    #[schema(value_type = String)]
+    version: &'static str,
+    uptime_seconds: u64,
+}
+
+pub(crate) fn service_routes(state: ServiceState) -> Router {
+    Router::new()
+        .route("/api/health", axum::routing::get(service_health))
+        .route("/api/ready", axum::routing::get(service_ready))
+        .route("/metrics", axum::routing::get(service_metrics))
+        .with_state(Arc::new(state))
+}
+
+fn health_of(state: &ServiceState) -> Json<ServiceHealth> {
+    Json(ServiceHealth {
+        status: "ok",
+        role: "matchmaker",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started.elapsed().as_secs(),
+    })
+}
+
+/// The matchmaker is alive.
+#[utoipa::path(get, path = "/api/health", tag = "matchmaker",
+    responses((status = 200, description = "Alive.", body = ServiceHealth)))]
+async fn service_health(State(state): State<Arc<ServiceState>>) -> Json<ServiceHealth> {
+    health_of(&state)
+}
+
+/// The matchmaker takes requests (it keeps no state of its own to wait for).
+#[utoipa::path(get, path = "/api/ready", tag = "matchmaker",
+    responses((status = 200, description = "Ready.", body = ServiceHealth)))]
+async fn service_ready(State(state): State<Arc<ServiceState>>) -> Json<ServiceHealth> {
+    health_of(&state)
+}
+
+/// Prometheus metrics, the directory's gauges included.
+#[utoipa::path(get, path = "/metrics", tag = "matchmaker",
+    responses((status = 200, description = "Every metric of the process.", content_type = "text/plain", body = String)))]
+async fn service_metrics(State(state): State<Arc<ServiceState>>) -> String {
+    state.process.collect();
+    crate::fleet::export_directory_gauges(&*state.directory, &state.regions, &state.policy).await;
+    state.metrics.render()
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(service_health, service_ready, service_metrics))]
+struct ServiceApi;
+
+/// The OpenAPI document of [`service_routes`].
+pub(crate) fn service_openapi() -> utoipa::openapi::OpenApi {
+    ServiceApi::openapi()
+}
+
 /// Constant-time comparison of the bearer secret.
 pub(crate) fn authorized(headers: &HeaderMap, secret: &str) -> bool {
     let Some(given) = headers
@@ -244,6 +491,16 @@ pub(crate) fn authorized(headers: &HeaderMap, secret: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A node's heartbeat, for nodes that cannot reach the directory store themselves.
+#[utoipa::path(post, path = "/internal/room-heartbeat", tag = "internal", request_body = HeartbeatSchema,
+    security(("internalSecret" = [])),
+    responses(
+        (status = 204, description = "Stored."),
+        (status = 400, description = "`bad_request`: the heartbeat does not validate.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong internal secret.", body = ErrorBody),
+        (status = 503, description = "`directory_unavailable`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 async fn room_heartbeat(
     State(matchmaker): State<Arc<Matchmaker>>,
     headers: HeaderMap,
@@ -280,11 +537,15 @@ async fn room_heartbeat(
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(problem) => {
             crate::rate_limited_warn!(cause = %problem, "heartbeat could not be stored");
-            error(
+            let mut response = error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "directory_unavailable",
                 "directory unavailable",
-            )
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+            response
         }
     }
 }

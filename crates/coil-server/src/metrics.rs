@@ -4,44 +4,22 @@
 //! Gauges that describe the whole node (rooms by state, players) are computed from the room
 //! registry at scrape time rather than kept as running deltas, so they cannot drift.
 
-use std::sync::OnceLock;
+use std::sync::Once;
 use std::time::Duration;
 
+use coil_match::RoomState;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
-const TIME_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-];
-const JOIN_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-];
+static DESCRIBED: Once = Once::new();
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// Installs the process-wide Prometheus recorder once and returns its handle. Several nodes
-/// in one test process share it.
+/// Installs the process-wide Prometheus recorder (`coil_service::metrics`) and describes the
+/// node's metrics once; returns the handle `/metrics` renders. Several nodes in one test
+/// process share it.
 pub fn install() -> PrometheusHandle {
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), TIME_BUCKETS)
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("coil_join_latency_seconds".into()),
-                        JOIN_BUCKETS,
-                    )
-                })
-                .expect("bucket lists are non-empty")
-                .build_recorder();
-            let handle = recorder.handle();
-            // A recorder may already be installed by an embedding application; then our
-            // handle simply renders nothing of theirs.
-            let _ = metrics::set_global_recorder(recorder);
-            describe();
-            handle
-        })
-        .clone()
+    let handle = coil_service::metrics::install();
+    DESCRIBED.call_once(describe);
+    handle
 }
 
 fn describe() {
@@ -89,24 +67,117 @@ fn describe() {
     describe_gauge!("coil_node_draining", "1 while the node drains.");
     describe_gauge!("coil_node_ready", "1 while the node takes new players.");
     describe_counter!("coil_leaderboard_writes_total", "Score writes by result.");
+    describe_counter!(
+        "coil_agones_sdk_requests_total",
+        "Calls to the Agones SDK server (AGONES=1) by call and result (ok, error)."
+    );
+    describe_counter!(
+        "coil_reconnects_total",
+        "Seats held for a reconnect, resumed, or expired after the grace."
+    );
+    describe_counter!(
+        "coil_room_reports_total",
+        "Match results and flags rooms reported, by kind and what became of them."
+    );
+    describe_counter!(
+        "coil_matches_total",
+        "Matches finished, by mode and reason."
+    );
+    describe_counter!(
+        "coil_game_events_total",
+        "A game's own counters (inputs refused, shots, kills, …), by mode and event."
+    );
+    describe_counter!(
+        "coil_flags_total",
+        "Flags games raised for review, by mode and kind."
+    );
+    describe_gauge!(
+        "coil_leaderboard_pending_scores",
+        "Finished runs waiting to be written (queued or being retried)."
+    );
+    describe_counter!(
+        "coil_leaderboard_write_retries_total",
+        "Score writes retried after the database failed or timed out."
+    );
+    describe_counter!(
+        "coil_directory_heartbeats_total",
+        "Full room-directory heartbeats by result (ok, error)."
+    );
+    describe_counter!(
+        "coil_matchmake_requests_total",
+        "Matchmake requests by result (ok, bad_request, no_capacity, override_conflict, \
+         contended, shed, error)."
+    );
+    describe_counter!(
+        "coil_matchmake_placements_total",
+        "Seats handed out by why the player got its region (preferred, neighbour, fallback, room)."
+    );
+    coil_match::metrics::describe();
+}
+
+/// Creates every series a node exports before anything happens, so a scrape of a fresh node
+/// already shows them at zero (dashboards and absent-metric alerts need them), one per mode
+/// where the series has a mode label.
+pub fn register_at_zero(modes: &[&str]) {
+    for mode in modes {
+        let mode = mode.to_string();
+        let _ = histogram!("coil_tick_duration_seconds", "mode" => mode.clone());
+        let _ = histogram!("coil_encode_duration_seconds", "mode" => mode.clone());
+        counter!("coil_tick_overruns_total", "mode" => mode.clone()).absolute(0);
+        counter!("coil_ws_bytes_sent_total", "mode" => mode.clone()).absolute(0);
+        counter!("coil_dropped_frames_total", "mode" => mode).absolute(0);
+    }
+    counter!("coil_ws_bytes_received_total").absolute(0);
+    gauge!("coil_connections_open").increment(0.0);
+    let _ = histogram!("coil_join_latency_seconds");
+    for result in ["ok", "room_full", "draining"] {
+        counter!("coil_joins_total", "result" => result).absolute(0);
+    }
 }
 
 pub fn tick_finished(
+    mode: &str,
     tick: Duration,
     encode: Duration,
     overrun: bool,
     bytes_sent: u64,
     dropped: u64,
 ) {
-    histogram!("coil_tick_duration_seconds").record(tick.as_secs_f64());
-    histogram!("coil_encode_duration_seconds").record(encode.as_secs_f64());
+    // Mode names come from the node's configuration: a bounded label set.
+    let mode = mode.to_owned();
+    histogram!("coil_tick_duration_seconds", "mode" => mode.clone()).record(tick.as_secs_f64());
+    histogram!("coil_encode_duration_seconds", "mode" => mode.clone()).record(encode.as_secs_f64());
     if overrun {
-        counter!("coil_tick_overruns_total").increment(1);
+        counter!("coil_tick_overruns_total", "mode" => mode.clone()).increment(1);
     }
-    counter!("coil_ws_bytes_sent_total").increment(bytes_sent);
+    counter!("coil_ws_bytes_sent_total", "mode" => mode.clone()).increment(bytes_sent);
     if dropped > 0 {
-        counter!("coil_dropped_frames_total").increment(dropped);
+        counter!("coil_dropped_frames_total", "mode" => mode).increment(dropped);
     }
+}
+
+/// `outcome`: held, resumed, expired, refused.
+pub fn reconnect(outcome: &'static str) {
+    counter!("coil_reconnects_total", "outcome" => outcome).increment(1);
+}
+
+/// `kind`: match_result, flag; `outcome`: queued, dropped, discarded.
+pub fn report(kind: &'static str, outcome: &'static str) {
+    counter!("coil_room_reports_total", "kind" => kind, "outcome" => outcome).increment(1);
+}
+
+/// A game's own counter grew by `delta` (`event` names come from the game's fixed set).
+pub fn game_events(mode: &str, event: &'static str, delta: u64) {
+    counter!("coil_game_events_total", "mode" => mode.to_owned(), "event" => event)
+        .increment(delta);
+}
+
+pub fn match_finished(mode: &str, reason: &'static str) {
+    counter!("coil_matches_total", "mode" => mode.to_owned(), "reason" => reason).increment(1);
+}
+
+pub fn flag(mode: &str, kind: &'static str) {
+    counter!("coil_flags_total", "mode" => mode.to_owned(), "kind" => kind).increment(1);
 }
 
 pub fn bytes_received(bytes: usize) {
@@ -128,6 +199,24 @@ pub fn disconnect(reason: &'static str) {
 
 pub fn leaderboard_write(result: &'static str) {
     counter!("coil_leaderboard_writes_total", "result" => result).increment(1);
+}
+
+/// `call` is one of ready, health, allocate, shutdown, counter, gameserver.
+pub fn agones_sdk_request(call: &'static str, ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    counter!("coil_agones_sdk_requests_total", "call" => call, "result" => result).increment(1);
+}
+
+pub fn leaderboard_pending(count: usize) {
+    gauge!("coil_leaderboard_pending_scores").set(count as f64);
+}
+
+pub fn leaderboard_write_retry() {
+    counter!("coil_leaderboard_write_retries_total").increment(1);
+}
+
+pub fn directory_heartbeat(result: &'static str) {
+    counter!("coil_directory_heartbeats_total", "result" => result).increment(1);
 }
 
 pub fn connections_open(delta: f64) {
@@ -222,4 +311,45 @@ mod tests {
         // Unless the clock crossed a second boundary between calls, both are suppressed.
         assert!(second.is_none() || third.is_none());
     }
+}
+
+/// One `POST /api/matchmake`: its result label, and how long it took (`None` when it was
+/// refused before any placement work, e.g. by a rate limit).
+pub fn matchmake_request(result: &'static str, took: Option<Duration>) {
+    counter!("coil_matchmake_requests_total", "result" => result).increment(1);
+    if let Some(took) = took {
+        histogram!("coil_matchmake_duration_seconds").record(took.as_secs_f64());
+    }
+}
+
+/// A matchmake that placed a player, by why it got its region.
+pub fn matchmake_placement(region_reason: &'static str) {
+    counter!("coil_matchmake_placements_total", "region_reason" => region_reason).increment(1);
+}
+
+/// A region's figures from one directory snapshot (scrape time).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DirectoryFigures {
+    /// Rooms by state, indexed by `RoomState::index` (terminated rooms are not exported).
+    pub rooms_by_state: [u64; 4],
+    pub humans: u64,
+    pub warm_rooms: u64,
+    pub seats_free: u64,
+    pub active_nodes: u64,
+    pub draining_nodes: u64,
+}
+
+/// Sets the `coil_directory_*` gauges of `region`.
+pub fn directory_region(region: String, figures: DirectoryFigures) {
+    for state in [RoomState::Warm, RoomState::Active, RoomState::Draining] {
+        gauge!("coil_directory_rooms", "region" => region.clone(), "state" => state.as_str())
+            .set(figures.rooms_by_state[state.index()] as f64);
+    }
+    gauge!("coil_directory_humans", "region" => region.clone()).set(figures.humans as f64);
+    gauge!("coil_directory_warm_rooms", "region" => region.clone()).set(figures.warm_rooms as f64);
+    gauge!("coil_directory_seats_free", "region" => region.clone()).set(figures.seats_free as f64);
+    gauge!("coil_directory_nodes", "region" => region.clone(), "state" => "active")
+        .set(figures.active_nodes as f64);
+    gauge!("coil_directory_nodes", "region" => region, "state" => "draining")
+        .set(figures.draining_nodes as f64);
 }

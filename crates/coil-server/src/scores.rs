@@ -1,91 +1,639 @@
-//! Server-side score recording: the room hands a finished run to [`ScoreSink`], which issues a
-//! signed receipt at once and queues the row for a single writer task. A room never waits on
-//! the database; when the queue is full the score is counted as dropped and logged.
+//! Server-side score recording: a room hands a finished run to [`ScoreSink`], which queues the
+//! row for a single writer task; the writer retries a row until the database has it, and hands
+//! its receipt back to the room once the row is durable.
+//!
+//! # Receipts after durability
+//! A score receipt is proof that the leaderboard holds a row, so it is released only after the
+//! row committed: [`ScoreSink::record_durable`] queues the run, and the room picks the receipts
+//! that became durable up with [`ScoreSink::take_durable_receipts`] (no waiting: a short lock on
+//! a per-room list the writer fills), and writes each into its player's next message. A crash
+//! between the death and the commit loses the run and no receipt was handed out for it.
+//!
+//! # Nothing lost while the database is down
+//! The queue holds [`SCORE_QUEUE`] runs (minutes of deaths for a node); the writer retries the
+//! oldest run with backoff (100 ms doubling to 5 s) and takes no new run from the queue until it
+//! is stored, so a long outage fills the queue and only then are runs dropped (counted in
+//! `coil_leaderboard_writes_total{result="dropped"}`). At shutdown the writer keeps trying for
+//! `flush_deadline`, then writes the runs it could not store to the spill file, which the next
+//! start replays (recording is idempotent by run id).
+//!
+//! A room never waits on the database; nothing here blocks a runtime thread.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use coil_store::{Leaderboard, ReceiptKey, ScoreEntry};
+use coil_game::PlayerId;
+use coil_store::{AccountId, Leaderboard, ReceiptKey, ScoreEntry};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::metrics as m;
 use crate::room::{RoomId, unix_millis};
 
-/// Scores waiting for the writer. At a few hundred deaths per second per node this is
-/// seconds of buffer; beyond it the database is down and the count of drops says so.
-const SCORE_QUEUE: usize = 10_000;
+/// Runs waiting for the writer. A node records a few hundred deaths per second at most, so this
+/// rides out minutes of database outage; an entry is ~200 bytes, 20 MB when full. Overflow
+/// policy: the newest run is dropped and counted.
+pub const SCORE_QUEUE: usize = 100_000;
 
-/// Cheap to clone; one per room.
+/// Runs the writer takes from the queue at once; while it retries, they wait here.
+const WRITE_BATCH: usize = 64;
+
+/// A receipt whose row is durable, for the room to send to `player`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurableReceipt {
+    pub player: PlayerId,
+    pub receipt: String,
+}
+
+/// Receipts of one room that became durable since the room last looked.
+#[derive(Debug, Default)]
+struct ReceiptInbox {
+    ready: Mutex<Vec<DurableReceipt>>,
+}
+
+/// A receipt waiting for its row to commit.
+struct PendingReceipt {
+    inbox: Weak<ReceiptInbox>,
+    player: PlayerId,
+    receipt: String,
+}
+
+/// One run on its way to the database.
+struct Pending {
+    entry: ScoreEntry,
+    /// The player's account (an account or guest id from the join token), if it has one.
+    account: Option<AccountId>,
+    receipt: Option<PendingReceipt>,
+    /// Read back from the spill file at start.
+    replayed: bool,
+}
+
+/// Where a room records finished runs. Cheap to clone; give each room its own with
+/// [`ScoreSink::for_room`] (clones share the receipt inbox, so two rooms on one clone would see
+/// each other's receipts).
 #[derive(Clone)]
 pub struct ScoreSink {
-    queue: mpsc::Sender<ScoreEntry>,
+    queue: Queue,
     receipts: Arc<ReceiptKey>,
     node_id: Arc<str>,
+    inbox: Arc<ReceiptInbox>,
+}
+
+/// Where queued runs go.
+#[derive(Clone)]
+enum Queue {
+    /// The writer task.
+    Writer(mpsc::Sender<Pending>),
+    /// A test reading the entries itself; no receipt ever becomes durable.
+    Entries(mpsc::Sender<ScoreEntry>),
 }
 
 impl ScoreSink {
-    /// A sink feeding `queue` directly (the writer task, or a test that reads the queue).
+    /// A sink feeding `queue` directly (a test that reads the queue instead of a writer task;
+    /// receipts from [`ScoreSink::record_durable`] are then never released).
     pub fn new(
         queue: mpsc::Sender<ScoreEntry>,
         receipts: Arc<ReceiptKey>,
         node_id: &str,
     ) -> ScoreSink {
         ScoreSink {
-            queue,
+            queue: Queue::Entries(queue),
             receipts,
             node_id: node_id.into(),
+            inbox: Arc::default(),
         }
     }
 
-    /// Records a finished run and returns its receipt (none for an empty score).
-    pub fn record(&self, room: &RoomId, name: &str, score: u32) -> Option<String> {
-        if score == 0 {
-            return None;
+    fn with_writer(
+        queue: mpsc::Sender<Pending>,
+        receipts: Arc<ReceiptKey>,
+        node_id: &str,
+    ) -> ScoreSink {
+        ScoreSink {
+            queue: Queue::Writer(queue),
+            receipts,
+            node_id: node_id.into(),
+            inbox: Arc::default(),
         }
-        let entry = ScoreEntry {
+    }
+
+    /// The same writer, with a receipt inbox of its own: one per room.
+    pub fn for_room(&self) -> ScoreSink {
+        ScoreSink {
+            inbox: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    fn entry(&self, room: &RoomId, name: &str, score: u32) -> ScoreEntry {
+        ScoreEntry {
             run_id: format!("{}-{:032x}", self.node_id, rand::random::<u128>()),
             name: name.to_string(),
             score,
             room: room.to_string(),
             recorded_at_ms: unix_millis(),
+        }
+    }
+
+    fn enqueue(&self, pending: Pending) -> bool {
+        let queued = match &self.queue {
+            Queue::Writer(queue) => queue.try_send(pending).is_ok(),
+            Queue::Entries(queue) => queue.try_send(pending.entry).is_ok(),
         };
-        let receipt = self.receipts.issue(&entry);
-        if self.queue.try_send(entry).is_err() {
+        if !queued {
             m::leaderboard_write("dropped");
             crate::rate_limited_warn!("leaderboard queue full: dropping a score");
+            return false;
         }
-        Some(receipt)
+        true
+    }
+
+    /// Records a finished run of `player`; its receipt comes back through
+    /// [`ScoreSink::take_durable_receipts`] once the row is durable. The row carries `account`
+    /// (a join token's account or guest id; anything that is not a valid account id is
+    /// recorded without one). False if nothing was queued (an empty score, or the queue is
+    /// full).
+    pub fn record_durable(
+        &self,
+        room: &RoomId,
+        player: PlayerId,
+        name: &str,
+        account: Option<&str>,
+        score: u32,
+    ) -> bool {
+        if score == 0 {
+            return false;
+        }
+        let entry = self.entry(room, name, score);
+        let receipt = PendingReceipt {
+            inbox: Arc::downgrade(&self.inbox),
+            player,
+            receipt: self.receipts.issue(&entry),
+        };
+        self.enqueue(Pending {
+            entry,
+            account: account.and_then(|id| AccountId::parse(id).ok()),
+            receipt: Some(receipt),
+            replayed: false,
+        })
+    }
+
+    /// Moves the receipts that became durable since the last call into `out`. Never waits on
+    /// the database: it takes a lock the writer holds only to push one receipt.
+    pub fn take_durable_receipts(&self, out: &mut Vec<DurableReceipt>) {
+        let mut ready = self
+            .inbox
+            .ready
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        out.append(&mut ready);
     }
 }
 
-/// Starts the writer task. It ends when every sink is dropped and the queue is empty.
+/// Tunables of the writer task.
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    /// First delay before retrying a run the database did not take; doubles up to `retry_max`.
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+    /// Deadline of one write attempt (on top of the store's own statement deadline).
+    pub attempt_timeout: Duration,
+    /// After the last sink is dropped, how long the writer keeps trying before spilling.
+    pub flush_deadline: Duration,
+    /// Runs not stored by the flush deadline are written here and replayed at the next start.
+    /// `None`: they are lost (and counted).
+    pub spill_file: Option<PathBuf>,
+    /// Turns true when the node stops: the flush deadline starts even if some sink is still
+    /// alive (a connection that outlived the drain keeps its room, and so a sink, alive).
+    pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+impl Default for WriterSettings {
+    fn default() -> WriterSettings {
+        WriterSettings {
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(6),
+            flush_deadline: Duration::from_secs(3),
+            spill_file: None,
+            shutdown: None,
+        }
+    }
+}
+
+/// Starts the writer task with [`WriterSettings::default`] (no spill file). It ends when every
+/// sink is dropped and the queue is empty (or the flush deadline passed).
 pub fn start_writer(
     leaderboard: Leaderboard,
     receipts: Arc<ReceiptKey>,
     node_id: &str,
 ) -> (ScoreSink, tokio::task::JoinHandle<()>) {
-    let (queue, mut pending) = mpsc::channel::<ScoreEntry>(SCORE_QUEUE);
-    let writer = tokio::spawn(async move {
-        while let Some(entry) = pending.recv().await {
-            match tokio::time::timeout(Duration::from_secs(5), leaderboard.record(&entry)).await {
-                Ok(Ok(_)) => m::leaderboard_write("ok"),
-                Ok(Err(error)) => {
-                    m::leaderboard_write("error");
-                    crate::rate_limited_warn!(cause = %error, "failed to record a score");
+    start_writer_with(leaderboard, receipts, node_id, WriterSettings::default())
+}
+
+/// Starts the writer task; first replays the spill file, if there is one.
+pub fn start_writer_with(
+    leaderboard: Leaderboard,
+    receipts: Arc<ReceiptKey>,
+    node_id: &str,
+    settings: WriterSettings,
+) -> (ScoreSink, tokio::task::JoinHandle<()>) {
+    let (queue, pending) = mpsc::channel::<Pending>(SCORE_QUEUE);
+    let writer = tokio::spawn(write_scores(leaderboard, pending, settings));
+    (ScoreSink::with_writer(queue, receipts, node_id), writer)
+}
+
+/// Outcome of one attempt to store a run.
+enum Attempt {
+    Stored,
+    /// The database may take it later (down, slow, restarting).
+    Retry,
+    /// It will never take it (an invalid entry): counted and dropped.
+    Refused,
+}
+
+async fn attempt(
+    leaderboard: &Leaderboard,
+    entry: &ScoreEntry,
+    account: Option<&AccountId>,
+    limit: Duration,
+) -> Attempt {
+    match tokio::time::timeout(limit, leaderboard.record_for_account(entry, account)).await {
+        Ok(Ok(_)) => Attempt::Stored,
+        Ok(Err(error)) if error.is_transient() => {
+            // The store already fails fast while the database is known down; log the cause
+            // of the first failure of a run, not every retry.
+            crate::rate_limited_warn!(cause = %error, "failed to record a score; will retry");
+            Attempt::Retry
+        }
+        Ok(Err(error)) => {
+            crate::rate_limited_warn!(cause = %error, "the leaderboard refused a score");
+            Attempt::Refused
+        }
+        Err(_) => {
+            crate::rate_limited_warn!("recording a score timed out; will retry");
+            Attempt::Retry
+        }
+    }
+}
+
+async fn write_scores(
+    leaderboard: Leaderboard,
+    mut queue: mpsc::Receiver<Pending>,
+    settings: WriterSettings,
+) {
+    let mut backlog: VecDeque<Pending> = VecDeque::new();
+    let mut replaying = 0usize;
+    if let Some(path) = &settings.spill_file {
+        for (entry, account) in read_spill(path).await {
+            backlog.push_back(Pending {
+                entry,
+                account,
+                receipt: None,
+                replayed: true,
+            });
+        }
+        replaying = backlog.len();
+        if replaying > 0 {
+            tracing::info!(
+                runs = replaying,
+                "replaying scores spilled at the last shutdown"
+            );
+        }
+    }
+    let mut retry_delay = settings.retry_min;
+    // When every sink was gone (the node is shutting down): from then on the writer has
+    // `flush_deadline` to store what it holds.
+    let mut closed_at: Option<Instant> = None;
+    let mut shutdown = settings.shutdown.clone();
+    let stopping = |shutdown: &Option<tokio::sync::watch::Receiver<bool>>| {
+        shutdown.as_ref().is_some_and(|stop| *stop.borrow())
+    };
+    loop {
+        m::leaderboard_pending(backlog.len() + queue.len());
+        if closed_at.is_none() && (queue.is_closed() || stopping(&shutdown)) {
+            closed_at = Some(Instant::now());
+        }
+        if backlog.is_empty() {
+            if closed_at.is_some() {
+                // Stopping: take what is queued, then finish.
+                match queue.try_recv() {
+                    Ok(pending) => backlog.push_back(pending),
+                    Err(_) => break,
                 }
-                Err(_) => {
-                    m::leaderboard_write("error");
-                    crate::rate_limited_warn!("recording a score timed out");
+            } else {
+                let next = tokio::select! {
+                    next = queue.recv() => next,
+                    _ = async {
+                        match shutdown.as_mut() {
+                            Some(stop) => {
+                                let _ = stop.wait_for(|stop| *stop).await;
+                            }
+                            None => std::future::pending().await,
+                        }
+                    } => continue,
+                };
+                match next {
+                    Some(pending) => backlog.push_back(pending),
+                    None => break,
+                }
+            }
+            while backlog.len() < WRITE_BATCH {
+                match queue.try_recv() {
+                    Ok(pending) => backlog.push_back(pending),
+                    Err(_) => break,
                 }
             }
         }
-    });
-    (
-        ScoreSink {
-            queue,
-            receipts,
-            node_id: node_id.into(),
-        },
-        writer,
-    )
+        let Some(front) = backlog.front() else {
+            continue;
+        };
+        let limit = match closed_at {
+            Some(since) => settings
+                .flush_deadline
+                .saturating_sub(since.elapsed())
+                .min(settings.attempt_timeout),
+            None => settings.attempt_timeout,
+        };
+        if limit.is_zero() {
+            spill_and_stop(&settings, &mut queue, backlog).await;
+            return;
+        }
+        match attempt(&leaderboard, &front.entry, front.account.as_ref(), limit).await {
+            Attempt::Stored => {
+                m::leaderboard_write("ok");
+                retry_delay = settings.retry_min;
+                let stored = backlog.pop_front().expect("the front exists");
+                if let Some(receipt) = stored.receipt
+                    && let Some(inbox) = receipt.inbox.upgrade()
+                {
+                    inbox
+                        .ready
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(DurableReceipt {
+                            player: receipt.player,
+                            receipt: receipt.receipt,
+                        });
+                }
+                if stored.replayed {
+                    replaying -= 1;
+                    if replaying == 0
+                        && let Some(path) = &settings.spill_file
+                    {
+                        remove_spill(path).await;
+                    }
+                }
+            }
+            Attempt::Refused => {
+                m::leaderboard_write("error");
+                let refused = backlog.pop_front().expect("the front exists");
+                replaying -= usize::from(refused.replayed);
+            }
+            Attempt::Retry => {
+                m::leaderboard_write_retry();
+                // Sleep in short steps, so a shutdown that starts meanwhile is noticed at once.
+                let wake_at = Instant::now() + retry_delay;
+                while Instant::now() < wake_at && closed_at.is_none() {
+                    let step = (wake_at - Instant::now()).min(Duration::from_millis(100));
+                    tokio::time::sleep(step).await;
+                    if queue.is_closed() || stopping(&shutdown) {
+                        closed_at = Some(Instant::now());
+                    }
+                }
+                retry_delay = (retry_delay * 2).min(settings.retry_max);
+            }
+        }
+    }
+    m::leaderboard_pending(0);
+}
+
+async fn spill_and_stop(
+    settings: &WriterSettings,
+    queue: &mut mpsc::Receiver<Pending>,
+    mut backlog: VecDeque<Pending>,
+) {
+    while let Ok(pending) = queue.try_recv() {
+        backlog.push_back(pending);
+    }
+    spill(settings, backlog).await;
+    m::leaderboard_pending(0);
+}
+
+/// A spilled run, one JSON object per line.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpilledRun {
+    run_id: String,
+    name: String,
+    score: u32,
+    room: String,
+    recorded_at_ms: i64,
+    #[serde(default)]
+    account: Option<String>,
+}
+
+/// Writes the runs the database did not take to the spill file (atomically: a temporary file
+/// renamed over it, so a crash mid-write leaves the previous file).
+async fn spill(settings: &WriterSettings, backlog: VecDeque<Pending>) {
+    let runs = backlog.len();
+    if runs == 0 {
+        return;
+    }
+    let Some(path) = &settings.spill_file else {
+        for _ in 0..runs {
+            m::leaderboard_write("dropped");
+        }
+        tracing::error!(
+            runs,
+            "the leaderboard is unreachable at shutdown; scores lost"
+        );
+        return;
+    };
+    let mut text = String::new();
+    for pending in backlog {
+        let entry = pending.entry;
+        let run = SpilledRun {
+            run_id: entry.run_id,
+            name: entry.name,
+            score: entry.score,
+            room: entry.room,
+            recorded_at_ms: entry.recorded_at_ms,
+            account: pending.account.map(|id| id.as_str().to_owned()),
+        };
+        if let Ok(line) = serde_json::to_string(&run) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    let temporary = path.with_extension("tmp");
+    let written = async {
+        tokio::fs::write(&temporary, text.as_bytes()).await?;
+        tokio::fs::File::open(&temporary).await?.sync_all().await?;
+        tokio::fs::rename(&temporary, path).await
+    }
+    .await;
+    match written {
+        Ok(()) => tracing::warn!(
+            runs,
+            file = %path.display(),
+            "the leaderboard is unreachable at shutdown; scores kept for the next start"
+        ),
+        Err(error) => {
+            for _ in 0..runs {
+                m::leaderboard_write("dropped");
+            }
+            tracing::error!(runs, cause = %error, file = %path.display(), "could not keep unwritten scores; scores lost");
+        }
+    }
+}
+
+/// Largest spill file read back (a full queue is ~20 MB).
+const MAX_SPILL_BYTES: u64 = 64 * 1024 * 1024;
+
+async fn read_spill(path: &Path) -> Vec<(ScoreEntry, Option<AccountId>)> {
+    match tokio::fs::metadata(path).await {
+        Ok(metadata) if metadata.len() > MAX_SPILL_BYTES => {
+            tracing::error!(file = %path.display(), "the score spill file is too large to replay; ignoring it");
+            return Vec::new();
+        }
+        Ok(_) => {}
+        Err(_) => return Vec::new(),
+    }
+    let Ok(text) = tokio::fs::read_to_string(path).await else {
+        tracing::error!(file = %path.display(), "the score spill file is unreadable; ignoring it");
+        return Vec::new();
+    };
+    let mut entries = Vec::new();
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        match serde_json::from_str::<SpilledRun>(line) {
+            Ok(run) => entries.push((
+                ScoreEntry {
+                    run_id: run.run_id,
+                    name: run.name,
+                    score: run.score,
+                    room: run.room,
+                    recorded_at_ms: run.recorded_at_ms,
+                },
+                run.account.and_then(|id| AccountId::parse(&id).ok()),
+            )),
+            Err(_) => {
+                crate::rate_limited_warn!(file = %path.display(), "skipping a malformed line of the score spill file");
+            }
+        }
+    }
+    entries
+}
+
+async fn remove_spill(path: &Path) {
+    if let Err(error) = tokio::fs::remove_file(path).await
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(cause = %error, file = %path.display(), "could not remove the replayed score spill file");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Arc<ReceiptKey> {
+        Arc::new(ReceiptKey::from_secret(&[7u8; 32]).unwrap())
+    }
+
+    async fn sqlite(directory: &tempfile::TempDir) -> Leaderboard {
+        let url = format!("sqlite://{}", directory.path().join("lb.db").display());
+        Leaderboard::connect(&url).await.unwrap()
+    }
+
+    fn room() -> RoomId {
+        RoomId::parse("room-a").unwrap()
+    }
+
+    /// Waits (paused-clock friendly: each wait lets the writer run) until `count` receipts are in.
+    async fn receipts(sink: &ScoreSink, count: usize) -> Vec<DurableReceipt> {
+        let mut out = Vec::new();
+        for _ in 0..10_000 {
+            sink.take_durable_receipts(&mut out);
+            if out.len() >= count {
+                return out;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("only {} of {count} receipts became durable", out.len());
+    }
+
+    #[tokio::test]
+    async fn a_receipt_is_released_once_its_row_is_stored_and_only_to_its_room() {
+        let directory = tempfile::tempdir().unwrap();
+        let leaderboard = sqlite(&directory).await;
+        let (sink, writer) = start_writer(leaderboard.clone(), key(), "node-a");
+        let (first_room, second_room) = (sink.for_room(), sink.for_room());
+        assert!(first_room.record_durable(&room(), PlayerId(1), "ann", None, 30));
+        assert!(second_room.record_durable(&room(), PlayerId(1), "bob", None, 20));
+        assert!(!first_room.record_durable(&room(), PlayerId(2), "cid", None, 0));
+        let first = receipts(&first_room, 1).await;
+        let second = receipts(&second_room, 1).await;
+        assert_eq!((first.len(), second.len()), (1, 1));
+        assert_eq!(first[0].player, PlayerId(1));
+        // The receipt names the row the leaderboard holds.
+        let claimed = key().verify(&first[0].receipt).unwrap();
+        assert_eq!((claimed.name.as_str(), claimed.score), ("ann", 30));
+        let top = leaderboard.top(10).await.unwrap();
+        assert_eq!(top.len(), 2);
+        drop((sink, first_room, second_room));
+        writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn runs_the_database_cannot_take_at_shutdown_are_spilled_and_replayed() {
+        let directory = tempfile::tempdir().unwrap();
+        let leaderboard = sqlite(&directory).await;
+        let spill_file = directory.path().join("scores-pending.jsonl");
+        let settings = WriterSettings {
+            retry_min: Duration::from_millis(1),
+            retry_max: Duration::from_millis(5),
+            flush_deadline: Duration::from_millis(50),
+            spill_file: Some(spill_file.clone()),
+            ..WriterSettings::default()
+        };
+        // A closed pool stands for a database that is gone for good at shutdown.
+        leaderboard.close().await;
+        let (sink, writer) = start_writer_with(leaderboard, key(), "node-a", settings.clone());
+        for score in 1..=3 {
+            assert!(sink.record_durable(&room(), PlayerId(score), "ann", None, score));
+        }
+        drop(sink);
+        writer.await.unwrap();
+        let spilled = std::fs::read_to_string(&spill_file).unwrap();
+        assert_eq!(spilled.lines().count(), 3, "{spilled}");
+
+        // The next start replays them into a working database, then removes the file.
+        let leaderboard = sqlite(&directory).await;
+        let (sink, writer) = start_writer_with(leaderboard.clone(), key(), "node-a", settings);
+        drop(sink);
+        writer.await.unwrap();
+        let mut scores: Vec<u32> = leaderboard
+            .top(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.score)
+            .collect();
+        scores.sort_unstable();
+        assert_eq!(scores, [1, 2, 3]);
+        assert!(!spill_file.exists());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_the_newest_run_and_says_so() {
+        let (queue, mut reader) = mpsc::channel(1);
+        let sink = ScoreSink::new(queue, key(), "node-a");
+        assert!(sink.record_durable(&room(), PlayerId(1), "ann", None, 5));
+        assert!(!sink.record_durable(&room(), PlayerId(2), "bob", None, 6));
+        assert_eq!(reader.recv().await.unwrap().name, "ann");
+    }
 }

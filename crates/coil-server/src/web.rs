@@ -48,6 +48,21 @@ const FILES: &[WebFile] = &[
     web_file!("src/net.js", JAVASCRIPT),
     web_file!("src/render.js", JAVASCRIPT),
     web_file!("src/ui.js", JAVASCRIPT),
+    web_file!("src/account.js", JAVASCRIPT),
+    // Breach's client (web/src/breach/, docs/web-client.md).
+    web_file!("src/breach/breach.css", CSS),
+    web_file!("src/breach/game.js", JAVASCRIPT),
+    web_file!("src/breach/input.js", JAVASCRIPT),
+    web_file!("src/breach/interpolate.js", JAVASCRIPT),
+    web_file!("src/breach/map.js", JAVASCRIPT),
+    web_file!("src/breach/maps.js", JAVASCRIPT),
+    web_file!("src/breach/mirror.js", JAVASCRIPT),
+    web_file!("src/breach/net.js", JAVASCRIPT),
+    web_file!("src/breach/predict.js", JAVASCRIPT),
+    web_file!("src/breach/protocol.js", JAVASCRIPT),
+    web_file!("src/breach/render.js", JAVASCRIPT),
+    web_file!("src/breach/screens.js", JAVASCRIPT),
+    web_file!("src/breach/sound.js", JAVASCRIPT),
 ];
 
 /// The page talks to its own origin over HTTP and to game nodes over WebSockets (which may be
@@ -61,24 +76,77 @@ where
     S: Clone + Send + Sync + 'static,
 {
     Router::new()
-        .route(
-            "/",
-            get(|headers: HeaderMap| async move { serve("index.html", &headers) }),
-        )
-        .route(
-            "/index.html",
-            get(|headers: HeaderMap| async move { serve("index.html", &headers) }),
-        )
-        .route(
-            "/style.css",
-            get(|headers: HeaderMap| async move { serve("style.css", &headers) }),
-        )
-        .route(
-            "/src/{file}",
-            get(|Path(file): Path<String>, headers: HeaderMap| async move {
-                serve(&format!("src/{file}"), &headers)
-            }),
-        )
+        .route("/", get(index_page))
+        .route("/index.html", get(index_file))
+        .route("/style.css", get(stylesheet))
+        .route("/src/{file}", get(script))
+        .route("/src/breach/{file}", get(breach_asset))
+}
+
+/// The browser client's page.
+#[utoipa::path(get, path = "/", tag = "web",
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 304, description = "Not modified (`If-None-Match` matched the `ETag`)."),
+    ))]
+async fn index_page(headers: HeaderMap) -> Response {
+    serve("index.html", &headers)
+}
+
+/// The browser client's page, by its file name.
+#[utoipa::path(get, path = "/index.html", tag = "web",
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 304, description = "Not modified."),
+    ))]
+async fn index_file(headers: HeaderMap) -> Response {
+    serve("index.html", &headers)
+}
+
+/// The page's stylesheet.
+#[utoipa::path(get, path = "/style.css", tag = "web",
+    responses(
+        (status = 200, description = "The stylesheet.", content_type = "text/css", body = String),
+        (status = 304, description = "Not modified."),
+    ))]
+async fn stylesheet(headers: HeaderMap) -> Response {
+    serve("style.css", &headers)
+}
+
+/// One of the page's JavaScript modules.
+#[utoipa::path(get, path = "/src/{file}", tag = "web",
+    params(("file" = String, Path, example = "main.js", description = "A module's file name, e.g. `main.js`.")),
+    responses(
+        (status = 200, description = "The module.", content_type = "text/javascript", body = String),
+        (status = 304, description = "Not modified."),
+        (status = 404, description = "No such file.", content_type = "text/plain", body = String),
+    ))]
+async fn script(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    serve(&format!("src/{file}"), &headers)
+}
+
+/// One of breach's modules or its stylesheet.
+#[utoipa::path(get, path = "/src/breach/{file}", tag = "web",
+    params(("file" = String, Path, example = "game.js", description = "A file name under `web/src/breach/`.")),
+    responses(
+        (status = 200, description = "The file (JavaScript or CSS).", content_type = "text/javascript", body = String),
+        (status = 304, description = "Not modified."),
+        (status = 404, description = "No such file.", content_type = "text/plain", body = String),
+    ))]
+async fn breach_asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    serve(&format!("src/breach/{file}"), &headers)
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(index_page, index_file, stylesheet, script, breach_asset),
+    tags((name = "web", description = "The embedded browser client (`web/`)."))
+)]
+struct WebApi;
+
+/// The OpenAPI document of [`routes`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <WebApi as utoipa::OpenApi>::openapi()
 }
 
 /// Total bytes of the embedded files, i.e. what a first visit downloads before compression.

@@ -51,7 +51,19 @@ async fn matchmake_returns_a_room_and_a_token_that_joins() {
         format!("ws://{}/api/room/{room}", node.addr)
     );
     assert_eq!(answer["region"], "local");
+    assert_eq!(answer["regionReason"], "preferred");
     assert!(answer["expiresAt"].as_u64().unwrap() > 1_700_000_000_000);
+    // A region this matchmaker does not serve: placed in the default region, and told so.
+    let (status, elsewhere, _) = matchmake(
+        &node,
+        json!({"playerName": "bea", "preferredRegion": "mars"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{elsewhere}");
+    assert_eq!(
+        (&elsewhere["region"], &elsewhere["regionReason"]),
+        (&json!("local"), &json!("fallback"))
+    );
     let mut player = join_with(&node, &answer, "ann").await;
     player
         .wait_until(
@@ -274,7 +286,8 @@ async fn expired_tokens_are_refused() {
     let listener = coil_server::bind(config.listen).unwrap();
     let addr = listener.local_addr().unwrap();
     config.public_url = format!("ws://{addr}");
-    let services = coil_server::all_in_one(&config, Duration::from_secs(1)).unwrap();
+    let modes = coil_server::modes::configured(&config).unwrap();
+    let services = coil_server::all_in_one(&config, modes, Duration::from_secs(1)).unwrap();
     tokio::spawn(coil_server::run(
         config,
         listener,

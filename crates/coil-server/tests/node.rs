@@ -251,7 +251,7 @@ async fn bad_room_names_get_400_not_a_room() {
                 assert_eq!(response.status().as_u16(), 400, "room {bad}");
                 let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
                     .to_string();
-                assert!(body.contains("room names"), "{body}");
+                assert!(body.contains("room id"), "{body}");
             }
             other => panic!("expected an HTTP 400 for {bad}, got {other}"),
         }
@@ -353,10 +353,14 @@ async fn sigterm_drains_players_are_told_and_the_node_exits() {
     assert_eq!((status, body["reason"].as_str()), (503, Some("draining")));
     let (_, health) = node.get_json("/api/health").await;
     assert_eq!(health["rooms"]["draining"], 1);
-    // New players are turned away while the room drains.
-    let response = tokio_tungstenite::connect_async(node.ws_url("draining")).await;
-    assert!(
-        response.is_err(),
+    // New players are turned away while the room drains, with the code clients act on (the
+    // socket still upgrades: a player of a running match may resume its seat).
+    let mut late =
+        Player::join_only(&node, "draining", "late", coil_protocol::PROTOCOL_V11, None).await;
+    while late.read_one().await {}
+    assert_eq!(
+        late.errors.first().map(|(code, _)| *code),
+        Some(coil_protocol::ErrorCode::RoomDraining as u16),
         "a draining node must not take new players"
     );
     // The player leaves; the room ends; the node stops well before the deadline.

@@ -46,6 +46,12 @@ pub enum StoreError {
         after: Duration,
     },
 
+    /// The call was not sent: a call shortly before failed for lack of a database, and another
+    /// call is already probing whether it is back. Answered at once, so an outage turns into
+    /// quick errors instead of requests that each wait out the deadline.
+    #[error("leaderboard {operation} failed fast: the database was unreachable moments ago")]
+    Unavailable { operation: &'static str },
+
     /// A stored row holds a value the Rust types cannot represent (someone wrote to the table
     /// behind our back, since the schema's CHECK constraints forbid it).
     #[error("leaderboard row is corrupt: {reason}")]
@@ -63,4 +69,35 @@ pub enum StoreError {
     /// The receipt secret is unusable (too short).
     #[error("invalid receipt key: {reason}")]
     InvalidKey { reason: String },
+}
+
+impl StoreError {
+    /// True for failures that say nothing about the entry and may pass on a retry: a timeout,
+    /// an unreachable database, a connection lost mid-call. False for refusals that will repeat
+    /// (an invalid entry, a constraint, a bad configuration).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Timeout { .. } | StoreError::Unavailable { .. } => true,
+            StoreError::Database { source, .. } => database_unreachable(source),
+            _ => false,
+        }
+    }
+}
+
+/// Errors meaning "no database answered", as opposed to the database refusing the statement.
+pub(crate) fn database_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception) and 57P (operator intervention: the server
+        // is shutting down, restarting or not yet accepting connections).
+        sqlx::Error::Database(database) => database
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }

@@ -11,6 +11,13 @@
 //! drift apart. Only the migrations differ (`migrations/sqlite`, `migrations/postgres`), because
 //! the DDL for identity columns and integer widths differs.
 //!
+//! # When the database is down
+//! A call that finds no database (connection refused or lost, pool timeout, server shutting
+//! down) fails, and so does every call in the next `fail_fast_for` at once
+//! ([`StoreError::Unavailable`]); after that one call at a time probes until the database
+//! answers. An outage then costs requests a quick 503, not a deadline each. Nothing here
+//! retries: the node's score writer (`coil-server/src/scores.rs`) queues and retries rows.
+//!
 //! # What this module must not do
 //! Accept a score from anywhere but the game server's own bookkeeping, or wait on the database
 //! without a deadline: every call below is wrapped in [`tokio::time::timeout`].
@@ -18,7 +25,9 @@
 use std::future::Future;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
@@ -27,7 +36,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::error::StoreError;
+use crate::error::{StoreError, database_unreachable};
 use crate::name::validate_player_name;
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -36,8 +45,8 @@ static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// One statement for both backends. `ON CONFLICT (run_id) DO NOTHING` makes recording
 /// idempotent without a read-then-write race: the UNIQUE index decides, and `rows_affected`
 /// tells us which call won.
-const INSERT_SCORE_SQL: &str = "INSERT INTO scores (run_id, name, score, room, recorded_at) \
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id) DO NOTHING";
+const INSERT_SCORE_SQL: &str = "INSERT INTO scores (run_id, name, score, room, recorded_at, account_id) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO NOTHING";
 
 /// Matches `scores_top_idx` column for column so the database reads the index in order and stops
 /// after `LIMIT` rows. `id DESC` breaks exact ties (same score, same millisecond) in favour of
@@ -63,6 +72,12 @@ pub struct LeaderboardSettings {
     pub connect_timeout: Duration,
     /// Largest number of pooled connections. Must be ≥ 1.
     pub max_connections: u32,
+    /// Longest wait for a pooled connection, connecting included; at most `statement_timeout`.
+    /// With the database down, a call fails after this long (and the next ones at once), not
+    /// after the whole statement deadline.
+    pub acquire_timeout: Duration,
+    /// After a call found no database, how long further calls fail at once before one probes.
+    pub fail_fast_for: Duration,
 }
 
 impl Default for LeaderboardSettings {
@@ -71,6 +86,8 @@ impl Default for LeaderboardSettings {
             statement_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(30),
             max_connections: 8,
+            acquire_timeout: Duration::from_secs(1),
+            fail_fast_for: Duration::from_secs(1),
         }
     }
 }
@@ -109,7 +126,7 @@ pub enum Recorded {
 }
 
 #[derive(Debug, Clone)]
-enum Pool {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -119,6 +136,87 @@ enum Pool {
 pub struct Leaderboard {
     pool: Pool,
     statement_timeout: Duration,
+    availability: Arc<Availability>,
+}
+
+/// Whether the database answered lately: a small circuit breaker shared by every clone.
+#[derive(Debug)]
+struct Availability {
+    epoch: Instant,
+    /// Calls fail at once until this many milliseconds after `epoch` (0: the database is up).
+    failing_until_ms: AtomicU64,
+    /// One call is finding out whether the database is back.
+    probing: AtomicBool,
+    fail_fast_for: Duration,
+}
+
+/// A call let through while the database was failing; ends the probe however the call ends
+/// (even if its future is dropped).
+struct Probe<'a>(Option<&'a Availability>);
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        if let Some(availability) = self.0 {
+            availability.probing.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl Availability {
+    fn new(fail_fast_for: Duration) -> Availability {
+        Availability {
+            epoch: Instant::now(),
+            failing_until_ms: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+            fail_fast_for,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// `None`: fail at once. Otherwise the call may go, as a probe if the database was failing.
+    fn admit(&self) -> Option<Probe<'_>> {
+        self.admit_at(self.now_ms())
+    }
+
+    fn admit_at(&self, now_ms: u64) -> Option<Probe<'_>> {
+        let until = self.failing_until_ms.load(Ordering::Acquire);
+        if until == 0 {
+            return Some(Probe(None));
+        }
+        if now_ms < until {
+            return None;
+        }
+        self.probing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Probe(Some(self)))
+    }
+
+    fn answered(&self) {
+        self.failing_until_ms.store(0, Ordering::Release);
+    }
+
+    fn unreachable(&self) {
+        self.unreachable_at(self.now_ms());
+    }
+
+    /// Failing until `fail_fast_for` after `now_ms` (never 0, which means "up").
+    fn unreachable_at(&self, now_ms: u64) {
+        let until = now_ms
+            .saturating_add(u64::try_from(self.fail_fast_for.as_millis()).unwrap_or(u64::MAX))
+            .max(1);
+        self.failing_until_ms.store(until, Ordering::Release);
+    }
+}
+
+/// The database when `DATABASE_URL` is unset: SQLite inside the data directory
+/// (`sqlite://<data_dir>/leaderboard.db`), so one `DATA_DIR` holds all of a node's state and
+/// `coil admin` finds the same file `coil serve` made.
+pub fn default_database_url(data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}", data_dir.join("leaderboard.db").display())
 }
 
 impl Leaderboard {
@@ -152,6 +250,7 @@ impl Leaderboard {
         let leaderboard = Leaderboard {
             pool,
             statement_timeout: settings.statement_timeout,
+            availability: Arc::new(Availability::new(settings.fail_fast_for)),
         };
         leaderboard.run_migrations(settings.connect_timeout).await?;
         tracing::info!(backend = leaderboard.backend(), "leaderboard store ready");
@@ -172,6 +271,17 @@ impl Leaderboard {
     /// stored trimmed; `run_id` must be 1..=128 printable ASCII characters, `room` 1..=64
     /// characters without control characters, and `recorded_at_ms` ≥ 0.
     pub async fn record(&self, entry: &ScoreEntry) -> Result<Recorded, StoreError> {
+        self.record_for_account(entry, None).await
+    }
+
+    /// Like [`Leaderboard::record`], and the row carries the player's account (the join token's
+    /// account id) when there is one; `None` is an anonymous arena player.
+    pub async fn record_for_account(
+        &self,
+        entry: &ScoreEntry,
+        account: Option<&crate::AccountId>,
+    ) -> Result<Recorded, StoreError> {
+        let account_id = account.map(crate::AccountId::as_str);
         let name = validate_entry(entry)?;
         let score = i64::from(entry.score);
         let operation = "record score";
@@ -182,7 +292,8 @@ impl Leaderboard {
                     .bind(&name)
                     .bind(score)
                     .bind(&entry.room)
-                    .bind(entry.recorded_at_ms);
+                    .bind(entry.recorded_at_ms)
+                    .bind(account_id);
                 self.within_deadline(operation, query.execute(pool))
                     .await?
                     .rows_affected()
@@ -193,7 +304,8 @@ impl Leaderboard {
                     .bind(&name)
                     .bind(score)
                     .bind(&entry.room)
-                    .bind(entry.recorded_at_ms);
+                    .bind(entry.recorded_at_ms)
+                    .bind(account_id);
                 self.within_deadline(operation, query.execute(pool))
                     .await?
                     .rows_affected()
@@ -238,6 +350,44 @@ impl Leaderboard {
             .collect()
     }
 
+    /// The account tables of the same database, sharing this pool (the migrations that made the
+    /// leaderboard also made them).
+    pub fn accounts(&self) -> crate::AccountStore {
+        crate::AccountStore::from_pool(self.pool.clone(), self.statement_timeout)
+    }
+
+    /// The account of a stored run (`None` for anonymous play or an unknown run id).
+    pub async fn account_of_run(
+        &self,
+        run_id: &str,
+    ) -> Result<Option<crate::AccountId>, StoreError> {
+        let operation = "read the account of a run";
+        let sql = "SELECT account_id FROM scores WHERE run_id = $1";
+        let row: Option<(Option<String>,)> = match &self.pool {
+            Pool::Sqlite(pool) => {
+                self.within_deadline(
+                    operation,
+                    sqlx::query_as(sql).bind(run_id).fetch_optional(pool),
+                )
+                .await?
+            }
+            Pool::Postgres(pool) => {
+                self.within_deadline(
+                    operation,
+                    sqlx::query_as(sql).bind(run_id).fetch_optional(pool),
+                )
+                .await?
+            }
+        };
+        row.and_then(|(account,)| account)
+            .map(|text| {
+                crate::AccountId::parse(&text).map_err(|_| StoreError::CorruptRow {
+                    reason: format!("scores.account_id {text:?} is not an account id"),
+                })
+            })
+            .transpose()
+    }
+
     /// Closes every pooled connection, waiting for calls in flight. Part of the shutdown path;
     /// calls made afterwards fail with [`StoreError::Database`].
     pub async fn close(&self) {
@@ -265,14 +415,34 @@ impl Leaderboard {
         }
     }
 
+    /// True unless a recent call found no database (calls fail fast until one probe succeeds).
+    pub fn is_available(&self) -> bool {
+        self.availability.failing_until_ms.load(Ordering::Acquire) == 0
+    }
+
     async fn within_deadline<T>(
         &self,
         operation: &'static str,
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
+        let Some(_probe) = self.availability.admit() else {
+            return Err(StoreError::Unavailable { operation });
+        };
         match tokio::time::timeout(self.statement_timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(StoreError::Database { operation, source }),
+            Ok(Ok(value)) => {
+                self.availability.answered();
+                Ok(value)
+            }
+            Ok(Err(source)) => {
+                if database_unreachable(&source) {
+                    self.availability.unreachable();
+                } else {
+                    self.availability.answered();
+                }
+                Err(StoreError::Database { operation, source })
+            }
+            // A statement past its deadline is a slow database (a lock, a long query), not a
+            // missing one: a missing database shows as a pool timeout, well before this.
             Err(_elapsed) => Err(StoreError::Timeout {
                 operation,
                 after: self.statement_timeout,
@@ -288,6 +458,10 @@ fn validate_settings(settings: &LeaderboardSettings) -> Result<(), StoreError> {
         "connect_timeout must be greater than zero"
     } else if settings.max_connections == 0 {
         "max_connections must be at least 1"
+    } else if settings.acquire_timeout.is_zero() {
+        "acquire_timeout must be greater than zero"
+    } else if settings.fail_fast_for > settings.statement_timeout * 10 {
+        "fail_fast_for must be at most ten statement timeouts"
     } else {
         return Ok(());
     };
@@ -330,7 +504,7 @@ async fn connect_sqlite(
 
     let connecting = SqlitePoolOptions::new()
         .max_connections(settings.max_connections)
-        .acquire_timeout(settings.statement_timeout)
+        .acquire_timeout(settings.acquire_timeout.min(settings.statement_timeout))
         .connect_with(options);
     match tokio::time::timeout(settings.connect_timeout, connecting).await {
         Ok(Ok(pool)) => Ok(pool),
@@ -375,7 +549,7 @@ async fn connect_postgres(url: &str, settings: &LeaderboardSettings) -> Result<P
     })?;
     let connecting = PgPoolOptions::new()
         .max_connections(settings.max_connections)
-        .acquire_timeout(settings.statement_timeout)
+        .acquire_timeout(settings.acquire_timeout.min(settings.statement_timeout))
         .connect_with(options);
     match tokio::time::timeout(settings.connect_timeout, connecting).await {
         Ok(Ok(pool)) => Ok(pool),
@@ -486,7 +660,7 @@ mod tests {
             (
                 "name",
                 ScoreEntry {
-                    name: "Zoë".to_owned(),
+                    name: "Zo\u{200b}ë".to_owned(),
                     ..entry()
                 },
             ),
@@ -527,6 +701,36 @@ mod tests {
                 other => panic!("{bad:?} should be refused on {expected_field}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn after_an_unreachable_database_calls_fail_fast_then_one_probe_goes_through() {
+        let availability = Availability::new(Duration::from_millis(1000));
+        assert!(
+            availability
+                .admit_at(10)
+                .is_some_and(|probe| probe.0.is_none())
+        );
+        availability.unreachable_at(10);
+        assert!(availability.admit_at(10).is_none());
+        assert!(availability.admit_at(1009).is_none());
+        // After the window the next call is the probe, and only it.
+        let probe = availability.admit_at(1010).expect("a probe");
+        assert!(probe.0.is_some());
+        assert!(availability.admit_at(1010).is_none());
+        // A probe whose call was dropped (cancelled) ends the probe all the same.
+        drop(probe);
+        let probe = availability.admit_at(1011).expect("a new probe");
+        availability.answered();
+        drop(probe);
+        assert!(
+            availability
+                .admit_at(1012)
+                .is_some_and(|probe| probe.0.is_none())
+        );
+        // "Failing until 0" would read as "up": the earliest instant still fails.
+        availability.unreachable_at(0);
+        assert!(availability.admit_at(0).is_none());
     }
 
     #[test]

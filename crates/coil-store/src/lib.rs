@@ -8,6 +8,9 @@
 //! - [`ReceiptKey`]: HMAC-SHA256 receipts that let the server hand a player proof of a score
 //!   it recorded, and later check that proof without a database round trip.
 //!
+//! - [`AccountStore`]: accounts, credentials (hashes only), sessions with their refresh-token
+//!   families, roles and bans, in the same database and migration set as the leaderboard.
+//!
 //! # What it must not do
 //! - Trust a score a client made up: the only way in is [`Leaderboard::record`], which the game
 //!   server calls itself when a snake dies or its player leaves. Nothing here parses a score out
@@ -17,16 +20,24 @@
 //!
 //! # Layout
 //! - `leaderboard.rs`: connection, migrations, `record`, `top`.
+//! - `accounts.rs`: the account tables and their transactions.
 //! - `name.rs`: player name validation.
 //! - `receipt.rs`: receipt key file, issuing and verifying receipts.
 //! - `error.rs`: [`StoreError`].
 
+mod accounts;
 mod error;
 mod leaderboard;
 mod name;
 mod receipt;
 
+pub use accounts::{
+    Account, AccountError, AccountId, AccountKind, AccountStore, Ban, IdError, MAX_LISTED_SESSIONS,
+    NewSession, RefreshOutcome, Role, Session, SessionEndReason, SessionId, UsernameKeys,
+};
 pub use error::StoreError;
-pub use leaderboard::{Leaderboard, LeaderboardSettings, Recorded, ScoreEntry, ScoreRow};
-pub use name::{MAX_PLAYER_NAME_CHARS, NameError, validate_player_name};
+pub use leaderboard::{
+    Leaderboard, LeaderboardSettings, Recorded, ScoreEntry, ScoreRow, default_database_url,
+};
+pub use name::{MAX_PLAYER_NAME_CHARS, NameError, validate_ascii_name, validate_player_name};
 pub use receipt::{MIN_RECEIPT_SECRET_BYTES, ReceiptError, ReceiptKey};

@@ -38,6 +38,8 @@ enum Command {
     Fleet(coil_fleet::FleetArgs),
     /// Run the autoscaler: keeps the game-node fleet sized (local processes or Hetzner Cloud).
     Autoscaler(Box<coil_autoscaler::AutoscalerArgs>),
+    /// Administer accounts against DATABASE_URL: roles (bootstrap the first admin), bans.
+    Admin(Box<coil_api::cli::AdminArgs>),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Loadtest(args) => run_loadtest(*args),
         Command::Fleet(args) => run_fleet(args),
         Command::Autoscaler(args) => run_autoscaler(*args),
+        Command::Admin(args) => run_admin(*args),
     }
 }
 
@@ -119,6 +122,17 @@ fn run_serve(args: coil_server::ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let modes = match coil_server::Modes::configure(&config, coil_server::modes::builtin(&config)) {
+        Ok(modes) => modes,
+        Err(error) => return config_error(error),
+    };
+    let accounts = match args
+        .accounts
+        .validate(Some(config.data_dir.join("access-token.key")), true)
+    {
+        Ok(accounts) => accounts,
+        Err(error) => return config_error(error),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,6 +144,16 @@ fn run_serve(args: coil_server::ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Keys, accounts and the in-process matchmaker are set up before the socket is bound,
+        // so a broken data directory stops the server before it says it is running.
+        let services =
+            match coil_server::all_in_one_with_accounts(&config, modes, token_ttl, accounts) {
+                Ok(services) => services,
+                Err(error) => {
+                    eprintln!("coil: {error:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
         let listener = match coil_server::bind(config.listen) {
             Ok(listener) => listener,
             Err(error) => {
@@ -144,13 +168,6 @@ fn run_serve(args: coil_server::ServeArgs) -> ExitCode {
             "Coil is running: open http://{} (Ctrl-C drains and stops)",
             config.listen
         );
-        let services = match coil_server::all_in_one(&config, token_ttl) {
-            Ok(services) => services,
-            Err(error) => {
-                eprintln!("coil: {error:#}");
-                return ExitCode::FAILURE;
-            }
-        };
         match coil_server::run(config, listener, services, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -204,8 +221,19 @@ async fn redis_directory(
 }
 
 fn run_node(args: coil_server::FleetNodeArgs) -> ExitCode {
+    if let Err(error) = args.redis.validate() {
+        return config_error(error);
+    }
+    let limits = match args.limits.validate() {
+        Ok(limits) => limits,
+        Err(error) => return config_error(error),
+    };
     let config = match args.node.validate(false) {
         Ok(config) => config,
+        Err(error) => return config_error(error),
+    };
+    let modes = match coil_server::Modes::configure(&config, coil_server::modes::builtin(&config)) {
+        Ok(modes) => modes,
         Err(error) => return config_error(error),
     };
     let verifier = match coil_match::TokenVerifier::from_public_key_base64(
@@ -219,10 +247,11 @@ fn run_node(args: coil_server::FleetNodeArgs) -> ExitCode {
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let directory = match redis_directory(&args.redis_url, &args.redis_key_prefix).await {
-            Ok(directory) => directory,
-            Err(error) => return finish(Err(error)),
-        };
+        let directory =
+            match redis_directory(&args.redis.redis_url, &args.redis.redis_key_prefix).await {
+                Ok(directory) => directory,
+                Err(error) => return finish(Err(error)),
+            };
         let listener = match coil_server::bind(config.listen) {
             Ok(listener) => listener,
             Err(error) => {
@@ -240,10 +269,41 @@ fn run_node(args: coil_server::FleetNodeArgs) -> ExitCode {
             config.heartbeat_interval,
             config.heartbeat_ttl,
         );
+        // The matchmaker publishes bans and takeovers on the same Redis, where the fleet's rate
+        // limits live too: the node ends banned players' connections and counts join attempts
+        // against the same budgets as every other node.
+        let link = match coil_auth::RedisLink::connect(
+            &args.redis.redis_url,
+            &args.accounts_redis_key_prefix,
+            coil_auth::redis_link::DEFAULT_REDIS_TIMEOUT,
+        )
+        .await
+        {
+            Ok(link) => link,
+            Err(error) => {
+                return finish(Err(anyhow::anyhow!(
+                    "connecting to Redis for account events and rate limits (REDIS_URL): {error}"
+                )));
+            }
+        };
+        let account_events: std::sync::Arc<dyn coil_auth::events::AccountEvents> =
+            std::sync::Arc::new(coil_auth::events::RedisAccountEvents::start(link.clone()));
+        let node_limits = coil_api::node_limits::NodeLimits::new(
+            limits,
+            std::sync::Arc::new(coil_auth::RedisRateLimiter::new(
+                link,
+                coil_auth::system_clock(),
+            )),
+        );
         let services = coil_server::NodeServices {
-            factory: coil_server::arena_factory(config.tick),
+            modes,
             fleet: Some(fleet),
+            reports: coil_server::ReportSink::discard(),
             extra_routes: None,
+            extra_openapi: None,
+            accounts: None,
+            account_events: Some(account_events),
+            node_limits: Some(node_limits),
         };
         println!(
             "Coil node {} is running on http://{} (SIGTERM drains)",
@@ -257,6 +317,15 @@ fn run_matchmaker(args: coil_server::MatchmakerArgs) -> ExitCode {
     let settings = match args.validate() {
         Ok(settings) => settings,
         Err(error) => return config_error(error),
+    };
+    // Accounts are on when DATABASE_URL is set; then anonymous matchmaking is off unless
+    // ALLOW_ANONYMOUS_MATCHMAKING says otherwise, and the signing key must be configured.
+    let accounts = match &args.accounts.database_url {
+        None => None,
+        Some(url) => match args.accounts.accounts.validate(None, false) {
+            Ok(config) => Some((url.clone(), config)),
+            Err(error) => return config_error(error),
+        },
     };
     let signer = match coil_match::TokenSigner::load_or_create(&args.join_token_key_file) {
         Ok(signer) => signer,
@@ -277,10 +346,11 @@ fn run_matchmaker(args: coil_server::MatchmakerArgs) -> ExitCode {
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let directory = match redis_directory(&args.redis_url, &args.redis_key_prefix).await {
-            Ok(directory) => directory,
-            Err(error) => return finish(Err(error)),
-        };
+        let directory =
+            match redis_directory(&args.redis.redis_url, &args.redis.redis_key_prefix).await {
+                Ok(directory) => directory,
+                Err(error) => return finish(Err(error)),
+            };
         let address = std::net::SocketAddr::new(args.host, args.port);
         let listener = match coil_server::bind(address) {
             Ok(listener) => listener,
@@ -289,13 +359,45 @@ fn run_matchmaker(args: coil_server::MatchmakerArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let accounts = match accounts {
+            None => None,
+            Some((url, config)) => {
+                use anyhow::Context;
+                let store = match coil_store::AccountStore::connect(&url)
+                    .await
+                    .context("opening the accounts database (DATABASE_URL)")
+                {
+                    Ok(store) => store,
+                    Err(error) => return finish(Err(error)),
+                };
+                let platform = match coil_api::Platform::on_redis(
+                    config,
+                    &args.redis.redis_url,
+                    coil_auth::system_clock(),
+                )
+                .await
+                .context("setting up accounts")
+                {
+                    Ok(platform) => platform,
+                    Err(error) => return finish(Err(error)),
+                };
+                Some((platform, store))
+            }
+        };
         println!(
             "Coil matchmaker is running on http://{address}; nodes need JOIN_TOKEN_PUBLIC_KEY={}",
             signer.public_key_base64()
         );
         finish(
-            coil_server::run_matchmaker(settings, listener, directory, signer, shutdown_signal())
-                .await,
+            coil_server::run_matchmaker_with_accounts(
+                settings,
+                listener,
+                directory,
+                signer,
+                accounts,
+                shutdown_signal(),
+            )
+            .await,
         )
     })
 }
@@ -312,6 +414,20 @@ fn run_autoscaler(args: coil_autoscaler::AutoscalerArgs) -> ExitCode {
     runtime.block_on(async move {
         finish(coil_autoscaler::run_with_config(config, shutdown_signal()).await)
     })
+}
+
+fn run_admin(args: coil_api::cli::AdminArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(coil_api::cli::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("coil admin: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run_fleet(args: coil_fleet::FleetArgs) -> ExitCode {

@@ -114,7 +114,7 @@ async fn play(
         .unwrap();
     let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{ws_url} (room {room}): {e}"))?;
     let mut frame = Vec::new();
     encode_join(
         &Join {
@@ -409,4 +409,76 @@ fn now_ms() -> u64 {
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(Instant::now())
+}
+
+/// WebSocket join attempts are limited per client address across the fleet: two nodes count
+/// against one budget in Redis, so moving to another node does not reset it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_attempts_share_one_budget_across_fleet_nodes() {
+    let Ok(redis_url) = std::env::var("TEST_REDIS_URL") else {
+        println!("skipped: TEST_REDIS_URL is not set (CI sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("join-token.key");
+    let output = Command::new(env!("CARGO_BIN_EXE_coil"))
+        .args(["matchmaker", "--print-public-key"])
+        .env("REDIS_URL", &redis_url)
+        .env("JOIN_TOKEN_KEY_FILE", &key_file)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let public_key = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let tag = rand_u64();
+    let mut ports = Vec::new();
+    let mut nodes = Vec::new();
+    for name in ["limit-a", "limit-b"] {
+        let port = free_port();
+        let data = dir.path().join(name);
+        std::fs::create_dir_all(&data).unwrap();
+        let mut node = coil(
+            dir.path(),
+            name,
+            &["node"],
+            &[
+                ("PORT", port.to_string()),
+                ("NODE_ID", name.into()),
+                ("REDIS_URL", redis_url.clone()),
+                ("REDIS_KEY_PREFIX", format!("coil:test:{tag:016x}:dir:")),
+                (
+                    "ACCOUNTS_REDIS_KEY_PREFIX",
+                    format!("coil:test:{tag:016x}:acct:"),
+                ),
+                ("JOIN_TOKEN_PUBLIC_KEY", public_key.clone()),
+                ("RATE_LIMIT_JOIN_IP", "3/1m".into()),
+                // Loopback is exempt by default (load tests); this test is the client.
+                ("RATE_LIMIT_EXEMPT", String::new()),
+                ("DATA_DIR", data.display().to_string()),
+                (
+                    "DATABASE_URL",
+                    format!("sqlite://{}", data.join("lb.db").display()),
+                ),
+            ],
+        );
+        wait_healthy(port, &mut node).await;
+        ports.push(port);
+        nodes.push(node);
+    }
+    let client = reqwest::Client::new();
+    let attempt = |port: u16| {
+        client
+            .get(format!("http://127.0.0.1:{port}/api/room/local-00000001"))
+            .send()
+    };
+    for port in [ports[0], ports[1], ports[0]] {
+        let status = attempt(port).await.unwrap().status().as_u16();
+        assert_ne!(status, 429, "limited before the budget of 3 was spent");
+    }
+    let refused = attempt(ports[1]).await.unwrap();
+    assert_eq!(
+        refused.status().as_u16(),
+        429,
+        "the 4th attempt, on the other node, spends the same budget"
+    );
+    assert!(refused.headers().contains_key("retry-after"));
 }

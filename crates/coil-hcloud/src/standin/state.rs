@@ -1372,29 +1372,10 @@ fn paginate<Item: Copy>(items: &[Item], page: u64, per_page: u64) -> (Vec<Item>,
 
 /// Formats UNIX seconds as `YYYY-MM-DDTHH:MM:SS+00:00`, the API's timestamp style.
 pub(crate) fn rfc3339(unix_seconds: u64) -> String {
-    let days = unix_seconds / 86_400;
-    let seconds_of_day = unix_seconds % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm), valid for every date after 1970.
-    let shifted = days + 719_468;
-    let era = shifted / 146_097;
-    let day_of_era = shifted % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+00:00",
-        seconds_of_day / 3600,
-        (seconds_of_day / 60) % 60,
-        seconds_of_day % 60
-    )
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds);
+    // humantime writes `…Z`; Hetzner's API writes the offset.
+    let text = humantime::format_rfc3339_seconds(at).to_string();
+    format!("{}+00:00", text.trim_end_matches('Z'))
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod counter;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use coil_game::arena::client::ClientMirror;
+use coil_arena::client::ClientMirror;
 use coil_protocol::arena::{Input, encode_input, encode_respawn};
 use coil_protocol::codec::server_frames;
 use coil_protocol::envelope::{Join, ServerEnvelope, decode_server_envelope, encode_join};
@@ -30,14 +32,34 @@ pub struct TestNode {
 impl TestNode {
     /// Starts the all-in-one shape (node + in-process directory + matchmaker).
     pub async fn start(adjust: impl FnOnce(&mut NodeConfig)) -> TestNode {
+        TestNode::start_with_modes(adjust, Vec::new(), coil_server::ReportSink::discard()).await
+    }
+
+    /// Starts the all-in-one shape with the built-in modes and `extra` ones, reporting match
+    /// results and flags to `reports`.
+    pub async fn start_with_modes(
+        adjust: impl FnOnce(&mut NodeConfig),
+        extra: Vec<std::sync::Arc<dyn coil_game::GameMode>>,
+        reports: coil_server::ReportSink,
+    ) -> TestNode {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = NodeConfig::for_tests(data_dir.path());
         adjust(&mut config);
+        // An extra mode replaces a built-in one of the same name (a test's quicker rules).
+        let names: Vec<&'static str> = extra.iter().map(|mode| mode.spec().name).collect();
+        let mut available: Vec<_> = coil_server::modes::builtin(&config)
+            .into_iter()
+            .filter(|mode| !names.contains(&mode.spec().name))
+            .collect();
+        available.extend(extra);
+        let modes = coil_server::Modes::configure(&config, available).unwrap();
         let listener = coil_server::bind(config.listen).unwrap();
         let addr = listener.local_addr().unwrap();
         config.public_url = format!("ws://{addr}");
         let (shutdown, signal) = oneshot::channel::<()>();
-        let services = coil_server::all_in_one(&config, Duration::from_secs(20)).unwrap();
+        let mut services =
+            coil_server::all_in_one(&config, modes, Duration::from_secs(20)).unwrap();
+        services.reports = reports;
         let task = tokio::spawn(coil_server::run(config, listener, services, async move {
             let _ = signal.await;
         }));
@@ -134,6 +156,17 @@ pub struct Player {
 }
 
 impl Player {
+    /// A player over an open socket that has sent nothing yet.
+    pub fn from_socket(socket: Socket) -> Player {
+        Player {
+            socket,
+            mirror: ClientMirror::new(),
+            receipts: Vec::new(),
+            errors: Vec::new(),
+            closed: false,
+        }
+    }
+
     pub async fn connect(node: &TestNode, room: &str) -> Socket {
         let (socket, _) = tokio_tungstenite::connect_async(node.ws_url(room))
             .await
@@ -275,5 +308,145 @@ impl Player {
             );
         }
         self.errors.iter().map(|(code, _)| *code).collect()
+    }
+}
+
+impl TestNode {
+    /// Humans seated on the node (connected or held), as `/api/health` reports them.
+    pub async fn humans(&self) -> u64 {
+        let (_, health) = self.get_json("/api/health").await;
+        health["players"]["human"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("health has no human count: {health}"))
+    }
+
+    /// `POST /api/matchmake` on the all-in-one node.
+    pub async fn matchmake(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.post_json("/api/matchmake", &body).await
+    }
+}
+
+/// A join frame as a client sends it.
+pub fn join_frame(version: u8, name: &str, token: Option<&[u8]>) -> Vec<u8> {
+    let mut frame = Vec::new();
+    let token = (version == PROTOCOL_V12).then(|| token.unwrap_or_default());
+    encode_join(
+        &Join {
+            version,
+            name,
+            skin: 3,
+            token,
+        },
+        &mut frame,
+    );
+    frame
+}
+
+/// The error frames (code, reason) in one server message.
+pub fn error_frames(message: &[u8]) -> Vec<(u16, String)> {
+    server_frames(message)
+        .filter_map(|frame| {
+            let (frame_type, payload) = frame.expect("server frames are well formed");
+            match decode_server_envelope(frame_type, payload).expect("server envelope decodes") {
+                Some(ServerEnvelope::Error { code, reason }) => Some((code, reason.to_string())),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Opens a TCP connection to the node with a small receive buffer (set before the connect, so
+/// the window the client advertises stays small): the kernel cannot absorb seconds of stream
+/// on the client's behalf.
+pub async fn connect_with_receive_buffer(addr: SocketAddr, bytes: u32) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(bytes).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// A TCP stream that, once throttled, reads at most `chunk` bytes per `every`: a client on a
+/// link (or with a main loop) too slow for the stream it asked for. Writes pass straight
+/// through, so a WebSocket client over it still answers pings — when it gets to them.
+pub struct Throttled {
+    inner: TcpStream,
+    chunk: usize,
+    every: Duration,
+    next_read: std::pin::Pin<Box<tokio::time::Sleep>>,
+    throttled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Throttled {
+    /// Starts unthrottled (for the handshake and the join); the returned switch turns the
+    /// throttle on and off.
+    pub fn new(
+        inner: TcpStream,
+        chunk: usize,
+        every: Duration,
+    ) -> (Throttled, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let throttled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stream = Throttled {
+            inner,
+            chunk,
+            every,
+            next_read: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            throttled: throttled.clone(),
+        };
+        (stream, throttled)
+    }
+}
+
+impl tokio::io::AsyncRead for Throttled {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        if !this.throttled.load(std::sync::atomic::Ordering::Relaxed) {
+            return std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        if this.next_read.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let mut small = [0u8; 256];
+        let limit = this.chunk.min(small.len()).min(buf.remaining());
+        let mut small_buf = tokio::io::ReadBuf::new(&mut small[..limit]);
+        match std::pin::Pin::new(&mut this.inner).poll_read(cx, &mut small_buf) {
+            Poll::Ready(Ok(())) => {
+                buf.put_slice(small_buf.filled());
+                let next = tokio::time::Instant::now() + this.every;
+                this.next_read.as_mut().reset(next);
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Throttled {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
