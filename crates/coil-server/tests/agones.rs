@@ -389,7 +389,11 @@ async fn a_counter_missing_from_the_gameserver_holds_up_nothing_else() {
             |call| matches!(call, Call::Refused { path, status: 500 } if path == "/v1beta1/counters/rooms"),
         )
     };
-    assert!(refused(&sdk.events()) >= 1, "the rooms counter was tried");
+    // The rooms counter is sent in its own call, after or before the players one: wait for it.
+    sdk.wait_for("the rooms counter tried and refused", WAIT, |events, _| {
+        refused(events) >= 1
+    })
+    .await;
     drop(fay);
     tokio::time::timeout(WAIT, node.shut_down())
         .await
