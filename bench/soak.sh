@@ -7,11 +7,12 @@
 #
 #   bench/soak.sh                         # one hour
 #   DURATION=900 bench/soak.sh            # 15 minutes
+#   COIL_BIN=/tmp/a/coil ARTIFACTS=artifacts/soak-a bench/soak.sh   # a given binary, side by side
 #
 # Load: PLAYERS simulated players through the in-process matchmaker over real WebSockets, with
 # 50% of them leaving and rejoining every minute (sessions, tokens, seats and snakes churn), bots
 # topping rooms up, deaths writing scores; and every CHURN_SECS a burst of short-lived players in
-# fresh rooms, which empty and are reaped (rooms churn). Samples go to artifacts/soak/samples.csv.
+# fresh rooms, which empty and are reaped (rooms churn). Samples go to artifacts/soak/samples.csv (or $ARTIFACTS/).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +25,9 @@ CHURN_SECS="${CHURN_SECS:-60}"
 RSS_GROWTH_LIMIT="${RSS_GROWTH_LIMIT:-0.10}"
 TICK_GROWTH_LIMIT="${TICK_GROWTH_LIMIT:-1.5}"
 COIL_BIN="${COIL_BIN:-$repo/target/release/coil}"
-artifacts="$repo/artifacts/soak"
+artifacts="${ARTIFACTS:-$repo/artifacts/soak}"
+mkdir -p "$artifacts"
+artifacts="$(cd "$artifacts" && pwd)"
 
 # The default binary is (re)built first; one given in COIL_BIN is used as it is.
 if [ "$COIL_BIN" = "$repo/target/release/coil" ]; then
@@ -41,7 +44,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir -p "$artifacts"
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 # The database is named explicitly: binaries before the DATA_DIR default fix put it in
@@ -164,7 +166,7 @@ with open(csv_path, "w") as csv:
         # means the generator stopped (its log says why).
         if row[0] >= warmup and row[3] < players / 2:
             raise SystemExit(f"soak: only {row[3]:.0f} of {players} players connected at "
-                             f"t={row[0]:.0f} s: the load stopped (see artifacts/soak/loadtest.log)")
+                             f"t={row[0]:.0f} s: the load stopped (see the loadtest.log beside samples.csv)")
 
 measured = [row for row in rows if row[0] >= warmup]
 if len(measured) < 6:
