@@ -4,6 +4,11 @@
 //! - [`token`]: Ed25519 join tokens (`TokenSigner` in the matchmaker, `TokenVerifier` and
 //!   `ReplayGuard` in game nodes).
 //! - [`placement`]: the pure placement policy, `place(snapshot, request, policy) -> Decision`.
+//! - [`queue`]: the ranked queue's pure matching function, `form_matches(tickets, backfills,
+//!   rules, now_ms) -> QueueDecision` (backfills first, region then neighbours, parties whole,
+//!   teams balanced within each ticket's widening allowance).
+//! - [`rating`]: Weng-Lin team ratings (`update_match`), the matchmaking skill and the
+//!   conservative displayed value once an account is calibrated.
 //! - [`directory`]: heartbeat payload, the `RoomDirectory` trait and matchmake result types.
 //! - [`memory`]: `InMemoryDirectory`, the all-in-one default.
 //! - [`redis_directory`]: `RedisDirectory`, the fleet's shared directory; its connection,
@@ -23,6 +28,10 @@
 //!   reservation expire).
 //!
 //! This crate is a library: it runs no HTTP server and reads no clock (callers pass `now_ms`).
+//! - Ranked queue (later: the ticket store in Redis): read the waiting tickets and backfill
+//!   requests, `form_matches(&tickets, &backfills, &rules, now_ms)`, then remove the matched
+//!   tickets atomically and place each match; after a match, `update_match` the ratings once.
+//!
 //! Must not: scan the whole directory per matchmake, keep entries alive without heartbeats,
 //! let concurrent matchmakes overfill a room, or let the signing key leave the matchmaker.
 
@@ -31,6 +40,8 @@ pub mod ids;
 pub mod memory;
 pub mod metrics;
 pub mod placement;
+pub mod queue;
+pub mod rating;
 pub mod redis_directory;
 mod redis_link;
 mod redis_lua;
@@ -44,6 +55,14 @@ pub use ids::{GameMode, NodeId, Region, RoomId};
 pub use memory::InMemoryDirectory;
 pub use placement::{
     ConflictReason, Decision, ModeCaps, PlacementPolicy, PlacementRequest, RegionReason, place,
+};
+pub use queue::{
+    AccountKey, Backfill, BackfillAssignment, BackfillTeam, FormedMatch, FormedTeam, InputProblem,
+    QueueDecision, QueueRules, QueueRulesError, RejectedBackfill, RejectedTicket, TeamShape,
+    Ticket, TicketId, TicketMember, WaitingTicket, Widening, form_matches,
+};
+pub use rating::{
+    DisplayedRating, MatchOutcome, Rating, RatingError, RatingSettings, update_match,
 };
 pub use redis_directory::{RedisDirectory, RedisDirectoryConfig};
 pub use redis_link::RedisLinkSettings;
