@@ -73,6 +73,7 @@ impl GameMode for BreachMode {
 struct Known {
     player_key: String,
     display_name: String,
+    verified: bool,
 }
 
 /// One breach room behind the game contract.
@@ -159,6 +160,7 @@ impl Game for BreachGame {
             Known {
                 player_key: identity.player_key.clone(),
                 display_name: identity.display_name.clone(),
+                verified: identity.verified,
             },
         );
         Ok(())
@@ -203,6 +205,7 @@ impl Game for BreachGame {
                                 score: i64::from(line.kills),
                                 left_early: false,
                                 bot: line.seat.is_none(),
+                                verified: known.is_some_and(|k| k.verified),
                             }
                         })
                         .collect();

@@ -250,6 +250,9 @@ pub struct PlayerResult {
     pub left_early: bool,
     /// A bot filled the seat (`player_key` is then the game's bot name).
     pub bot: bool,
+    /// The seat's identity came from a signed join token ([`Identity::verified`]), so
+    /// `player_key` is an account (or guest) id that results may be stored under.
+    pub verified: bool,
 }
 
 /// A finished match, emitted exactly once per match.

@@ -116,7 +116,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/leaderboard",
             get(leaderboard_top).post(leaderboard_submit),
         )
-        .route("/metrics", get(metrics_text));
+        .route("/metrics", get(metrics_text))
+        .merge(crate::history::routes());
     if config.internal_secret.is_some() {
         router = router
             .route("/internal/drain", post(internal_drain))
@@ -282,6 +283,7 @@ struct DebugApi;
 /// with an internal secret, the debug command only when enabled).
 pub fn openapi(config: &crate::NodeConfig) -> utoipa::openapi::OpenApi {
     let mut document = NodeApi::openapi();
+    document.merge(crate::history::HistoryApi::openapi());
     if config.internal_secret.is_some() {
         document.merge(InternalApi::openapi());
     }
@@ -421,7 +423,7 @@ async fn room_socket(
 /// A leaderboard failure as the client sees it: 503 while the database is unreachable (the
 /// store fails fast then, and the cause is logged rate-limited, not once per request), 500 for
 /// anything else.
-fn store_error(error: coil_store::StoreError) -> AppError {
+pub(crate) fn store_error(error: coil_store::StoreError) -> AppError {
     if error.is_transient() {
         crate::rate_limited_warn!(cause = %error, "leaderboard unavailable");
         AppError::Unavailable("the leaderboard is unavailable; try again shortly")

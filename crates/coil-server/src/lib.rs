@@ -13,6 +13,9 @@
 //! - [`session`]: one player's WebSocket connection;
 //! - [`http`]: axum routes and the JSON error mapping;
 //! - [`scores`]: server-recorded scores and receipts, written off the tick path;
+//! - [`results`]: match results stored once per match id; both writers are `durable.rs`'s
+//!   queue, retry and spill loop; [`history`] serves them (`GET /api/matches/{id}`,
+//!   `GET /api/players/{id}/matches`);
 //! - [`fleet`]: join-token checks and the room-directory heartbeat of a node;
 //! - [`agones`]: with `AGONES=1`, the Agones SDK (Ready, Health, Allocate, counters, Shutdown);
 //! - [`matchmaker`]: `POST /api/matchmake` and `POST /internal/room-heartbeat`;
@@ -28,13 +31,16 @@ pub mod account_events;
 pub mod agones;
 pub mod config;
 pub mod direct;
+mod durable;
 pub mod fleet;
+pub mod history;
 pub mod http;
 pub mod matchmaker;
 pub mod metrics;
 pub mod modes;
 pub mod node;
 pub mod openapi;
+pub mod results;
 pub mod room;
 pub mod scores;
 pub mod session;
@@ -82,7 +88,9 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub struct NodeServices {
     pub modes: Modes,
     pub fleet: Option<FleetLink>,
-    pub reports: ReportSink,
+    /// Where rooms report results and flags; `None` stores match results in the node's own
+    /// database (`results.rs`), `Some` hands every report to the caller (tests).
+    pub reports: Option<ReportSink>,
     pub extra_routes: Option<axum::Router>,
     /// The OpenAPI document of `extra_routes` (merged into the node's `/api/openapi.json`).
     pub extra_openapi: Option<utoipa::openapi::OpenApi>,
@@ -103,7 +111,7 @@ impl NodeServices {
         NodeServices {
             modes,
             fleet: None,
-            reports: ReportSink::discard(),
+            reports: None,
             extra_routes: None,
             extra_openapi: None,
             accounts: None,
@@ -177,7 +185,7 @@ pub fn all_in_one_with_accounts(
     Ok(NodeServices {
         modes,
         fleet: Some(fleet),
-        reports: ReportSink::discard(),
+        reports: None,
         extra_routes: Some(matchmaker::routes(matchmaker)),
         extra_openapi: Some(matchmaker_openapi),
         accounts: Some(platform),
@@ -230,14 +238,21 @@ pub async fn run(
         &config.node_id,
         score_writer,
     );
+    // Match results likewise, into the same database.
+    let (reports, result_writer) = match services.reports.take() {
+        Some(reports) => (reports, None),
+        None => {
+            let settings = scores::WriterSettings {
+                spill_file: Some(results::spill_file(&config.data_dir)),
+                shutdown: Some(stop_score_writer.subscribe()),
+                ..scores::WriterSettings::default()
+            };
+            let (queue, writer) = results::start_writer(leaderboard.matches(), settings);
+            (ReportSink::storing(queue), Some(writer))
+        }
+    };
     let fleet = services.fleet.map(Arc::new);
-    let node = Node::new(
-        config,
-        services.modes,
-        scores,
-        services.reports,
-        fleet.clone(),
-    );
+    let node = Node::new(config, services.modes, scores, reports, fleet.clone());
     let (stop_heartbeats, heartbeats_stopped) = tokio::sync::watch::channel(false);
     let events = services
         .account_events
@@ -339,11 +354,21 @@ pub async fn run(
     }
     drop(node);
     let _ = stop_score_writer.send(true);
-    if tokio::time::timeout(Duration::from_secs(5), writer)
-        .await
-        .is_err()
-    {
+    // Both writers flush (or spill) within their flush deadline; they run side by side.
+    let results_done = async {
+        if let Some(writer) = result_writer {
+            let _ = writer.await;
+        }
+    };
+    let (scores_done, results_done) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(5), writer),
+        tokio::time::timeout(Duration::from_secs(5), results_done)
+    );
+    if scores_done.is_err() {
         tracing::warn!("score writer did not finish in time; some scores may be lost");
+    }
+    if results_done.is_err() {
+        tracing::warn!("match-result writer did not finish in time; some results may be lost");
     }
     tracing::info!("coil node stopped");
     Ok(())

@@ -100,6 +100,18 @@ fn describe() {
         "Score writes retried after the database failed or timed out."
     );
     describe_counter!(
+        "coil_match_result_writes_total",
+        "Match results by how their write ended (ok, error: refused for good, dropped)."
+    );
+    describe_gauge!(
+        "coil_match_results_pending",
+        "Match results waiting to be written (queued or being retried)."
+    );
+    describe_counter!(
+        "coil_match_result_write_retries_total",
+        "Match-result writes retried after the database failed or timed out."
+    );
+    describe_counter!(
         "coil_directory_heartbeats_total",
         "Full room-directory heartbeats by result (ok, error)."
     );
@@ -213,6 +225,20 @@ pub fn leaderboard_pending(count: usize) {
 
 pub fn leaderboard_write_retry() {
     counter!("coil_leaderboard_write_retries_total").increment(1);
+}
+
+/// `result`: ok, error (the database refused it for good), dropped (queue full or lost at
+/// shutdown).
+pub fn match_result_write(result: &'static str) {
+    counter!("coil_match_result_writes_total", "result" => result).increment(1);
+}
+
+pub fn match_results_pending(count: usize) {
+    gauge!("coil_match_results_pending").set(count as f64);
+}
+
+pub fn match_result_write_retry() {
+    counter!("coil_match_result_write_retries_total").increment(1);
 }
 
 pub fn directory_heartbeat(result: &'static str) {

@@ -10,26 +10,24 @@
 //! between the death and the commit loses the run and no receipt was handed out for it.
 //!
 //! # Nothing lost while the database is down
-//! The queue holds [`SCORE_QUEUE`] runs (minutes of deaths for a node); the writer retries the
-//! oldest run with backoff (100 ms doubling to 5 s) and takes no new run from the queue until it
-//! is stored, so a long outage fills the queue and only then are runs dropped (counted in
-//! `coil_leaderboard_writes_total{result="dropped"}`). At shutdown the writer keeps trying for
-//! `flush_deadline`, then writes the runs it could not store to the spill file, which the next
-//! start replays (recording is idempotent by run id).
+//! The queue holds [`SCORE_QUEUE`] runs (minutes of deaths for a node); the writer
+//! (`durable.rs`) retries the oldest run with backoff (100 ms doubling to 5 s) and takes no new
+//! run from the queue until it is stored, so a long outage fills the queue and only then are
+//! runs dropped (counted in `coil_leaderboard_writes_total{result="dropped"}`). At shutdown the
+//! writer keeps trying for `flush_deadline`, then writes the runs it could not store to the
+//! spill file, which the next start replays (recording is idempotent by run id).
 //!
 //! A room never waits on the database; nothing here blocks a runtime thread.
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
 
 use coil_game::PlayerId;
-use coil_store::{AccountId, Leaderboard, ReceiptKey, ScoreEntry};
+use coil_store::{AccountId, Leaderboard, ReceiptKey, ScoreEntry, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
+use crate::durable::{self, Destination};
+pub use crate::durable::WriterSettings;
 use crate::metrics as m;
 use crate::room::{RoomId, unix_millis};
 
@@ -37,9 +35,6 @@ use crate::room::{RoomId, unix_millis};
 /// rides out minutes of database outage; an entry is ~200 bytes, 20 MB when full. Overflow
 /// policy: the newest run is dropped and counted.
 pub const SCORE_QUEUE: usize = 100_000;
-
-/// Runs the writer takes from the queue at once; while it retries, they wait here.
-const WRITE_BATCH: usize = 64;
 
 /// A receipt whose row is durable, for the room to send to `player`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +62,6 @@ struct Pending {
     /// The player's account (an account or guest id from the join token), if it has one.
     account: Option<AccountId>,
     receipt: Option<PendingReceipt>,
-    /// Read back from the spill file at start.
-    replayed: bool,
 }
 
 /// Where a room records finished runs. Cheap to clone; give each room its own with
@@ -177,7 +170,6 @@ impl ScoreSink {
             entry,
             account: account.and_then(|id| AccountId::parse(id).ok()),
             receipt: Some(receipt),
-            replayed: false,
         })
     }
 
@@ -190,37 +182,6 @@ impl ScoreSink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         out.append(&mut ready);
-    }
-}
-
-/// Tunables of the writer task.
-#[derive(Debug, Clone)]
-pub struct WriterSettings {
-    /// First delay before retrying a run the database did not take; doubles up to `retry_max`.
-    pub retry_min: Duration,
-    pub retry_max: Duration,
-    /// Deadline of one write attempt (on top of the store's own statement deadline).
-    pub attempt_timeout: Duration,
-    /// After the last sink is dropped, how long the writer keeps trying before spilling.
-    pub flush_deadline: Duration,
-    /// Runs not stored by the flush deadline are written here and replayed at the next start.
-    /// `None`: they are lost (and counted).
-    pub spill_file: Option<PathBuf>,
-    /// Turns true when the node stops: the flush deadline starts even if some sink is still
-    /// alive (a connection that outlived the drain keeps its room, and so a sink, alive).
-    pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
-}
-
-impl Default for WriterSettings {
-    fn default() -> WriterSettings {
-        WriterSettings {
-            retry_min: Duration::from_millis(100),
-            retry_max: Duration::from_secs(5),
-            attempt_timeout: Duration::from_secs(6),
-            flush_deadline: Duration::from_secs(3),
-            spill_file: None,
-            shutdown: None,
-        }
     }
 }
 
@@ -242,185 +203,77 @@ pub fn start_writer_with(
     settings: WriterSettings,
 ) -> (ScoreSink, tokio::task::JoinHandle<()>) {
     let (queue, pending) = mpsc::channel::<Pending>(SCORE_QUEUE);
-    let writer = tokio::spawn(write_scores(leaderboard, pending, settings));
+    let writer = tokio::spawn(durable::write(ScoreTable(leaderboard), pending, settings));
     (ScoreSink::with_writer(queue, receipts, node_id), writer)
 }
 
-/// Outcome of one attempt to store a run.
-enum Attempt {
-    Stored,
-    /// The database may take it later (down, slow, restarting).
-    Retry,
-    /// It will never take it (an invalid entry): counted and dropped.
-    Refused,
-}
+/// The leaderboard as the writer's destination: a stored run releases its receipt.
+struct ScoreTable(Leaderboard);
 
-async fn attempt(
-    leaderboard: &Leaderboard,
-    entry: &ScoreEntry,
-    account: Option<&AccountId>,
-    limit: Duration,
-) -> Attempt {
-    match tokio::time::timeout(limit, leaderboard.record_for_account(entry, account)).await {
-        Ok(Ok(_)) => Attempt::Stored,
-        Ok(Err(error)) if error.is_transient() => {
-            // The store already fails fast while the database is known down; log the cause
-            // of the first failure of a run, not every retry.
-            crate::rate_limited_warn!(cause = %error, "failed to record a score; will retry");
-            Attempt::Retry
-        }
-        Ok(Err(error)) => {
-            crate::rate_limited_warn!(cause = %error, "the leaderboard refused a score");
-            Attempt::Refused
-        }
-        Err(_) => {
-            crate::rate_limited_warn!("recording a score timed out; will retry");
-            Attempt::Retry
-        }
-    }
-}
+impl Destination for ScoreTable {
+    type Record = Pending;
+    type Spilled = SpilledRun;
+    const WHAT: &'static str = "score";
 
-async fn write_scores(
-    leaderboard: Leaderboard,
-    mut queue: mpsc::Receiver<Pending>,
-    settings: WriterSettings,
-) {
-    let mut backlog: VecDeque<Pending> = VecDeque::new();
-    let mut replaying = 0usize;
-    if let Some(path) = &settings.spill_file {
-        for (entry, account) in read_spill(path).await {
-            backlog.push_back(Pending {
-                entry,
-                account,
-                receipt: None,
-                replayed: true,
-            });
-        }
-        replaying = backlog.len();
-        if replaying > 0 {
-            tracing::info!(
-                runs = replaying,
-                "replaying scores spilled at the last shutdown"
-            );
-        }
+    async fn store(&self, pending: &Pending) -> Result<(), StoreError> {
+        self.0
+            .record_for_account(&pending.entry, pending.account.as_ref())
+            .await
+            .map(|_| ())
     }
-    let mut retry_delay = settings.retry_min;
-    // When every sink was gone (the node is shutting down): from then on the writer has
-    // `flush_deadline` to store what it holds.
-    let mut closed_at: Option<Instant> = None;
-    let mut shutdown = settings.shutdown.clone();
-    let stopping = |shutdown: &Option<tokio::sync::watch::Receiver<bool>>| {
-        shutdown.as_ref().is_some_and(|stop| *stop.borrow())
-    };
-    loop {
-        m::leaderboard_pending(backlog.len() + queue.len());
-        if closed_at.is_none() && (queue.is_closed() || stopping(&shutdown)) {
-            closed_at = Some(Instant::now());
-        }
-        if backlog.is_empty() {
-            if closed_at.is_some() {
-                // Stopping: take what is queued, then finish.
-                match queue.try_recv() {
-                    Ok(pending) => backlog.push_back(pending),
-                    Err(_) => break,
-                }
-            } else {
-                let next = tokio::select! {
-                    next = queue.recv() => next,
-                    _ = async {
-                        match shutdown.as_mut() {
-                            Some(stop) => {
-                                let _ = stop.wait_for(|stop| *stop).await;
-                            }
-                            None => std::future::pending().await,
-                        }
-                    } => continue,
-                };
-                match next {
-                    Some(pending) => backlog.push_back(pending),
-                    None => break,
-                }
-            }
-            while backlog.len() < WRITE_BATCH {
-                match queue.try_recv() {
-                    Ok(pending) => backlog.push_back(pending),
-                    Err(_) => break,
-                }
-            }
-        }
-        let Some(front) = backlog.front() else {
-            continue;
-        };
-        let limit = match closed_at {
-            Some(since) => settings
-                .flush_deadline
-                .saturating_sub(since.elapsed())
-                .min(settings.attempt_timeout),
-            None => settings.attempt_timeout,
-        };
-        if limit.is_zero() {
-            spill_and_stop(&settings, &mut queue, backlog).await;
-            return;
-        }
-        match attempt(&leaderboard, &front.entry, front.account.as_ref(), limit).await {
-            Attempt::Stored => {
-                m::leaderboard_write("ok");
-                retry_delay = settings.retry_min;
-                let stored = backlog.pop_front().expect("the front exists");
-                if let Some(receipt) = stored.receipt
-                    && let Some(inbox) = receipt.inbox.upgrade()
-                {
-                    inbox
-                        .ready
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(DurableReceipt {
-                            player: receipt.player,
-                            receipt: receipt.receipt,
-                        });
-                }
-                if stored.replayed {
-                    replaying -= 1;
-                    if replaying == 0
-                        && let Some(path) = &settings.spill_file
-                    {
-                        remove_spill(path).await;
-                    }
-                }
-            }
-            Attempt::Refused => {
-                m::leaderboard_write("error");
-                let refused = backlog.pop_front().expect("the front exists");
-                replaying -= usize::from(refused.replayed);
-            }
-            Attempt::Retry => {
-                m::leaderboard_write_retry();
-                // Sleep in short steps, so a shutdown that starts meanwhile is noticed at once.
-                let wake_at = Instant::now() + retry_delay;
-                while Instant::now() < wake_at && closed_at.is_none() {
-                    let step = (wake_at - Instant::now()).min(Duration::from_millis(100));
-                    tokio::time::sleep(step).await;
-                    if queue.is_closed() || stopping(&shutdown) {
-                        closed_at = Some(Instant::now());
-                    }
-                }
-                retry_delay = (retry_delay * 2).min(settings.retry_max);
-            }
-        }
-    }
-    m::leaderboard_pending(0);
-}
 
-async fn spill_and_stop(
-    settings: &WriterSettings,
-    queue: &mut mpsc::Receiver<Pending>,
-    mut backlog: VecDeque<Pending>,
-) {
-    while let Ok(pending) = queue.try_recv() {
-        backlog.push_back(pending);
+    fn stored(&self, pending: Pending) {
+        if let Some(receipt) = pending.receipt
+            && let Some(inbox) = receipt.inbox.upgrade()
+        {
+            inbox
+                .ready
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(DurableReceipt {
+                    player: receipt.player,
+                    receipt: receipt.receipt,
+                });
+        }
     }
-    spill(settings, backlog).await;
-    m::leaderboard_pending(0);
+
+    fn spilled(pending: &Pending) -> SpilledRun {
+        let entry = &pending.entry;
+        SpilledRun {
+            run_id: entry.run_id.clone(),
+            name: entry.name.clone(),
+            score: entry.score,
+            room: entry.room.clone(),
+            recorded_at_ms: entry.recorded_at_ms,
+            account: pending.account.as_ref().map(|id| id.as_str().to_owned()),
+        }
+    }
+
+    fn replayed(run: SpilledRun) -> Pending {
+        Pending {
+            entry: ScoreEntry {
+                run_id: run.run_id,
+                name: run.name,
+                score: run.score,
+                room: run.room,
+                recorded_at_ms: run.recorded_at_ms,
+            },
+            account: run.account.and_then(|id| AccountId::parse(&id).ok()),
+            receipt: None,
+        }
+    }
+
+    fn count(outcome: &'static str) {
+        m::leaderboard_write(outcome);
+    }
+
+    fn count_retry() {
+        m::leaderboard_write_retry();
+    }
+
+    fn set_pending(count: usize) {
+        m::leaderboard_pending(count);
+    }
 }
 
 /// A spilled run, one JSON object per line.
@@ -436,108 +289,10 @@ struct SpilledRun {
     account: Option<String>,
 }
 
-/// Writes the runs the database did not take to the spill file (atomically: a temporary file
-/// renamed over it, so a crash mid-write leaves the previous file).
-async fn spill(settings: &WriterSettings, backlog: VecDeque<Pending>) {
-    let runs = backlog.len();
-    if runs == 0 {
-        return;
-    }
-    let Some(path) = &settings.spill_file else {
-        for _ in 0..runs {
-            m::leaderboard_write("dropped");
-        }
-        tracing::error!(
-            runs,
-            "the leaderboard is unreachable at shutdown; scores lost"
-        );
-        return;
-    };
-    let mut text = String::new();
-    for pending in backlog {
-        let entry = pending.entry;
-        let run = SpilledRun {
-            run_id: entry.run_id,
-            name: entry.name,
-            score: entry.score,
-            room: entry.room,
-            recorded_at_ms: entry.recorded_at_ms,
-            account: pending.account.map(|id| id.as_str().to_owned()),
-        };
-        if let Ok(line) = serde_json::to_string(&run) {
-            text.push_str(&line);
-            text.push('\n');
-        }
-    }
-    let temporary = path.with_extension("tmp");
-    let written = async {
-        tokio::fs::write(&temporary, text.as_bytes()).await?;
-        tokio::fs::File::open(&temporary).await?.sync_all().await?;
-        tokio::fs::rename(&temporary, path).await
-    }
-    .await;
-    match written {
-        Ok(()) => tracing::warn!(
-            runs,
-            file = %path.display(),
-            "the leaderboard is unreachable at shutdown; scores kept for the next start"
-        ),
-        Err(error) => {
-            for _ in 0..runs {
-                m::leaderboard_write("dropped");
-            }
-            tracing::error!(runs, cause = %error, file = %path.display(), "could not keep unwritten scores; scores lost");
-        }
-    }
-}
-
-/// Largest spill file read back (a full queue is ~20 MB).
-const MAX_SPILL_BYTES: u64 = 64 * 1024 * 1024;
-
-async fn read_spill(path: &Path) -> Vec<(ScoreEntry, Option<AccountId>)> {
-    match tokio::fs::metadata(path).await {
-        Ok(metadata) if metadata.len() > MAX_SPILL_BYTES => {
-            tracing::error!(file = %path.display(), "the score spill file is too large to replay; ignoring it");
-            return Vec::new();
-        }
-        Ok(_) => {}
-        Err(_) => return Vec::new(),
-    }
-    let Ok(text) = tokio::fs::read_to_string(path).await else {
-        tracing::error!(file = %path.display(), "the score spill file is unreadable; ignoring it");
-        return Vec::new();
-    };
-    let mut entries = Vec::new();
-    for line in text.lines().filter(|line| !line.trim().is_empty()) {
-        match serde_json::from_str::<SpilledRun>(line) {
-            Ok(run) => entries.push((
-                ScoreEntry {
-                    run_id: run.run_id,
-                    name: run.name,
-                    score: run.score,
-                    room: run.room,
-                    recorded_at_ms: run.recorded_at_ms,
-                },
-                run.account.and_then(|id| AccountId::parse(&id).ok()),
-            )),
-            Err(_) => {
-                crate::rate_limited_warn!(file = %path.display(), "skipping a malformed line of the score spill file");
-            }
-        }
-    }
-    entries
-}
-
-async fn remove_spill(path: &Path) {
-    if let Err(error) = tokio::fs::remove_file(path).await
-        && error.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(cause = %error, file = %path.display(), "could not remove the replayed score spill file");
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn key() -> Arc<ReceiptKey> {

@@ -1,7 +1,8 @@
 //! Breach on the runtime, over real WebSockets: quick play places two players into one breach
 //! room (never into the arena), the match starts, bots fill the teams, the Rust client mirror
 //! follows the server's frames, the identity comes from the join token, and the match result
-//! reaches the node's report sink once; a dropped player resumes its soldier.
+//! reaches the node's report sink once; a dropped player resumes its soldier; a finished match
+//! is stored and served by id and in each signed-in player's history.
 
 mod support;
 
@@ -296,4 +297,108 @@ async fn a_spectator_role_from_the_matchmaker_joins_as_a_spectator() {
         )
         .await;
     assert_eq!(status, 400, "{refused}");
+}
+
+/// A guest account's access token and id.
+async fn guest(node: &TestNode, device: &str) -> (String, String) {
+    let (status, answer) = node
+        .post_json(
+            "/api/auth/guest",
+            &json!({ "deviceSecret": format!("{device}-device-secret-0123456789abcdef") }),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{status} {answer}");
+    (
+        answer["accessToken"].as_str().unwrap().to_owned(),
+        answer["account"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_match_is_stored_and_served_by_id_and_in_each_players_history() {
+    let node = TestNode::start_storing_results(|_| {}, vec![Arc::new(quick_breach())]).await;
+    let (ann_token, ann_id) = guest(&node, "ann").await;
+    let (bob_token, bob_id) = guest(&node, "bob").await;
+    let mut clients = Vec::new();
+    for token in [&ann_token, &bob_token] {
+        let (status, answer) = node
+            .post_json_as("/api/matchmake", &json!({ "mode": "breach" }), Some(token))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        clients.push(BreachClient::join(&answer).await);
+    }
+    let history_path = format!("/api/players/{ann_id}/matches");
+    // Bots reach the kill limit of 1 soon; the players keep reading their frames meanwhile.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let history = loop {
+        for client in &mut clients {
+            client.read_one().await;
+        }
+        let (status, history) = node.get_json(&history_path).await;
+        assert_eq!(status, 200, "{history}");
+        if !history["matches"].as_array().unwrap().is_empty() {
+            break history;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no stored match within 90 s"
+        );
+    };
+    let line = &history["matches"][0];
+    assert_eq!(line["mode"], "breach");
+    assert_eq!(line["player"]["accountId"], ann_id.as_str());
+    assert_eq!(history["next"], Value::Null, "one short page");
+    let match_id = line["matchId"].as_str().unwrap();
+
+    let (status, stored) = node.get_json(&format!("/api/matches/{match_id}")).await;
+    assert_eq!(status, 200, "{stored}");
+    let players = stored["players"].as_array().unwrap();
+    assert_eq!(players.len(), 8, "{stored}");
+    let accounts: Vec<&str> = players
+        .iter()
+        .filter_map(|p| p["accountId"].as_str())
+        .collect();
+    assert!(
+        accounts.contains(&ann_id.as_str()) && accounts.contains(&bob_id.as_str()),
+        "{accounts:?}"
+    );
+    // Bots are stored by name only.
+    assert!(
+        players
+            .iter()
+            .filter(|p| p["bot"] == true)
+            .all(|p| p["accountId"].is_null())
+    );
+    assert!(players.iter().filter(|p| p["bot"] == true).count() == 6);
+    assert!(
+        stored["teamScores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|score| score.as_u64() >= Some(1))
+    );
+    assert_eq!(stored["reason"], "kill_limit");
+    let (_, bobs) = node
+        .get_json(&format!("/api/players/{bob_id}/matches"))
+        .await;
+    assert_eq!(bobs["matches"][0]["matchId"], match_id);
+
+    // Bad input: a malformed id, an unknown match, a junk cursor, a limit out of range.
+    let (status, _) = node.get_json("/api/matches/has%20space").await;
+    assert_eq!(status, 400);
+    let (status, body) = node.get_json("/api/matches/eu-x:00000000:1").await;
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")));
+    let (status, _) = node
+        .get_json(&format!("{history_path}?before=junk!"))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = node.get_json(&format!("{history_path}?limit=0")).await;
+    assert_eq!(status, 400);
+    let (status, _) = node.get_json("/api/players/not-an-account/matches").await;
+    assert_eq!(status, 400);
+    let metrics = node.metrics().await;
+    assert!(
+        support::metric_sum(&metrics, "coil_match_result_writes_total") >= 1.0,
+        "the write is counted"
+    );
 }

@@ -234,7 +234,12 @@ async fn a_second_mode_runs_beside_the_arena_and_ends_its_room_with_a_result() {
     };
     assert_eq!(room.as_str(), first["roomId"].as_str().unwrap());
     assert_eq!(mode.as_str(), "counter");
-    assert_eq!(match_id, format!("{room}:1"));
+    // `<room>:<room incarnation, 8 hex>:<match number>`: unique even if the room is remade.
+    let parts: Vec<&str> = match_id.split(':').collect();
+    assert_eq!(parts.len(), 3, "{match_id}");
+    assert_eq!(parts[0], room.as_str());
+    assert!(parts[1].len() == 8 && parts[1].bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(parts[2], "1");
     let mut lines: Vec<(String, u32)> = result
         .players
         .iter()

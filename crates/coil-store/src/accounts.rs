@@ -47,6 +47,7 @@ macro_rules! with_pool {
         }
     };
 }
+pub(crate) use with_pool;
 
 /// Ends one session and deletes its refresh tokens inside an open transaction (a macro for
 /// the same reason as `with_pool!`: one text, two backend types).

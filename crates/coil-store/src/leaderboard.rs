@@ -115,7 +115,8 @@ pub struct ScoreRow {
     pub recorded_at_ms: i64,
 }
 
-/// What [`Leaderboard::record`] did. Both are success: a retried record is an expected event.
+/// What [`Leaderboard::record`] (or [`crate::MatchStore::record`]) did. Both are success: a
+/// retried record is an expected event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     /// This call stored the run.
@@ -354,6 +355,11 @@ impl Leaderboard {
     /// leaderboard also made them).
     pub fn accounts(&self) -> crate::AccountStore {
         crate::AccountStore::from_pool(self.pool.clone(), self.statement_timeout)
+    }
+
+    /// The match tables of the same database, sharing this pool.
+    pub fn matches(&self) -> crate::MatchStore {
+        crate::MatchStore::from_pool(self.pool.clone(), self.statement_timeout)
     }
 
     /// The account of a stored run (`None` for anonymous play or an unknown run id).

@@ -8,6 +8,8 @@
 //! - [`ReceiptKey`]: HMAC-SHA256 receipts that let the server hand a player proof of a score
 //!   it recorded, and later check that proof without a database round trip.
 //!
+//! - [`MatchStore`]: finished matches and each seat's line (`matches`, `match_players`),
+//!   recorded once per match id, read by id and as an account's history.
 //! - [`AccountStore`]: accounts, credentials (hashes only), sessions with their refresh-token
 //!   families, roles and bans, in the same database and migration set as the leaderboard.
 //!
@@ -21,6 +23,7 @@
 //! # Layout
 //! - `leaderboard.rs`: connection, migrations, `record`, `top`.
 //! - `accounts.rs`: the account tables and their transactions.
+//! - `matches.rs`: the match tables.
 //! - `name.rs`: player name validation.
 //! - `receipt.rs`: receipt key file, issuing and verifying receipts.
 //! - `error.rs`: [`StoreError`].
@@ -28,6 +31,7 @@
 mod accounts;
 mod error;
 mod leaderboard;
+mod matches;
 mod name;
 mod receipt;
 
@@ -38,6 +42,10 @@ pub use accounts::{
 pub use error::StoreError;
 pub use leaderboard::{
     Leaderboard, LeaderboardSettings, Recorded, ScoreEntry, ScoreRow, default_database_url,
+};
+pub use matches::{
+    HistoryCursor, HistoryEntry, MAX_HISTORY_PAGE, MAX_MATCH_PLAYERS, MatchPlayer, MatchRecord,
+    MatchStore,
 };
 pub use name::{MAX_PLAYER_NAME_CHARS, NameError, validate_ascii_name, validate_player_name};
 pub use receipt::{MIN_RECEIPT_SECRET_BYTES, ReceiptError, ReceiptKey};

@@ -8,108 +8,12 @@ use coil_store::{
     AccountError, AccountId, AccountKind, AccountStore, Leaderboard, NewSession, Recorded,
     RefreshOutcome, Role, ScoreEntry, SessionEndReason, UsernameKeys,
 };
-use rand::Rng;
-use sqlx::Connection;
 
-/// A database that exists only for one test: a SQLite file in a temp dir, or a PostgreSQL
-/// schema that is dropped at the end.
-struct TestDatabase {
-    url: String,
-    expected_backend: &'static str,
-    postgres_schema: Option<(String, String)>,
-    _directory: Option<tempfile::TempDir>,
-}
+#[macro_use]
+#[path = "support/database.rs"]
+mod database;
 
-impl TestDatabase {
-    fn sqlite() -> TestDatabase {
-        let directory = tempfile::tempdir().expect("create temp dir");
-        // A nested, not-yet-existing directory: connect must create it.
-        let file = directory.path().join("nested").join("leaderboard.db");
-        TestDatabase {
-            url: format!("sqlite://{}", file.display()),
-            expected_backend: "sqlite",
-            postgres_schema: None,
-            _directory: Some(directory),
-        }
-    }
-
-    async fn postgres() -> Option<TestDatabase> {
-        let Ok(base_url) = std::env::var("TEST_DATABASE_URL") else {
-            eprintln!(
-                "skipped: TEST_DATABASE_URL is not set, so the PostgreSQL variant did not run"
-            );
-            return None;
-        };
-        let schema = format!("t_{:016x}", rand::thread_rng().r#gen::<u64>());
-        let mut admin = sqlx::PgConnection::connect(&base_url)
-            .await
-            .expect("connect to TEST_DATABASE_URL");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut admin)
-            .await
-            .expect("create test schema");
-        admin.close().await.expect("close admin connection");
-        let separator = if base_url.contains('?') { '&' } else { '?' };
-        Some(TestDatabase {
-            url: format!("{base_url}{separator}options[search_path]={schema}"),
-            expected_backend: "postgres",
-            postgres_schema: Some((base_url, schema)),
-            _directory: None,
-        })
-    }
-
-    async fn connect(&self) -> AccountStore {
-        Leaderboard::connect(&self.url)
-            .await
-            .expect("connect to test database")
-            .accounts()
-    }
-
-    async fn leaderboard(&self) -> Leaderboard {
-        Leaderboard::connect(&self.url)
-            .await
-            .expect("connect to test database")
-    }
-
-    async fn drop_postgres_schema(self) {
-        if let Some((base_url, schema)) = self.postgres_schema {
-            let mut admin = sqlx::PgConnection::connect(&base_url)
-                .await
-                .expect("reconnect");
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&mut admin)
-                .await
-                .expect("drop test schema");
-            admin.close().await.expect("close admin connection");
-        }
-    }
-}
-
-macro_rules! on_both_backends {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let database = super::TestDatabase::sqlite();
-                    super::$check(&database).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let Some(database) = super::TestDatabase::postgres().await else {
-                        return;
-                    };
-                    super::$check(&database).await;
-                    database.drop_postgres_schema().await;
-                }
-            )*
-        }
-    };
-}
+use database::TestDatabase;
 
 on_both_backends!(
     registered_accounts_round_trip_with_the_player_role,
@@ -162,7 +66,7 @@ fn session_at(label: &str, expires_at_ms: i64) -> NewSession {
 }
 
 async fn registered_accounts_round_trip_with_the_player_role(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     assert_eq!(store.backend(), database.expected_backend);
     let account = store
         .create_registered(&name("Ada"), "$argon2id$fake", Some("eu-central"), 1_000)
@@ -203,7 +107,7 @@ async fn registered_accounts_round_trip_with_the_player_role(database: &TestData
 }
 
 async fn a_username_key_held_by_another_account_is_refused(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     store
         .create_registered(&name("bob"), "h", None, 1)
         .await
@@ -227,7 +131,7 @@ async fn a_username_key_held_by_another_account_is_refused(database: &TestDataba
 }
 
 async fn concurrent_registrations_of_one_name_create_one_account(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let attempts = (0..8).map(|index| {
         let store = store.clone();
         let username = if index % 2 == 0 { "racer" } else { "RACER" };
@@ -249,7 +153,7 @@ async fn concurrent_registrations_of_one_name_create_one_account(database: &Test
 }
 
 async fn guests_are_found_again_by_their_device_secret(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let (guest, created) = store
         .guest_for_device(&hash("device-1"), "guest-1", None, 10)
         .await
@@ -273,7 +177,7 @@ async fn guests_are_found_again_by_their_device_secret(database: &TestDatabase) 
 }
 
 async fn upgrading_a_guest_keeps_its_id_and_retires_the_device_secret(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     store
         .create_registered(&name("taken"), "h", None, 1)
         .await
@@ -328,7 +232,7 @@ async fn upgrading_a_guest_keeps_its_id_and_retires_the_device_secret(database: 
 }
 
 async fn refresh_rotation_uses_each_token_once(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let account = store
         .create_registered(&name("rot"), "h", None, 1)
         .await
@@ -374,7 +278,7 @@ async fn refresh_rotation_uses_each_token_once(database: &TestDatabase) {
 }
 
 async fn a_replayed_refresh_token_ends_the_family(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let account = store
         .create_registered(&name("replay"), "h", None, 1)
         .await
@@ -420,7 +324,7 @@ async fn a_replayed_refresh_token_ends_the_family(database: &TestDatabase) {
 }
 
 async fn concurrent_refreshes_of_one_token_rotate_once(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let account = store
         .create_registered(&name("twins"), "h", None, 1)
         .await
@@ -450,7 +354,7 @@ async fn concurrent_refreshes_of_one_token_rotate_once(database: &TestDatabase) 
 }
 
 async fn expired_or_ended_sessions_do_not_refresh(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let account = store
         .create_registered(&name("expiry"), "h", None, 1)
         .await
@@ -487,7 +391,7 @@ async fn expired_or_ended_sessions_do_not_refresh(database: &TestDatabase) {
 }
 
 async fn single_session_mode_ends_the_older_session(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let account = store
         .create_registered(&name("solo"), "h", None, 1)
         .await
@@ -539,7 +443,7 @@ async fn single_session_mode_ends_the_older_session(database: &TestDatabase) {
 }
 
 async fn a_password_change_ends_every_other_session(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let account = store
         .create_registered(&name("pw"), "old", None, 1)
         .await
@@ -584,7 +488,7 @@ async fn a_password_change_ends_every_other_session(database: &TestDatabase) {
 }
 
 async fn ending_sessions_one_or_all(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let account = store
         .create_registered(&name("many"), "h", None, 1)
         .await
@@ -663,7 +567,7 @@ async fn ending_sessions_one_or_all(database: &TestDatabase) {
 }
 
 async fn roles_are_granted_and_revoked(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let account = store
         .create_registered(&name("boss"), "h", None, 1)
         .await
@@ -692,7 +596,7 @@ async fn roles_are_granted_and_revoked(database: &TestDatabase) {
 }
 
 async fn bans_end_sessions_and_block_refresh_until_they_expire(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let account = store
         .create_registered(&name("cheater"), "h", None, 1)
         .await
@@ -761,7 +665,7 @@ async fn bans_end_sessions_and_block_refresh_until_they_expire(database: &TestDa
 }
 
 async fn pruning_removes_what_is_ended_or_expired(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let account = store
         .create_registered(&name("prune"), "h", None, 1)
         .await
@@ -788,7 +692,7 @@ async fn pruning_removes_what_is_ended_or_expired(database: &TestDatabase) {
 }
 
 async fn leaderboard_rows_carry_the_account(database: &TestDatabase) {
-    let store = database.connect().await;
+    let store = database.accounts().await;
     let leaderboard = database.leaderboard().await;
     let account = store
         .create_registered(&name("scorer"), "h", None, 1)

@@ -6,101 +6,13 @@
 use std::collections::HashSet;
 
 use coil_store::{Leaderboard, Recorded, ScoreEntry, ScoreRow, StoreError};
-use rand::Rng;
 use sqlx::Connection;
 
-/// A database that exists only for one test: a SQLite file in a temp dir, or a PostgreSQL
-/// schema that is dropped at the end.
-struct TestDatabase {
-    url: String,
-    expected_backend: &'static str,
-    postgres_schema: Option<(String, String)>,
-    _directory: Option<tempfile::TempDir>,
-}
+#[macro_use]
+#[path = "support/database.rs"]
+mod database;
 
-impl TestDatabase {
-    fn sqlite() -> TestDatabase {
-        let directory = tempfile::tempdir().expect("create temp dir");
-        // A nested, not-yet-existing directory: connect must create it.
-        let file = directory.path().join("nested").join("leaderboard.db");
-        TestDatabase {
-            url: format!("sqlite://{}", file.display()),
-            expected_backend: "sqlite",
-            postgres_schema: None,
-            _directory: Some(directory),
-        }
-    }
-
-    async fn postgres() -> Option<TestDatabase> {
-        let Ok(base_url) = std::env::var("TEST_DATABASE_URL") else {
-            eprintln!(
-                "skipped: TEST_DATABASE_URL is not set, so the PostgreSQL variant did not run"
-            );
-            return None;
-        };
-        let schema = format!("t_{:016x}", rand::thread_rng().r#gen::<u64>());
-        let mut admin = sqlx::PgConnection::connect(&base_url)
-            .await
-            .expect("connect to TEST_DATABASE_URL");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut admin)
-            .await
-            .expect("create test schema");
-        admin.close().await.expect("close admin connection");
-        let separator = if base_url.contains('?') { '&' } else { '?' };
-        Some(TestDatabase {
-            url: format!("{base_url}{separator}options[search_path]={schema}"),
-            expected_backend: "postgres",
-            postgres_schema: Some((base_url, schema)),
-            _directory: None,
-        })
-    }
-
-    async fn connect(&self) -> Leaderboard {
-        Leaderboard::connect(&self.url)
-            .await
-            .expect("connect to test database")
-    }
-
-    async fn drop_postgres_schema(self) {
-        if let Some((base_url, schema)) = self.postgres_schema {
-            let mut admin = sqlx::PgConnection::connect(&base_url)
-                .await
-                .expect("reconnect");
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&mut admin)
-                .await
-                .expect("drop test schema");
-            admin.close().await.expect("close admin connection");
-        }
-    }
-}
-
-macro_rules! on_both_backends {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let database = super::TestDatabase::sqlite();
-                    super::$check(&database).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let Some(database) = super::TestDatabase::postgres().await else {
-                        return;
-                    };
-                    super::$check(&database).await;
-                    database.drop_postgres_schema().await;
-                }
-            )*
-        }
-    };
-}
+use database::TestDatabase;
 
 on_both_backends!(
     reports_its_backend,
@@ -132,19 +44,19 @@ fn names(rows: &[ScoreRow]) -> Vec<&str> {
 }
 
 async fn reports_its_backend(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     assert_eq!(leaderboard.backend(), database.expected_backend);
     leaderboard.close().await;
 }
 
 async fn empty_leaderboard_has_no_rows(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     assert_eq!(leaderboard.top(10).await.unwrap(), Vec::new());
     leaderboard.close().await;
 }
 
 async fn connecting_twice_runs_migrations_once_and_keeps_data(database: &TestDatabase) {
-    let first = database.connect().await;
+    let first = database.leaderboard().await;
     assert_eq!(
         first.record(&entry("run-a", "ada", 5, 100)).await.unwrap(),
         Recorded::Inserted
@@ -152,7 +64,7 @@ async fn connecting_twice_runs_migrations_once_and_keeps_data(database: &TestDat
     first.close().await;
 
     // The second connect finds the migrations applied and must neither fail nor wipe the table.
-    let second = database.connect().await;
+    let second = database.leaderboard().await;
     assert_eq!(
         second.record(&entry("run-a", "ada", 5, 100)).await.unwrap(),
         Recorded::AlreadyRecorded
@@ -165,8 +77,8 @@ async fn connecting_twice_runs_migrations_once_and_keeps_data(database: &TestDat
     second.close().await;
 
     // A third connect while another pool is open is also fine (several nodes starting at once).
-    let third = database.connect().await;
-    let fourth = database.connect().await;
+    let third = database.leaderboard().await;
+    let fourth = database.leaderboard().await;
     assert_eq!(third.top(10).await.unwrap().len(), 2);
     assert_eq!(fourth.top(10).await.unwrap().len(), 2);
     third.close().await;
@@ -174,7 +86,7 @@ async fn connecting_twice_runs_migrations_once_and_keeps_data(database: &TestDat
 }
 
 async fn top_orders_by_score_then_newest_first(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     // Inserted in an order that matches none of the orderings under test.
     let entries = [
         entry("r1", "low", 10, 5_000),
@@ -223,7 +135,7 @@ async fn top_orders_by_score_then_newest_first(database: &TestDatabase) {
 }
 
 async fn top_clamps_limit_to_between_1_and_100(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     for index in 0..105_u32 {
         let run_id = format!("run-{index}");
         let name = format!("p{index}");
@@ -245,7 +157,7 @@ async fn top_clamps_limit_to_between_1_and_100(database: &TestDatabase) {
 }
 
 async fn record_is_idempotent_by_run_id(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     let original = entry("run-1", "ada", 40, 1_000);
     assert_eq!(
         leaderboard.record(&original).await.unwrap(),
@@ -268,7 +180,7 @@ async fn record_is_idempotent_by_run_id(database: &TestDatabase) {
 }
 
 async fn concurrent_records_of_one_run_store_it_once(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     let mut tasks = Vec::new();
     for attempt in 0..16_u32 {
         let leaderboard = leaderboard.clone();
@@ -290,7 +202,7 @@ async fn concurrent_records_of_one_run_store_it_once(database: &TestDatabase) {
 }
 
 async fn record_stores_the_trimmed_name(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     leaderboard
         .record(&entry("run-1", "  Ada_L-1.0  ", 3, 1))
         .await
@@ -300,7 +212,7 @@ async fn record_stores_the_trimmed_name(database: &TestDatabase) {
 }
 
 async fn record_refuses_invalid_names_and_stores_nothing(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     let oversized = "a".repeat(17);
     let huge = "b".repeat(100_000);
     for (index, bad_name) in [
@@ -352,7 +264,7 @@ async fn record_refuses_invalid_names_and_stores_nothing(database: &TestDatabase
 }
 
 async fn record_refuses_invalid_fields(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     let cases = [
         (
             "run_id",
@@ -406,7 +318,7 @@ async fn record_refuses_invalid_fields(database: &TestDatabase) {
 }
 
 async fn extreme_scores_and_timestamps_round_trip(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     leaderboard
         .record(&entry("max", "max", u32::MAX, i64::MAX))
         .await
@@ -422,7 +334,7 @@ async fn extreme_scores_and_timestamps_round_trip(database: &TestDatabase) {
 }
 
 async fn clones_share_one_store(database: &TestDatabase) {
-    let leaderboard = database.connect().await;
+    let leaderboard = database.leaderboard().await;
     let clone = leaderboard.clone();
     clone.record(&entry("run-1", "ada", 1, 1)).await.unwrap();
     assert_eq!(names(&leaderboard.top(5).await.unwrap()), ["ada"]);

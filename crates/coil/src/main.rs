@@ -304,7 +304,7 @@ fn run_node(args: coil_server::FleetNodeArgs) -> ExitCode {
         let services = coil_server::NodeServices {
             modes,
             fleet: Some(fleet),
-            reports: coil_server::ReportSink::discard(),
+            reports: None,
             extra_routes: None,
             extra_openapi: None,
             accounts: None,

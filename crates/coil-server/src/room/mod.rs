@@ -241,17 +241,38 @@ pub enum RoomReport {
 /// the report (counted and logged): a room never waits on a store.
 #[derive(Debug, Clone)]
 pub struct ReportSink {
-    queue: Option<mpsc::Sender<RoomReport>>,
+    target: ReportTarget,
+}
+
+#[derive(Debug, Clone)]
+enum ReportTarget {
+    /// Logged and dropped.
+    Discard,
+    /// Every report, to whoever reads the queue (tests, a custom store).
+    Queue(mpsc::Sender<RoomReport>),
+    /// Match results to the node's result writer (`results.rs`); flags are logged.
+    Results(mpsc::Sender<coil_store::MatchRecord>),
 }
 
 impl ReportSink {
     /// Reports are logged and dropped (nothing stores them).
     pub fn discard() -> ReportSink {
-        ReportSink { queue: None }
+        ReportSink {
+            target: ReportTarget::Discard,
+        }
     }
 
     pub fn new(queue: mpsc::Sender<RoomReport>) -> ReportSink {
-        ReportSink { queue: Some(queue) }
+        ReportSink {
+            target: ReportTarget::Queue(queue),
+        }
+    }
+
+    /// Match results go to the result writer's queue ([`crate::results::start_writer`]).
+    pub fn storing(results: mpsc::Sender<coil_store::MatchRecord>) -> ReportSink {
+        ReportSink {
+            target: ReportTarget::Results(results),
+        }
     }
 
     fn send(&self, report: RoomReport) {
@@ -259,19 +280,40 @@ impl ReportSink {
             RoomReport::MatchResult { .. } => "match_result",
             RoomReport::Flag { .. } => "flag",
         };
-        match &self.queue {
-            Some(queue) => {
-                if queue.try_send(report).is_err() {
-                    m::report(kind, "dropped");
-                    crate::rate_limited_warn!(kind, "room report queue full: dropping a report");
-                } else {
-                    m::report(kind, "queued");
-                }
+        let queued = match (&self.target, report) {
+            (ReportTarget::Queue(queue), report) => queue.try_send(report).is_ok(),
+            (
+                ReportTarget::Results(results),
+                RoomReport::MatchResult {
+                    room,
+                    mode,
+                    match_id,
+                    result,
+                },
+            ) => {
+                let record = crate::results::record_of(
+                    room.as_str(),
+                    mode.as_str(),
+                    &match_id,
+                    &result,
+                    unix_millis(),
+                );
+                results.try_send(record).is_ok()
             }
-            None => {
+            (_, report) => {
                 tracing::info!(?report, "room report (no store configured)");
                 m::report(kind, "discarded");
+                return;
             }
+        };
+        if queued {
+            m::report(kind, "queued");
+        } else {
+            m::report(kind, "dropped");
+            if kind == "match_result" {
+                m::match_result_write("dropped");
+            }
+            crate::rate_limited_warn!(kind, "room report queue full: dropping a report");
         }
     }
 }
@@ -426,6 +468,9 @@ fn fresh_token() -> ResumeToken {
 /// Everything the room task owns.
 pub struct Room {
     id: RoomId,
+    /// Random per room task: a room of the same name made again later (a named room reaped
+    /// and reopened) numbers its matches from 1 again, and the match ids must still differ.
+    incarnation: u32,
     game: Box<dyn Game>,
     settings: RoomSettings,
     core: RoomCore,
@@ -470,6 +515,7 @@ impl Room {
             .map(|sink| sink.for_room());
         Room {
             id,
+            incarnation: rand::random(),
             game,
             core: RoomCore::new(settings.limits.clone(), Duration::ZERO),
             settings,
@@ -841,7 +887,10 @@ impl Room {
                     self.reports.send(RoomReport::MatchResult {
                         room: self.id.clone(),
                         mode: self.settings.mode.clone(),
-                        match_id: format!("{}:{}", self.id, result.ordinal),
+                        match_id: format!(
+                            "{}:{:08x}:{}",
+                            self.id, self.incarnation, result.ordinal
+                        ),
                         result,
                     });
                 }

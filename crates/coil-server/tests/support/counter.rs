@@ -145,6 +145,7 @@ impl Game for Counter {
                         score: i64::from(seat.added),
                         left_early: seat.left,
                         bot: false,
+                        verified: seat.identity.verified,
                     })
                     .collect(),
                 duration_ticks: self.ticks,

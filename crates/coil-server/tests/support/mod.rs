@@ -30,9 +30,10 @@ pub struct TestNode {
 }
 
 impl TestNode {
-    /// Starts the all-in-one shape (node + in-process directory + matchmaker).
+    /// Starts the all-in-one shape (node + in-process directory + matchmaker), storing match
+    /// results in its database as `coil serve` does.
     pub async fn start(adjust: impl FnOnce(&mut NodeConfig)) -> TestNode {
-        TestNode::start_with_modes(adjust, Vec::new(), coil_server::ReportSink::discard()).await
+        TestNode::start_node(adjust, Vec::new(), None).await
     }
 
     /// Starts the all-in-one shape with the built-in modes and `extra` ones, reporting match
@@ -41,6 +42,22 @@ impl TestNode {
         adjust: impl FnOnce(&mut NodeConfig),
         extra: Vec<std::sync::Arc<dyn coil_game::GameMode>>,
         reports: coil_server::ReportSink,
+    ) -> TestNode {
+        TestNode::start_node(adjust, extra, Some(reports)).await
+    }
+
+    /// Like [`TestNode::start_with_modes`], with match results stored in the node's database.
+    pub async fn start_storing_results(
+        adjust: impl FnOnce(&mut NodeConfig),
+        extra: Vec<std::sync::Arc<dyn coil_game::GameMode>>,
+    ) -> TestNode {
+        TestNode::start_node(adjust, extra, None).await
+    }
+
+    async fn start_node(
+        adjust: impl FnOnce(&mut NodeConfig),
+        extra: Vec<std::sync::Arc<dyn coil_game::GameMode>>,
+        reports: Option<coil_server::ReportSink>,
     ) -> TestNode {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = NodeConfig::for_tests(data_dir.path());
@@ -108,12 +125,21 @@ impl TestNode {
         path: &str,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let response = reqwest::Client::new()
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        self.post_json_as(path, body, None).await
+    }
+
+    /// `post_json` with `Authorization: Bearer <access_token>` when one is given.
+    pub async fn post_json_as(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        access_token: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new().post(self.url(path)).json(body);
+        if let Some(token) = access_token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (
             status,

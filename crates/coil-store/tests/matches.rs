@@ -1,0 +1,247 @@
+//! The match tables, run on SQLite and (with `TEST_DATABASE_URL`) PostgreSQL: a match and its
+//! players round-trip, a replayed result is stored once, concurrent replays too, bad records
+//! are refused with a reason, and an account's history pages newest first without gaps or
+//! repeats.
+
+#[macro_use]
+#[path = "support/database.rs"]
+mod database;
+
+use coil_store::{
+    AccountId, HistoryCursor, MatchPlayer, MatchRecord, Recorded, StoreError,
+};
+use database::TestDatabase;
+
+on_both_backends!(
+    a_match_and_its_players_round_trip,
+    a_replayed_result_is_stored_once,
+    concurrent_replays_store_one_match,
+    bad_records_are_refused_with_the_field,
+    history_pages_newest_first_without_gaps_or_repeats,
+    history_lists_only_the_accounts_own_matches,
+);
+
+fn player(account: Option<&AccountId>, key: &str, team: u8, kills: u32) -> MatchPlayer {
+    MatchPlayer {
+        account: account.cloned(),
+        player_key: key.to_owned(),
+        display_name: format!("Pläyer {key}"),
+        team,
+        kills,
+        deaths: 2,
+        assists: 1,
+        score: i64::from(kills) * 100 - 7,
+        left_early: false,
+        bot: account.is_none(),
+    }
+}
+
+fn record(match_id: &str, ended_at_ms: i64, players: Vec<MatchPlayer>) -> MatchRecord {
+    MatchRecord {
+        match_id: match_id.to_owned(),
+        mode: "breach".to_owned(),
+        room: "eu-abc".to_owned(),
+        winner: Some(1),
+        reason: "kill_limit".to_owned(),
+        team_scores: vec![47, 50],
+        duration_ms: 612_000,
+        ended_at_ms,
+        details: vec![
+            ("map".to_owned(), "foundry".to_owned()),
+            ("friendlyFire".to_owned(), "off".to_owned()),
+        ],
+        players,
+    }
+}
+
+async fn a_match_and_its_players_round_trip(database: &TestDatabase) {
+    let store = database.matches().await;
+    let account = AccountId::generate();
+    let mut written = record(
+        "eu-abc:1f2e3d4c:1",
+        1_700_000_000_000,
+        vec![
+            player(Some(&account), account.as_str(), 0, 9),
+            player(None, "bot-3", 1, 4),
+        ],
+    );
+    written.players[1].left_early = true;
+    assert_eq!(store.record(&written).await.unwrap(), Recorded::Inserted);
+    let read = store.get(&written.match_id).await.unwrap().expect("stored");
+    assert_eq!(read, written);
+    // A draw has no winner.
+    let mut draw = record("eu-abc:1f2e3d4c:2", 1_700_000_100_000, Vec::new());
+    draw.winner = None;
+    store.record(&draw).await.unwrap();
+    assert_eq!(store.get(&draw.match_id).await.unwrap().unwrap().winner, None);
+    assert_eq!(store.get("eu-abc:nope:1").await.unwrap(), None);
+}
+
+async fn a_replayed_result_is_stored_once(database: &TestDatabase) {
+    let store = database.matches().await;
+    let account = AccountId::generate();
+    let first = record(
+        "m-replayed",
+        10,
+        vec![player(Some(&account), account.as_str(), 0, 3)],
+    );
+    assert_eq!(store.record(&first).await.unwrap(), Recorded::Inserted);
+    // The same id with other contents (a buggy replay) changes nothing.
+    let mut replay = first.clone();
+    replay.team_scores = vec![0, 0];
+    replay.players.push(player(None, "bot-1", 1, 99));
+    assert_eq!(
+        store.record(&replay).await.unwrap(),
+        Recorded::AlreadyRecorded
+    );
+    assert_eq!(store.get("m-replayed").await.unwrap().unwrap(), first);
+    let history = store.history(&account, None, 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+}
+
+async fn concurrent_replays_store_one_match(database: &TestDatabase) {
+    let store = database.matches().await;
+    let account = AccountId::generate();
+    let result = record(
+        "m-concurrent",
+        20,
+        vec![
+            player(Some(&account), account.as_str(), 0, 5),
+            player(None, "bot-2", 1, 1),
+        ],
+    );
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (store, result) = (store.clone(), result.clone());
+        writers.spawn(async move { store.record(&result).await });
+    }
+    let mut inserted = 0;
+    while let Some(outcome) = writers.join_next().await {
+        match outcome.unwrap() {
+            Ok(Recorded::Inserted) => inserted += 1,
+            Ok(Recorded::AlreadyRecorded) => {}
+            // SQLite may report a busy writer: a transient failure the node's writer retries.
+            Err(error) => assert!(error.is_transient(), "{error}"),
+        }
+    }
+    assert_eq!(inserted, 1);
+    let stored = store.get("m-concurrent").await.unwrap().unwrap();
+    assert_eq!(stored.players.len(), 2);
+}
+
+async fn bad_records_are_refused_with_the_field(database: &TestDatabase) {
+    let store = database.matches().await;
+    let good = record("m-good", 30, vec![player(None, "bot-1", 0, 1)]);
+    let cases: Vec<(&str, Box<dyn Fn(&mut MatchRecord)>)> = vec![
+        ("match_id", Box::new(|r| r.match_id = String::new())),
+        ("match_id", Box::new(|r| r.match_id = "has space".into())),
+        ("match_id", Box::new(|r| r.match_id = "x".repeat(129))),
+        ("mode", Box::new(|r| r.mode = "m".repeat(33))),
+        ("room", Box::new(|r| r.room = "a\u{7}b".into())),
+        ("reason", Box::new(|r| r.reason = String::new())),
+        ("ended_at_ms", Box::new(|r| r.ended_at_ms = -1)),
+        (
+            "players",
+            Box::new(|r| r.players = vec![r.players[0].clone(); 65]),
+        ),
+        ("player_key", Box::new(|r| r.players[0].player_key = String::new())),
+        (
+            "display_name",
+            Box::new(|r| r.players[0].display_name = "n".repeat(33)),
+        ),
+    ];
+    for (field, spoil) in cases {
+        let mut bad = good.clone();
+        spoil(&mut bad);
+        match store.record(&bad).await {
+            Err(error @ StoreError::InvalidEntry { field: got, .. }) => {
+                assert_eq!(got, field, "{error}");
+                assert!(!error.is_transient(), "a bad record must not be retried");
+            }
+            other => panic!("{field}: expected a refusal, got {other:?}"),
+        }
+        assert_eq!(store.get(&bad.match_id).await.unwrap(), None);
+    }
+    assert_eq!(store.record(&good).await.unwrap(), Recorded::Inserted);
+}
+
+async fn history_pages_newest_first_without_gaps_or_repeats(database: &TestDatabase) {
+    let store = database.matches().await;
+    let account = AccountId::generate();
+    // 25 matches; pairs share an end time so the cursor's tie-break on the id is exercised.
+    let mut expected = Vec::new();
+    for index in 0..25_i64 {
+        let id = format!("m-{index:02}");
+        let ended = 1_000 + index / 2;
+        store
+            .record(&record(
+                &id,
+                ended,
+                vec![player(Some(&account), account.as_str(), 0, 1)],
+            ))
+            .await
+            .unwrap();
+        expected.push((ended, id));
+    }
+    expected.sort_by(|a, b| b.cmp(a));
+    let mut seen = Vec::new();
+    let mut cursor: Option<HistoryCursor> = None;
+    loop {
+        let page = store.history(&account, cursor.as_ref(), 7).await.unwrap();
+        assert!(page.len() <= 7);
+        let Some(last) = page.last() else { break };
+        cursor = Some(HistoryCursor {
+            ended_at_ms: last.ended_at_ms,
+            match_id: last.match_id.clone(),
+        });
+        seen.extend(page.iter().map(|entry| (entry.ended_at_ms, entry.match_id.clone())));
+    }
+    assert_eq!(seen, expected);
+    // The limit is clamped: 0 reads one entry, a huge one at most 100.
+    assert_eq!(store.history(&account, None, 0).await.unwrap().len(), 1);
+    assert_eq!(store.history(&account, None, 10_000).await.unwrap().len(), 25);
+}
+
+async fn history_lists_only_the_accounts_own_matches(database: &TestDatabase) {
+    let store = database.matches().await;
+    let (ann, bob) = (AccountId::generate(), AccountId::generate());
+    store
+        .record(&record(
+            "m-both",
+            50,
+            vec![
+                player(Some(&ann), ann.as_str(), 0, 7),
+                player(Some(&bob), bob.as_str(), 1, 2),
+            ],
+        ))
+        .await
+        .unwrap();
+    store
+        .record(&record(
+            "m-bob",
+            60,
+            vec![player(Some(&bob), bob.as_str(), 1, 4)],
+        ))
+        .await
+        .unwrap();
+    let anns = store.history(&ann, None, 10).await.unwrap();
+    assert_eq!(anns.len(), 1);
+    assert_eq!(anns[0].match_id, "m-both");
+    assert_eq!(anns[0].player.kills, 7, "the account's own line");
+    assert_eq!(anns[0].team_scores, vec![47, 50]);
+    let bobs: Vec<String> = store
+        .history(&bob, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.match_id)
+        .collect();
+    assert_eq!(bobs, ["m-bob", "m-both"]);
+    assert!(
+        store
+            .history(&AccountId::generate(), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
