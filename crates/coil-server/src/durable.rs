@@ -38,8 +38,7 @@ pub(crate) trait Destination: Send + Sync + 'static {
     /// What is written, for log lines ("score", "match result").
     const WHAT: &'static str;
 
-    fn store(&self, record: &Self::Record)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn store(&self, record: &Self::Record) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Called once the record is durable.
     fn stored(&self, record: Self::Record);
     fn spilled(record: &Self::Record) -> Self::Spilled;
@@ -90,11 +89,7 @@ enum Attempt {
     Refused,
 }
 
-async fn attempt<D: Destination>(
-    destination: &D,
-    record: &D::Record,
-    limit: Duration,
-) -> Attempt {
+async fn attempt<D: Destination>(destination: &D, record: &D::Record, limit: Duration) -> Attempt {
     let what = D::WHAT;
     match tokio::time::timeout(limit, destination.store(record)).await {
         Ok(Ok(())) => Attempt::Stored,
@@ -151,8 +146,9 @@ pub(crate) async fn write<D: Destination>(
     // `flush_deadline` to store what it holds.
     let mut closed_at: Option<Instant> = None;
     let mut shutdown = settings.shutdown.clone();
-    let stopping =
-        |shutdown: &Option<watch::Receiver<bool>>| shutdown.as_ref().is_some_and(|stop| *stop.borrow());
+    let stopping = |shutdown: &Option<watch::Receiver<bool>>| {
+        shutdown.as_ref().is_some_and(|stop| *stop.borrow())
+    };
     let fresh = |record| Queued {
         record,
         replayed: false,

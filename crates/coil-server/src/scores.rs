@@ -26,8 +26,8 @@ use coil_store::{AccountId, Leaderboard, ReceiptKey, ScoreEntry, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::durable::{self, Destination};
 pub use crate::durable::WriterSettings;
+use crate::durable::{self, Destination};
 use crate::metrics as m;
 use crate::room::{RoomId, unix_millis};
 

@@ -388,9 +388,7 @@ async fn a_finished_match_is_stored_and_served_by_id_and_in_each_players_history
     assert_eq!(status, 400);
     let (status, body) = node.get_json("/api/matches/eu-x:00000000:1").await;
     assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")));
-    let (status, _) = node
-        .get_json(&format!("{history_path}?before=junk!"))
-        .await;
+    let (status, _) = node.get_json(&format!("{history_path}?before=junk!")).await;
     assert_eq!(status, 400);
     let (status, _) = node.get_json(&format!("{history_path}?limit=0")).await;
     assert_eq!(status, 400);

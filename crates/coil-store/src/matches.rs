@@ -40,7 +40,8 @@ pub struct MatchRecord {
     pub duration_ms: u64,
     /// Unix time in milliseconds when the match ended.
     pub ended_at_ms: i64,
-    /// The game's own data kept with the result (map, rules), as name/value pairs.
+    /// The game's own data kept with the result (map, rules), as name/value pairs: stored as a
+    /// JSON object, so read back sorted by name, one value per name.
     pub details: Vec<(String, String)>,
     /// One line per seat, in seat order (at most [`MAX_MATCH_PLAYERS`]).
     pub players: Vec<MatchPlayer>,
@@ -270,7 +271,9 @@ impl MatchStore {
             match_id,
             mode,
             room,
-            winner: winner.map(|team| small("matches.winner", team)).transpose()?,
+            winner: winner
+                .map(|team| small("matches.winner", team))
+                .transpose()?,
             reason,
             team_scores: parse_team_scores(&team_scores)?,
             duration_ms: u64::try_from(duration_ms).unwrap_or(0),
@@ -314,7 +317,9 @@ impl MatchStore {
                 Ok(HistoryEntry {
                     match_id,
                     mode,
-                    winner: winner.map(|team| small("matches.winner", team)).transpose()?,
+                    winner: winner
+                        .map(|team| small("matches.winner", team))
+                        .transpose()?,
                     reason,
                     team_scores: parse_team_scores(&team_scores)?,
                     duration_ms: u64::try_from(duration_ms).unwrap_or(0),
@@ -430,7 +435,10 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> StoreError {
 fn check_text(field: &'static str, text: &str, max_chars: usize) -> Result<(), StoreError> {
     let chars = text.chars().count();
     if chars == 0 || chars > max_chars {
-        return Err(invalid(field, format!("must be 1..={max_chars} characters")));
+        return Err(invalid(
+            field,
+            format!("must be 1..={max_chars} characters"),
+        ));
     }
     if text.chars().any(char::is_control) {
         return Err(invalid(field, "must not contain control characters"));

@@ -5,8 +5,8 @@
 //! `coil-auth`, and the store must treat them as opaque.
 
 use coil_store::{
-    AccountError, AccountId, AccountKind, AccountStore, Leaderboard, NewSession, Recorded,
-    RefreshOutcome, Role, ScoreEntry, SessionEndReason, UsernameKeys,
+    AccountError, AccountId, AccountKind, NewSession, Recorded, RefreshOutcome, Role, ScoreEntry,
+    SessionEndReason, UsernameKeys,
 };
 
 #[macro_use]

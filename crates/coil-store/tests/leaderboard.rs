@@ -475,8 +475,8 @@ async fn postgres_schema_isolation_keeps_tests_apart() {
     ) else {
         return;
     };
-    let first_board = first.connect().await;
-    let second_board = second.connect().await;
+    let first_board = first.leaderboard().await;
+    let second_board = second.leaderboard().await;
     first_board
         .record(&entry("run-1", "ada", 1, 1))
         .await
