@@ -128,7 +128,7 @@ struct HistoryQuery {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The previous page's `next`: matches older than its last entry.
-    #[param(max_length = 256)]
+    #[param(max_length = 256, pattern = "^[A-Za-z0-9_-]{1,256}$")]
     before: Option<String>,
 }
 
