@@ -6,11 +6,19 @@
 //!
 //! A player's line carries its account only when the node verified the player from a signed
 //! join token; bots and anonymous players are stored by their game key alone.
+//!
+//! Ratings: a match of two teams whose every seat is a verified account (no bots) updates
+//! each account's Weng-Lin rating in the match's mode, in the same transaction as the match,
+//! so a replayed result changes nothing. Matches with bots or anonymous seats are stored
+//! unrated.
 
 use std::path::PathBuf;
 
-use coil_game::MatchResult;
-use coil_store::{AccountId, MatchPlayer, MatchRecord, MatchStore, StoreError};
+use coil_game::{MatchResult, ResultReason};
+use coil_match::{MatchOutcome, Rating, RatingSettings, update_match};
+use coil_store::{
+    AccountId, MatchPlayer, MatchRecord, MatchStore, NewRatings, RatedSeat, StoreError,
+};
 use tokio::sync::mpsc;
 
 use crate::durable::{self, Destination, WriterSettings};
@@ -71,6 +79,66 @@ pub fn record_of(
     }
 }
 
+/// Whether a match changes ratings, and its outcome for the first-listed (lower-index) team:
+/// two teams, every seat a verified account (no bots, no anonymous players: a match against
+/// bots says little about the humans), and a real end (not abandoned).
+fn rated_outcome(record: &MatchRecord) -> Option<MatchOutcome> {
+    if record.reason == ResultReason::Abandoned.as_str()
+        || record.players.is_empty()
+        || record
+            .players
+            .iter()
+            .any(|player| player.bot || player.account.is_none())
+    {
+        return None;
+    }
+    let mut teams: Vec<u8> = record.players.iter().map(|player| player.team).collect();
+    teams.sort_unstable();
+    teams.dedup();
+    let [first, second] = teams[..] else {
+        return None;
+    };
+    match record.winner {
+        None => Some(MatchOutcome::Draw),
+        Some(team) if team == first => Some(MatchOutcome::FirstTeamWon),
+        Some(team) if team == second => Some(MatchOutcome::SecondTeamWon),
+        Some(_) => None,
+    }
+}
+
+/// The Weng-Lin update (`coil_match::update_match`) over the stored ratings; a seat never
+/// rated starts from the model's new-account rating.
+fn rate(teams: &[Vec<RatedSeat>], outcome: MatchOutcome) -> Option<NewRatings> {
+    let current: Vec<Vec<Rating>> = teams
+        .iter()
+        .map(|team| {
+            team.iter()
+                .map(|seat| {
+                    seat.current.map_or(Rating::NEW_ACCOUNT, |stored| Rating {
+                        mean: stored.mean,
+                        uncertainty: stored.uncertainty,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    match update_match(&current, outcome, &RatingSettings::default()) {
+        Ok(new) => Some(
+            new.into_iter()
+                .map(|team| {
+                    team.into_iter()
+                        .map(|rating| (rating.mean, rating.uncertainty))
+                        .collect()
+                })
+                .collect(),
+        ),
+        Err(error) => {
+            crate::rate_limited_warn!(cause = %error, "a match could not be rated; stored unrated");
+            None
+        }
+    }
+}
+
 /// Starts the writer task over `store`; first replays `settings.spill_file`, if any. Results go
 /// in through the returned sender (`ReportSink::storing`); the task ends when every sender is
 /// dropped and the queue is stored or spilled.
@@ -91,7 +159,14 @@ impl Destination for ResultTable {
     const WHAT: &'static str = "match result";
 
     async fn store(&self, record: &MatchRecord) -> Result<(), StoreError> {
-        self.0.record(record).await.map(|_| ())
+        match rated_outcome(record) {
+            Some(outcome) => self
+                .0
+                .record_rated(record, move |teams| rate(teams, outcome))
+                .await
+                .map(|_| ()),
+            None => self.0.record(record).await.map(|_| ()),
+        }
     }
 
     fn stored(&self, _record: MatchRecord) {}
@@ -121,7 +196,7 @@ impl Destination for ResultTable {
 mod tests {
     use std::time::Duration;
 
-    use coil_game::{PlayerResult, ResultReason};
+    use coil_game::PlayerResult;
     use coil_store::Leaderboard;
 
     use super::*;
@@ -211,5 +286,93 @@ mod tests {
         let store = leaderboard.matches();
         assert_eq!(store.get(&record.match_id).await.unwrap(), Some(record));
         assert!(!spill_file(directory.path()).exists());
+    }
+
+    fn all_accounts(winner: Option<u8>) -> (MatchRecord, Vec<AccountId>) {
+        let accounts: Vec<AccountId> = (0..4).map(|_| AccountId::generate()).collect();
+        let players = accounts
+            .iter()
+            .enumerate()
+            .map(|(index, account)| PlayerResult {
+                player_key: account.as_str().to_owned(),
+                display_name: format!("p{index}"),
+                team: u8::try_from(index % 2).unwrap(),
+                kills: 1,
+                deaths: 1,
+                assists: 0,
+                score: 1,
+                left_early: false,
+                bot: false,
+                verified: true,
+            })
+            .collect();
+        let result = MatchResult {
+            winner,
+            players,
+            ..result(true)
+        };
+        (
+            record_of("room-r", "breach", "room-r:00000002:1", &result, 9),
+            accounts,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_match_of_accounts_moves_ratings_once_and_one_with_bots_moves_none() {
+        let directory = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", directory.path().join("lb.db").display());
+        let leaderboard = Leaderboard::connect(&url).await.unwrap();
+        let store = leaderboard.matches();
+        let (queue, writer) = start_writer(leaderboard.matches(), WriterSettings::default());
+        let (rated, accounts) = all_accounts(Some(1));
+        queue.try_send(rated.clone()).unwrap();
+        // A replay of the same result changes no rating.
+        queue.try_send(rated).unwrap();
+        // The bot match of `result(true)`: stored, rated for nobody.
+        let with_bots = record_of("room-b", "breach", "room-b:00000003:1", &result(true), 9);
+        let human = with_bots.players[0].account.clone().unwrap();
+        queue.try_send(with_bots).unwrap();
+        drop(queue);
+        writer.await.unwrap();
+        for (index, account) in accounts.iter().enumerate() {
+            let rating = store.rating(account, "breach").await.unwrap().unwrap();
+            assert_eq!(rating.matches, 1, "rated once");
+            // Team 1 (odd seats) won.
+            if index % 2 == 1 {
+                assert!(rating.mean > Rating::NEW_ACCOUNT.mean, "{rating:?}");
+            } else {
+                assert!(rating.mean < Rating::NEW_ACCOUNT.mean, "{rating:?}");
+            }
+            assert!(rating.uncertainty < Rating::NEW_ACCOUNT.uncertainty);
+            let changes = store.rating_changes(account, "breach", 10).await.unwrap();
+            assert_eq!(changes.len(), 1);
+            assert_eq!(changes[0].before, None, "the first rated match");
+        }
+        assert_eq!(store.rating(&human, "breach").await.unwrap(), None);
+        assert!(store.get("room-b:00000003:1").await.unwrap().is_some());
+    }
+
+    #[test]
+    fn only_two_team_matches_of_accounts_that_ended_are_rated() {
+        let (rated, _) = all_accounts(None);
+        assert_eq!(rated_outcome(&rated), Some(MatchOutcome::Draw));
+        let (won, _) = all_accounts(Some(0));
+        assert_eq!(rated_outcome(&won), Some(MatchOutcome::FirstTeamWon));
+        let mut abandoned = won.clone();
+        abandoned.reason = "abandoned".into();
+        assert_eq!(rated_outcome(&abandoned), None);
+        let mut one_team = won.clone();
+        for player in &mut one_team.players {
+            player.team = 0;
+        }
+        assert_eq!(rated_outcome(&one_team), None);
+        let mut anonymous = won;
+        anonymous.players[2].account = None;
+        assert_eq!(rated_outcome(&anonymous), None);
+        assert_eq!(
+            rated_outcome(&record_of("r", "breach", "r:1:1", &result(true), 0)),
+            None,
+            "a match with bots"
+        );
     }
 }

@@ -9,7 +9,9 @@
 //!   it recorded, and later check that proof without a database round trip.
 //!
 //! - [`MatchStore`]: finished matches and each seat's line (`matches`, `match_players`),
-//!   recorded once per match id, read by id and as an account's history.
+//!   recorded once per match id, read by id and as an account's history; ratings per account
+//!   and mode with each rated match's change (`ratings`, `rating_changes`), written in the
+//!   match's own transaction.
 //! - [`AccountStore`]: accounts, credentials (hashes only), sessions with their refresh-token
 //!   families, roles and bans, in the same database and migration set as the leaderboard.
 //!
@@ -45,7 +47,7 @@ pub use leaderboard::{
 };
 pub use matches::{
     HistoryCursor, HistoryEntry, MAX_HISTORY_PAGE, MAX_MATCH_PLAYERS, MatchPlayer, MatchRecord,
-    MatchStore,
+    MatchStore, NewRatings, RatedSeat, RatingChange, StoredRating,
 };
 pub use name::{MAX_PLAYER_NAME_CHARS, NameError, validate_ascii_name, validate_player_name};
 pub use receipt::{MIN_RECEIPT_SECRET_BYTES, ReceiptError, ReceiptKey};

@@ -88,6 +88,36 @@ pub struct HistoryCursor {
     pub match_id: String,
 }
 
+/// An account's rating in one mode as stored: the model's two numbers (coil-match's Weng-Lin
+/// mean and uncertainty) and how many rated matches made it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoredRating {
+    pub mean: f64,
+    pub uncertainty: f64,
+    pub matches: u32,
+}
+
+/// One account of a rated match, as [`MatchStore::record_rated`] hands it to the rating
+/// function: its current rating in the match's mode (`None`: never rated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatedSeat {
+    pub account: AccountId,
+    pub current: Option<StoredRating>,
+}
+
+/// New (mean, uncertainty) per seat, in the shape of the teams given.
+pub type NewRatings = Vec<Vec<(f64, f64)>>;
+
+/// One rated match's change to one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatingChange {
+    pub match_id: String,
+    /// (mean, uncertainty) before the match; `None` for the account's first rated match.
+    pub before: Option<(f64, f64)>,
+    pub after: (f64, f64),
+    pub ended_at_ms: i64,
+}
+
 /// The match tables of the leaderboard's database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct MatchStore {
@@ -95,6 +125,7 @@ pub struct MatchStore {
     statement_timeout: Duration,
 }
 
+type RatingChangeRow = (String, Option<f64>, Option<f64>, f64, f64, i64);
 type MatchRow = (
     String,
     String,
@@ -145,6 +176,18 @@ const INSERT_MATCH_SQL: &str = "INSERT INTO matches (match_id, mode, room, winne
 const INSERT_PLAYER_SQL: &str = "INSERT INTO match_players (match_id, slot, account_id, \
      player_key, display_name, team, kills, deaths, assists, score, left_early, bot, ended_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+const SELECT_RATING_SQL: &str =
+    "SELECT mean, uncertainty, matches FROM ratings WHERE account_id = $1 AND mode = $2";
+const UPSERT_RATING_SQL: &str = "INSERT INTO ratings (account_id, mode, mean, uncertainty, \
+     matches, updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, mode) DO \
+     UPDATE SET mean = excluded.mean, uncertainty = excluded.uncertainty, \
+     matches = excluded.matches, updated_at = excluded.updated_at";
+const INSERT_RATING_CHANGE_SQL: &str = "INSERT INTO rating_changes (match_id, account_id, mode, \
+     mean_before, uncertainty_before, mean_after, uncertainty_after, ended_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const SELECT_RATING_CHANGES_SQL: &str = "SELECT match_id, mean_before, uncertainty_before, \
+     mean_after, uncertainty_after, ended_at FROM rating_changes \
+     WHERE account_id = $1 AND mode = $2 ORDER BY ended_at DESC, match_id DESC LIMIT $3";
 const SELECT_MATCH_SQL: &str = "SELECT match_id, mode, room, winner, reason, team_scores, \
      details, duration_ms, ended_at FROM matches WHERE match_id = $1";
 const SELECT_PLAYERS_SQL: &str = "SELECT slot, account_id, player_key, display_name, team, \
@@ -171,6 +214,37 @@ impl MatchStore {
     /// Stores a finished match and its players once. After [`StoreError::Timeout`] the write
     /// may or may not have happened; retrying with the same `match_id` is always safe.
     pub async fn record(&self, record: &MatchRecord) -> Result<Recorded, StoreError> {
+        self.record_with(record, None::<fn(&[Vec<RatedSeat>]) -> Option<NewRatings>>)
+            .await
+    }
+
+    /// Like [`MatchStore::record`], and rates the match in the same transaction: `rate` gets
+    /// each team's seats (teams in index order, seats in seat order) with their current rating
+    /// in the match's mode and answers the new ratings in the same shape, or `None` to leave the
+    /// match unrated. It runs only when the match is new, so a replayed result changes no
+    /// rating. Every seat must carry an account ([`StoreError::InvalidEntry`] otherwise).
+    ///
+    /// On PostgreSQL the seats' rating rows are locked for the transaction, so two matches
+    /// finishing at once never lose one's update; SQLite serializes writers anyway.
+    pub async fn record_rated(
+        &self,
+        record: &MatchRecord,
+        rate: impl FnOnce(&[Vec<RatedSeat>]) -> Option<NewRatings> + Send,
+    ) -> Result<Recorded, StoreError> {
+        if record.players.iter().any(|player| player.account.is_none()) {
+            return Err(invalid(
+                "players",
+                "a rated match has an account on every seat",
+            ));
+        }
+        self.record_with(record, Some(rate)).await
+    }
+
+    async fn record_with(
+        &self,
+        record: &MatchRecord,
+        rate: Option<impl FnOnce(&[Vec<RatedSeat>]) -> Option<NewRatings> + Send>,
+    ) -> Result<Recorded, StoreError> {
         validate(record)?;
         let operation = "record a match";
         let team_scores = serde_json::to_string(&record.team_scores).map_err(|error| {
@@ -186,6 +260,16 @@ impl MatchStore {
             .collect();
         let details = serde_json::Value::Object(details).to_string();
         let duration_ms = i64::try_from(record.duration_ms).unwrap_or(i64::MAX);
+        let lock_rows = self.row_lock();
+        // Teams in index order, each seat's index into `record.players`.
+        let mut teams: Vec<(u8, Vec<usize>)> = Vec::new();
+        for (index, player) in record.players.iter().enumerate() {
+            match teams.iter_mut().find(|(team, _)| *team == player.team) {
+                Some((_, seats)) => seats.push(index),
+                None => teams.push((player.team, vec![index])),
+            }
+        }
+        teams.sort_by_key(|(team, _)| *team);
         self.within_deadline(operation, async {
             with_pool!(self, |pool, begin| {
                 let mut tx = pool.begin_with(begin).await?;
@@ -204,7 +288,7 @@ impl MatchStore {
                     .rows_affected();
                 if inserted == 0 {
                     tx.rollback().await?;
-                    return Ok(Recorded::AlreadyRecorded);
+                    return Ok(Ok(Recorded::AlreadyRecorded));
                 }
                 for (slot, player) in record.players.iter().enumerate() {
                     sqlx::query(INSERT_PLAYER_SQL)
@@ -224,11 +308,142 @@ impl MatchStore {
                         .execute(&mut *tx)
                         .await?;
                 }
+                if let Some(rate) = rate {
+                    let select = format!("{SELECT_RATING_SQL}{lock_rows}");
+                    let mut seats: Vec<Vec<RatedSeat>> = Vec::with_capacity(teams.len());
+                    for (_, members) in &teams {
+                        let mut team = Vec::with_capacity(members.len());
+                        for &index in members {
+                            let account = record.players[index]
+                                .account
+                                .clone()
+                                .expect("record_rated checked every seat's account");
+                            let row: Option<(f64, f64, i64)> = sqlx::query_as(&select)
+                                .bind(account.as_str())
+                                .bind(&record.mode)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            let current = row.map(|(mean, uncertainty, matches)| StoredRating {
+                                mean,
+                                uncertainty,
+                                matches: u32::try_from(matches).unwrap_or(u32::MAX),
+                            });
+                            team.push(RatedSeat { account, current });
+                        }
+                        seats.push(team);
+                    }
+                    if let Some(ratings) = rate(&seats) {
+                        if let Err(problem) = check_ratings(&seats, &ratings) {
+                            tx.rollback().await?;
+                            return Ok(Err(problem));
+                        }
+                        for (team, new) in seats.iter().zip(&ratings) {
+                            for (seat, &(mean, uncertainty)) in team.iter().zip(new) {
+                                let played = seat.current.map_or(0, |r| i64::from(r.matches));
+                                sqlx::query(UPSERT_RATING_SQL)
+                                    .bind(seat.account.as_str())
+                                    .bind(&record.mode)
+                                    .bind(mean)
+                                    .bind(uncertainty)
+                                    .bind(played + 1)
+                                    .bind(record.ended_at_ms)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                sqlx::query(INSERT_RATING_CHANGE_SQL)
+                                    .bind(&record.match_id)
+                                    .bind(seat.account.as_str())
+                                    .bind(&record.mode)
+                                    .bind(seat.current.map(|r| r.mean))
+                                    .bind(seat.current.map(|r| r.uncertainty))
+                                    .bind(mean)
+                                    .bind(uncertainty)
+                                    .bind(record.ended_at_ms)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                        }
+                    }
+                }
                 tx.commit().await?;
-                Ok(Recorded::Inserted)
+                Ok(Ok(Recorded::Inserted))
             })
         })
-        .await
+        .await?
+    }
+
+    /// Current ratings of `account` in `mode`, or `None` if it never played a rated match.
+    pub async fn rating(
+        &self,
+        account: &AccountId,
+        mode: &str,
+    ) -> Result<Option<StoredRating>, StoreError> {
+        let row: Option<(f64, f64, i64)> = self
+            .within_deadline("read a rating", async {
+                with_pool!(self, |pool, begin| {
+                    sqlx::query_as(SELECT_RATING_SQL)
+                        .bind(account.as_str())
+                        .bind(mode)
+                        .fetch_optional(pool)
+                        .await
+                })
+            })
+            .await?;
+        Ok(row.map(|(mean, uncertainty, matches)| StoredRating {
+            mean,
+            uncertainty,
+            matches: u32::try_from(matches).unwrap_or(u32::MAX),
+        }))
+    }
+
+    /// `account`'s rating changes in `mode`, newest first (at most `limit`, clamped to
+    /// 1..=[`MAX_HISTORY_PAGE`]).
+    pub async fn rating_changes(
+        &self,
+        account: &AccountId,
+        mode: &str,
+        limit: u32,
+    ) -> Result<Vec<RatingChange>, StoreError> {
+        let limit = i64::from(limit.clamp(1, MAX_HISTORY_PAGE));
+        let rows: Vec<RatingChangeRow> = self
+            .within_deadline("read rating changes", async {
+                with_pool!(self, |pool, begin| {
+                    sqlx::query_as(SELECT_RATING_CHANGES_SQL)
+                        .bind(account.as_str())
+                        .bind(mode)
+                        .bind(limit)
+                        .fetch_all(pool)
+                        .await
+                })
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    match_id,
+                    mean_before,
+                    uncertainty_before,
+                    mean_after,
+                    uncertainty_after,
+                    ended,
+                )| {
+                    RatingChange {
+                        match_id,
+                        before: mean_before.zip(uncertainty_before),
+                        after: (mean_after, uncertainty_after),
+                        ended_at_ms: ended,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// `FOR UPDATE` on PostgreSQL (SQLite has no row locks: its writers are serialized).
+    fn row_lock(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "",
+            Pool::Postgres(_) => " FOR UPDATE",
+        }
     }
 
     /// One match with its players, or `None` for an unknown id.
@@ -423,6 +638,24 @@ fn parse_details(text: &str) -> Result<Vec<(String, String)>, StoreError> {
             }),
         })
         .collect()
+}
+
+/// The rating function's answer has the teams' shape and finite numbers.
+fn check_ratings(seats: &[Vec<RatedSeat>], ratings: &NewRatings) -> Result<(), StoreError> {
+    let shaped = ratings.len() == seats.len()
+        && seats
+            .iter()
+            .zip(ratings)
+            .all(|(team, new)| team.len() == new.len());
+    if !shaped {
+        return Err(invalid("ratings", "not one new rating per seat"));
+    }
+    if ratings.iter().flatten().any(|(mean, uncertainty)| {
+        !mean.is_finite() || !uncertainty.is_finite() || *uncertainty < 0.0
+    }) {
+        return Err(invalid("ratings", "a new rating is not finite"));
+    }
+    Ok(())
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> StoreError {

@@ -1,13 +1,17 @@
 //! The match tables, run on SQLite and (with `TEST_DATABASE_URL`) PostgreSQL: a match and its
 //! players round-trip, a replayed result is stored once, concurrent replays too, bad records
-//! are refused with a reason, and an account's history pages newest first without gaps or
-//! repeats.
+//! are refused with a reason, an account's history pages newest first without gaps or
+//! repeats, and a rated match moves its accounts' ratings once, in its own transaction.
 
 #[macro_use]
 #[path = "support/database.rs"]
 mod database;
 
-use coil_store::{AccountId, HistoryCursor, MatchPlayer, MatchRecord, Recorded, StoreError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use coil_store::{
+    AccountId, HistoryCursor, MatchPlayer, MatchRecord, NewRatings, RatedSeat, Recorded, StoreError,
+};
 use database::TestDatabase;
 
 on_both_backends!(
@@ -17,6 +21,8 @@ on_both_backends!(
     bad_records_are_refused_with_the_field,
     history_pages_newest_first_without_gaps_or_repeats,
     history_lists_only_the_accounts_own_matches,
+    a_rated_match_moves_ratings_once_with_its_history,
+    a_rated_match_needs_accounts_and_one_rating_per_seat,
 );
 
 fn player(account: Option<&AccountId>, key: &str, team: u8, kills: u32) -> MatchPlayer {
@@ -261,4 +267,147 @@ async fn history_lists_only_the_accounts_own_matches(database: &TestDatabase) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A stand-in rating rule (the model lives in coil-match): winners +1, losers −1, from 25.
+fn plus_minus_one(teams: &[Vec<RatedSeat>], winner: usize) -> Option<NewRatings> {
+    Some(
+        teams
+            .iter()
+            .enumerate()
+            .map(|(index, team)| {
+                team.iter()
+                    .map(|seat| {
+                        let mean = seat.current.map_or(25.0, |r| r.mean);
+                        let step = if index == winner { 1.0 } else { -1.0 };
+                        (
+                            mean + step,
+                            8.0 - f64::from(seat.current.map_or(0, |r| r.matches)),
+                        )
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+fn two_v_two(match_id: &str, ended_at_ms: i64, accounts: &[AccountId]) -> MatchRecord {
+    let players = accounts
+        .iter()
+        .enumerate()
+        .map(|(index, account)| {
+            let mut line = player(Some(account), account.as_str(), (index % 2) as u8, 1);
+            line.bot = false;
+            line
+        })
+        .collect();
+    record(match_id, ended_at_ms, players)
+}
+
+async fn a_rated_match_moves_ratings_once_with_its_history(database: &TestDatabase) {
+    let store = database.matches().await;
+    let accounts: Vec<AccountId> = (0..4).map(|_| AccountId::generate()).collect();
+    let calls = AtomicUsize::new(0);
+    let first = two_v_two("m-r1", 100, &accounts);
+    let rate = |teams: &[Vec<RatedSeat>]| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        // Teams arrive in index order, seats in seat order, never rated yet.
+        assert_eq!(teams.len(), 2);
+        assert!(teams.iter().flatten().all(|seat| seat.current.is_none()));
+        plus_minus_one(teams, 1)
+    };
+    assert_eq!(
+        store.record_rated(&first, rate).await.unwrap(),
+        Recorded::Inserted
+    );
+    // A replay stores nothing and never asks for ratings.
+    assert_eq!(
+        store
+            .record_rated(&first, |_: &[Vec<RatedSeat>]| panic!(
+                "a replay is not rated"
+            ))
+            .await
+            .unwrap(),
+        Recorded::AlreadyRecorded
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let second = two_v_two("m-r2", 200, &accounts);
+    store
+        .record_rated(&second, |teams: &[Vec<RatedSeat>]| {
+            assert!(teams.iter().flatten().all(|seat| seat.current.is_some()));
+            plus_minus_one(teams, 1)
+        })
+        .await
+        .unwrap();
+    for (index, account) in accounts.iter().enumerate() {
+        let rating = store.rating(account, "breach").await.unwrap().unwrap();
+        let expected = if index % 2 == 1 { 27.0 } else { 23.0 };
+        assert_eq!(
+            (rating.mean, rating.uncertainty, rating.matches),
+            (expected, 7.0, 2)
+        );
+        let changes = store.rating_changes(account, "breach", 10).await.unwrap();
+        let ids: Vec<&str> = changes.iter().map(|c| c.match_id.as_str()).collect();
+        assert_eq!(ids, ["m-r2", "m-r1"], "newest first");
+        assert_eq!(changes[1].before, None);
+        assert_eq!(changes[0].before, Some(changes[1].after));
+        assert_eq!(changes[0].after, (expected, 7.0));
+    }
+    // Another mode's rating is its own.
+    assert_eq!(store.rating(&accounts[0], "arena").await.unwrap(), None);
+}
+
+async fn a_rated_match_needs_accounts_and_one_rating_per_seat(database: &TestDatabase) {
+    let store = database.matches().await;
+    let accounts: Vec<AccountId> = (0..4).map(|_| AccountId::generate()).collect();
+    let mut anonymous = two_v_two("m-anon", 300, &accounts);
+    anonymous.players[3].account = None;
+    match store
+        .record_rated(&anonymous, |teams: &[Vec<RatedSeat>]| {
+            plus_minus_one(teams, 0)
+        })
+        .await
+    {
+        Err(StoreError::InvalidEntry { field, .. }) => assert_eq!(field, "players"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let short = two_v_two("m-short", 300, &accounts);
+    let refused = store
+        .record_rated(&short, |_: &[Vec<RatedSeat>]| Some(vec![vec![(25.0, 8.0)]]))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::InvalidEntry {
+                field: "ratings",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let not_finite = two_v_two("m-nan", 300, &accounts);
+    let refused = store
+        .record_rated(&not_finite, |_: &[Vec<RatedSeat>]| {
+            Some(vec![vec![(f64::NAN, 1.0); 2]; 2])
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidEntry { .. })),
+        "{refused:?}"
+    );
+    // Refused in the transaction: neither the match nor any rating was kept.
+    for id in ["m-anon", "m-short", "m-nan"] {
+        assert_eq!(store.get(id).await.unwrap(), None, "{id}");
+    }
+    assert_eq!(store.rating(&accounts[0], "breach").await.unwrap(), None);
+    // Unrated (the rating function declines): the match is stored, no rating moves.
+    store
+        .record_rated(
+            &two_v_two("m-unrated", 400, &accounts),
+            |_: &[Vec<RatedSeat>]| None,
+        )
+        .await
+        .unwrap();
+    assert!(store.get("m-unrated").await.unwrap().is_some());
+    assert_eq!(store.rating(&accounts[0], "breach").await.unwrap(), None);
 }
