@@ -5,12 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The allocator: mimalloc returns freed memory under churn where glibc's per-thread arenas
-/// keep it (the `mimalloc` feature, on by default; see crates/coil/Cargo.toml).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Exit status for a bad command line, environment variable or configuration value
 /// (EX_USAGE from sysexits.h).
 const EXIT_USAGE: u8 = 64;
