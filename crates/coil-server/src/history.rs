@@ -1,6 +1,6 @@
-//! Match history over HTTP: `GET /api/matches/{id}` (one finished match with every seat) and
+//! Match history over HTTP: `GET /api/matches/{id}` (one finished match with every seat),
 //! `GET /api/players/{id}/matches` (an account's matches, newest first, paged by an opaque
-//! cursor). Read from the node's database, where `results.rs` stores each match once; in a
+//! cursor) and `GET /api/players/{id}/ratings` (its rating per mode, hidden until calibrated). Read from the node's database, where `results.rs` stores each match once; in a
 //! fleet every node reads the shared PostgreSQL, so any node answers for any match.
 //!
 //! Public like the leaderboard: a line shows an account's id and display name, never an
@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use coil_api::openapi::ErrorBody;
+use coil_match::{DisplayedRating, Rating, RatingSettings};
 use coil_store::{AccountId, HistoryCursor, HistoryEntry, MAX_HISTORY_PAGE, MatchPlayer};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -30,11 +31,12 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/matches/{id}", get(match_by_id))
         .route("/api/players/{id}/matches", get(player_matches))
+        .route("/api/players/{id}/ratings", get(player_ratings))
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(match_by_id, player_matches),
+    paths(match_by_id, player_matches, player_ratings),
     components(schemas(ErrorBody)),
     tags((name = "matches", description = "Finished matches and players' match histories."))
 )]
@@ -132,6 +134,26 @@ struct HistoryQuery {
     before: Option<String>,
 }
 
+/// One mode's rating of an account, as players see it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ModeRating {
+    mode: String,
+    /// Rated matches played in this mode.
+    matches: u32,
+    /// Matches still to play before a rating is shown (0 once calibrated).
+    matches_left: u32,
+    /// The conservative value (mean − 3σ of the Weng-Lin model); `null` while calibrating.
+    rating: Option<f64>,
+}
+
+/// `GET /api/players/{id}/ratings`'s body.
+#[derive(Serialize, ToSchema)]
+struct RatingsBody {
+    /// One entry per mode the account has played rated matches in, by mode name.
+    ratings: Vec<ModeRating>,
+}
+
 /// Match ids are what rooms make: `<room>:<8 hex>:<n>`, room ids being letters, digits, `-`
 /// and `_`.
 fn valid_match_id(id: &str) -> bool {
@@ -227,6 +249,53 @@ async fn player_matches(
         .flatten();
     let matches = entries.into_iter().map(history_line).collect();
     Ok(Json(HistoryPage { matches, next }).into_response())
+}
+
+/// An account's rating in each mode it played rated matches in; a number only once calibrated.
+#[utoipa::path(get, path = "/api/players/{id}/ratings", tag = "matches",
+    params(("id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "The account id.")),
+    responses(
+        (status = 200, description = "The account's ratings (empty for an account never rated).", body = RatingsBody),
+        (status = 400, description = "`bad_request`: not an account id.", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the database is unreachable.", body = ErrorBody),
+    ))]
+async fn player_ratings(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let account = AccountId::parse(&id)
+        .map_err(|_| AppError::BadRequest("an account id is 32 lowercase hex characters".into()))?;
+    let stored = state
+        .leaderboard
+        .matches()
+        .ratings_of(&account)
+        .await
+        .map_err(store_error)?;
+    let settings = RatingSettings::default();
+    let ratings = stored
+        .into_iter()
+        .map(|(mode, stored)| {
+            let rating = Rating {
+                mean: stored.mean,
+                uncertainty: stored.uncertainty,
+            };
+            match settings.displayed(rating, stored.matches) {
+                DisplayedRating::Calibrating { matches_left } => ModeRating {
+                    mode,
+                    matches: stored.matches,
+                    matches_left,
+                    rating: None,
+                },
+                DisplayedRating::Rated { value } => ModeRating {
+                    mode,
+                    matches: stored.matches,
+                    matches_left: 0,
+                    rating: Some(value),
+                },
+            }
+        })
+        .collect();
+    Ok(Json(RatingsBody { ratings }).into_response())
 }
 
 fn history_line(entry: HistoryEntry) -> HistoryLine {

@@ -15,7 +15,7 @@
 //! - [`scores`]: server-recorded scores and receipts, written off the tick path;
 //! - [`results`]: match results stored once per match id; both writers are `durable.rs`'s
 //!   queue, retry and spill loop; [`history`] serves them (`GET /api/matches/{id}`,
-//!   `GET /api/players/{id}/matches`);
+//!   `GET /api/players/{id}/matches`, `GET /api/players/{id}/ratings`);
 //! - [`fleet`]: join-token checks and the room-directory heartbeat of a node;
 //! - [`agones`]: with `AGONES=1`, the Agones SDK (Ready, Health, Allocate, counters, Shutdown);
 //! - [`matchmaker`]: `POST /api/matchmake` and `POST /internal/room-heartbeat`;

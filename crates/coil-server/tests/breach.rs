@@ -400,3 +400,83 @@ async fn a_finished_match_is_stored_and_served_by_id_and_in_each_players_history
         "the write is counted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_players_rating_is_hidden_until_calibrated() {
+    use coil_store::{AccountId, MatchPlayer, MatchRecord, RatedSeat};
+
+    let node = TestNode::start(|_| {}).await;
+    let store =
+        coil_store::Leaderboard::connect(&coil_store::default_database_url(node.data_dir.path()))
+            .await
+            .unwrap()
+            .matches();
+    let (ann, bob) = (AccountId::generate(), AccountId::generate());
+    let seat = |account: &AccountId, team: u8| MatchPlayer {
+        account: Some(account.clone()),
+        player_key: account.as_str().to_owned(),
+        display_name: "p".into(),
+        team,
+        kills: 1,
+        deaths: 1,
+        assists: 0,
+        score: 1,
+        left_early: false,
+        bot: false,
+    };
+    // Ann wins ten 1v1 matches of "duel" and one of "breach"; each win is +1, each loss -1.
+    for (index, mode) in std::iter::repeat_n("duel", 10)
+        .chain(["breach"])
+        .enumerate()
+    {
+        let record = MatchRecord {
+            match_id: format!("r-{index}"),
+            mode: mode.into(),
+            room: "room-r".into(),
+            winner: Some(0),
+            reason: "kill_limit".into(),
+            team_scores: vec![1, 0],
+            duration_ms: 1,
+            ended_at_ms: 1 + index as i64,
+            details: Vec::new(),
+            players: vec![seat(&ann, 0), seat(&bob, 1)],
+        };
+        store
+            .record_rated(&record, |teams: &[Vec<RatedSeat>]| {
+                Some(
+                    teams
+                        .iter()
+                        .zip([1.0, -1.0])
+                        .map(|(team, step)| {
+                            team.iter()
+                                .map(|seat| (seat.current.map_or(25.0, |r| r.mean) + step, 1.0))
+                                .collect()
+                        })
+                        .collect(),
+                )
+            })
+            .await
+            .unwrap();
+    }
+    let (status, body) = node
+        .get_json(&format!("/api/players/{}/ratings", ann.as_str()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"ratings": [
+            {"mode": "breach", "matches": 1, "matchesLeft": 9, "rating": null},
+            // Calibrated after 10: mean 35, sigma 1, shown as 35 - 3 x 1.
+            {"mode": "duel", "matches": 10, "matchesLeft": 0, "rating": 32.0},
+        ]})
+    );
+    let (_, never) = node
+        .get_json(&format!(
+            "/api/players/{}/ratings",
+            AccountId::generate().as_str()
+        ))
+        .await;
+    assert_eq!(never, json!({"ratings": []}));
+    let (status, _) = node.get_json("/api/players/nope/ratings").await;
+    assert_eq!(status, 400);
+}

@@ -371,6 +371,40 @@ impl MatchStore {
         .await?
     }
 
+    /// Every mode `account` has a rating in, by mode name.
+    pub async fn ratings_of(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<(String, StoredRating)>, StoreError> {
+        let rows: Vec<(String, f64, f64, i64)> = self
+            .within_deadline("read an account's ratings", async {
+                with_pool!(self, |pool, begin| {
+                    sqlx::query_as(
+                        "SELECT mode, mean, uncertainty, matches FROM ratings \
+                         WHERE account_id = $1 ORDER BY mode",
+                    )
+                    .bind(account.as_str())
+                    .fetch_all(pool)
+                    .await
+                })
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(mode, mean, uncertainty, matches)| {
+                let matches = u32::try_from(matches).unwrap_or(u32::MAX);
+                (
+                    mode,
+                    StoredRating {
+                        mean,
+                        uncertainty,
+                        matches,
+                    },
+                )
+            })
+            .collect())
+    }
+
     /// Current ratings of `account` in `mode`, or `None` if it never played a rated match.
     pub async fn rating(
         &self,
