@@ -222,8 +222,7 @@ async fn player_matches(
     Path(id): Path<String>,
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let account = AccountId::parse(&id)
-        .map_err(|_| AppError::BadRequest("an account id is 32 lowercase hex characters".into()))?;
+    let account = account_param(&id)?;
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
@@ -263,8 +262,7 @@ async fn player_ratings(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let account = AccountId::parse(&id)
-        .map_err(|_| AppError::BadRequest("an account id is 32 lowercase hex characters".into()))?;
+    let account = account_param(&id)?;
     let stored = state
         .leaderboard
         .matches()
@@ -279,23 +277,25 @@ async fn player_ratings(
                 mean: stored.mean,
                 uncertainty: stored.uncertainty,
             };
-            match settings.displayed(rating, stored.matches) {
-                DisplayedRating::Calibrating { matches_left } => ModeRating {
-                    mode,
-                    matches: stored.matches,
-                    matches_left,
-                    rating: None,
-                },
-                DisplayedRating::Rated { value } => ModeRating {
-                    mode,
-                    matches: stored.matches,
-                    matches_left: 0,
-                    rating: Some(value),
-                },
+            let (matches_left, rating) = match settings.displayed(rating, stored.matches) {
+                DisplayedRating::Calibrating { matches_left } => (matches_left, None),
+                DisplayedRating::Rated { value } => (0, Some(value)),
+            };
+            ModeRating {
+                mode,
+                matches: stored.matches,
+                matches_left,
+                rating,
             }
         })
         .collect();
     Ok(Json(RatingsBody { ratings }).into_response())
+}
+
+/// The `{id}` of the player routes.
+fn account_param(id: &str) -> Result<AccountId, AppError> {
+    AccountId::parse(id)
+        .map_err(|_| AppError::BadRequest("an account id is 32 lowercase hex characters".into()))
 }
 
 fn history_line(entry: HistoryEntry) -> HistoryLine {

@@ -358,6 +358,9 @@ mod tests {
         assert_eq!(rated_outcome(&rated), Some(MatchOutcome::Draw));
         let (won, _) = all_accounts(Some(0));
         assert_eq!(rated_outcome(&won), Some(MatchOutcome::FirstTeamWon));
+        let mut no_such_winner = won.clone();
+        no_such_winner.winner = Some(7);
+        assert_eq!(rated_outcome(&no_such_winner), None);
         let mut abandoned = won.clone();
         abandoned.reason = "abandoned".into();
         assert_eq!(rated_outcome(&abandoned), None);

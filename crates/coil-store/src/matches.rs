@@ -125,6 +125,8 @@ pub struct MatchStore {
     statement_timeout: Duration,
 }
 
+/// `ratings`' mean, uncertainty and matches.
+type RatingRow = (f64, f64, i64);
 type RatingChangeRow = (String, Option<f64>, Option<f64>, f64, f64, i64);
 type MatchRow = (
     String,
@@ -214,8 +216,11 @@ impl MatchStore {
     /// Stores a finished match and its players once. After [`StoreError::Timeout`] the write
     /// may or may not have happened; retrying with the same `match_id` is always safe.
     pub async fn record(&self, record: &MatchRecord) -> Result<Recorded, StoreError> {
-        self.record_with(record, None::<fn(&[Vec<RatedSeat>]) -> Option<NewRatings>>)
-            .await
+        self.record_with(
+            record,
+            None::<(fn(&[Vec<RatedSeat>]) -> Option<NewRatings>, _)>,
+        )
+        .await
     }
 
     /// Like [`MatchStore::record`], and rates the match in the same transaction: `rate` gets
@@ -231,19 +236,34 @@ impl MatchStore {
         record: &MatchRecord,
         rate: impl FnOnce(&[Vec<RatedSeat>]) -> Option<NewRatings> + Send,
     ) -> Result<Recorded, StoreError> {
-        if record.players.iter().any(|player| player.account.is_none()) {
-            return Err(invalid(
-                "players",
-                "a rated match has an account on every seat",
-            ));
+        // Teams in index order, each its seats' accounts in seat order.
+        let mut teams: Vec<(u8, Vec<AccountId>)> = Vec::new();
+        for player in &record.players {
+            let Some(account) = player.account.clone() else {
+                return Err(invalid(
+                    "players",
+                    "a rated match has an account on every seat",
+                ));
+            };
+            match teams.iter_mut().find(|(team, _)| *team == player.team) {
+                Some((_, seats)) => seats.push(account),
+                None => teams.push((player.team, vec![account])),
+            }
         }
-        self.record_with(record, Some(rate)).await
+        teams.sort_by_key(|(team, _)| *team);
+        let teams = teams.into_iter().map(|(_, seats)| seats).collect();
+        self.record_with(record, Some((rate, teams))).await
     }
 
+    /// Stores the match, and when `rating` is given (the rule and the teams' accounts) rates
+    /// it in the same transaction.
     async fn record_with(
         &self,
         record: &MatchRecord,
-        rate: Option<impl FnOnce(&[Vec<RatedSeat>]) -> Option<NewRatings> + Send>,
+        rating: Option<(
+            impl FnOnce(&[Vec<RatedSeat>]) -> Option<NewRatings> + Send,
+            Vec<Vec<AccountId>>,
+        )>,
     ) -> Result<Recorded, StoreError> {
         validate(record)?;
         let operation = "record a match";
@@ -261,15 +281,6 @@ impl MatchStore {
         let details = serde_json::Value::Object(details).to_string();
         let duration_ms = i64::try_from(record.duration_ms).unwrap_or(i64::MAX);
         let lock_rows = self.row_lock();
-        // Teams in index order, each seat's index into `record.players`.
-        let mut teams: Vec<(u8, Vec<usize>)> = Vec::new();
-        for (index, player) in record.players.iter().enumerate() {
-            match teams.iter_mut().find(|(team, _)| *team == player.team) {
-                Some((_, seats)) => seats.push(index),
-                None => teams.push((player.team, vec![index])),
-            }
-        }
-        teams.sort_by_key(|(team, _)| *team);
         self.within_deadline(operation, async {
             with_pool!(self, |pool, begin| {
                 let mut tx = pool.begin_with(begin).await?;
@@ -308,26 +319,18 @@ impl MatchStore {
                         .execute(&mut *tx)
                         .await?;
                 }
-                if let Some(rate) = rate {
+                if let Some((rate, teams)) = rating {
                     let select = format!("{SELECT_RATING_SQL}{lock_rows}");
                     let mut seats: Vec<Vec<RatedSeat>> = Vec::with_capacity(teams.len());
-                    for (_, members) in &teams {
-                        let mut team = Vec::with_capacity(members.len());
-                        for &index in members {
-                            let account = record.players[index]
-                                .account
-                                .clone()
-                                .expect("record_rated checked every seat's account");
-                            let row: Option<(f64, f64, i64)> = sqlx::query_as(&select)
+                    for accounts in teams {
+                        let mut team = Vec::with_capacity(accounts.len());
+                        for account in accounts {
+                            let row: Option<RatingRow> = sqlx::query_as(&select)
                                 .bind(account.as_str())
                                 .bind(&record.mode)
                                 .fetch_optional(&mut *tx)
                                 .await?;
-                            let current = row.map(|(mean, uncertainty, matches)| StoredRating {
-                                mean,
-                                uncertainty,
-                                matches: u32::try_from(matches).unwrap_or(u32::MAX),
-                            });
+                            let current = row.map(stored_rating);
                             team.push(RatedSeat { account, current });
                         }
                         seats.push(team);
@@ -392,15 +395,7 @@ impl MatchStore {
         Ok(rows
             .into_iter()
             .map(|(mode, mean, uncertainty, matches)| {
-                let matches = u32::try_from(matches).unwrap_or(u32::MAX);
-                (
-                    mode,
-                    StoredRating {
-                        mean,
-                        uncertainty,
-                        matches,
-                    },
-                )
+                (mode, stored_rating((mean, uncertainty, matches)))
             })
             .collect())
     }
@@ -411,7 +406,7 @@ impl MatchStore {
         account: &AccountId,
         mode: &str,
     ) -> Result<Option<StoredRating>, StoreError> {
-        let row: Option<(f64, f64, i64)> = self
+        let row: Option<RatingRow> = self
             .within_deadline("read a rating", async {
                 with_pool!(self, |pool, begin| {
                     sqlx::query_as(SELECT_RATING_SQL)
@@ -422,11 +417,7 @@ impl MatchStore {
                 })
             })
             .await?;
-        Ok(row.map(|(mean, uncertainty, matches)| StoredRating {
-            mean,
-            uncertainty,
-            matches: u32::try_from(matches).unwrap_or(u32::MAX),
-        }))
+        Ok(row.map(stored_rating))
     }
 
     /// `account`'s rating changes in `mode`, newest first (at most `limit`, clamped to
@@ -672,6 +663,14 @@ fn parse_details(text: &str) -> Result<Vec<(String, String)>, StoreError> {
             }),
         })
         .collect()
+}
+
+fn stored_rating((mean, uncertainty, matches): RatingRow) -> StoredRating {
+    StoredRating {
+        mean,
+        uncertainty,
+        matches: u32::try_from(matches).unwrap_or(u32::MAX),
+    }
 }
 
 /// The rating function's answer has the teams' shape and finite numbers.
