@@ -242,6 +242,20 @@ impl Occupancy {
     }
 }
 
+/// Capacity a trimmed cell keeps whatever its length: below this, shrinking saves less than
+/// the regrowth costs.
+const CELL_KEEP: usize = 8;
+
+/// Shrinks `cell` to twice its length (at least [`CELL_KEEP`]) once it holds more than four
+/// times what it uses. The gap between the two factors is the hysteresis: a trimmed cell must
+/// double before it grows again and halve before it is trimmed again, so a busy cell does not
+/// flap between sizes tick after tick.
+pub(crate) fn trim_spare<T>(cell: &mut Vec<T>) {
+    if cell.capacity() > (4 * cell.len()).max(2 * CELL_KEEP) {
+        cell.shrink_to((2 * cell.len()).max(CELL_KEEP));
+    }
+}
+
 /// One body point in the index: a snake's head, or one of its visible trail points.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyEntry {
@@ -257,12 +271,14 @@ pub(crate) struct BodyEntry {
 /// A trail point never moves once the head has left it behind: per tick a snake only moves
 /// its head, gains a point or so at the front and loses one at the back. Updating those few
 /// entries costs a handful of operations per snake, where rebuilding the index would touch
-/// every body point of the arena every tick. Each cell's `Vec` keeps its capacity.
+/// every body point of the arena every tick. Each cell's `Vec` keeps its capacity between
+/// ticks; [`BodyGrid::trim`] gives back what a cell no longer needs, a few cells per tick.
 #[derive(Debug)]
 pub(crate) struct BodyGrid {
     cells: Vec<Vec<BodyEntry>>,
     len: usize,
     occupancy: Occupancy,
+    trim_cursor: usize,
 }
 
 impl BodyGrid {
@@ -271,6 +287,17 @@ impl BodyGrid {
             cells: (0..geometry.cell_count()).map(|_| Vec::new()).collect(),
             len: 0,
             occupancy: Occupancy::new(geometry),
+            trim_cursor: 0,
+        }
+    }
+
+    /// Returns spare capacity of the next `cells` cells (round robin): a cell a big snake once
+    /// coiled through would otherwise hold that peak for the room's life, and over an hour every
+    /// cell sees its peak (the soak's slow RSS rise, `docs/benchmarks.md`).
+    pub(crate) fn trim(&mut self, cells: usize) {
+        for _ in 0..cells.min(self.cells.len()) {
+            trim_spare(&mut self.cells[self.trim_cursor]);
+            self.trim_cursor = (self.trim_cursor + 1) % self.cells.len();
         }
     }
 
@@ -367,6 +394,53 @@ impl BodyGrid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trimming_gives_back_what_a_cell_no_longer_uses_and_keeps_room_to_grow() {
+        let mut cell: Vec<u32> = (0..1_000).collect();
+        cell.truncate(10);
+        trim_spare(&mut cell);
+        assert!(
+            cell.capacity() >= 20 && cell.capacity() < 40,
+            "{}",
+            cell.capacity()
+        );
+        assert_eq!(cell, (0..10).collect::<Vec<_>>());
+        // A cell using a third of its capacity is busy, not wasteful: left alone.
+        let mut busy: Vec<u32> = Vec::with_capacity(30);
+        busy.extend(0..10);
+        trim_spare(&mut busy);
+        assert_eq!(busy.capacity(), 30);
+        // An emptied cell keeps a small floor.
+        let mut empty: Vec<u32> = Vec::with_capacity(500);
+        trim_spare(&mut empty);
+        assert!(empty.capacity() >= CELL_KEEP && empty.capacity() < 500);
+    }
+
+    #[test]
+    fn a_full_round_of_trims_visits_every_cell() {
+        let geometry = GridGeometry::new(3000.0, 64.0);
+        let mut grid = BodyGrid::new(&geometry);
+        let at = Vec2::new(10.0, 10.0);
+        for serial in 0..2_000 {
+            grid.insert(
+                &geometry,
+                BodyEntry {
+                    position: at,
+                    slot: 0,
+                    is_head: false,
+                    serial,
+                },
+            );
+        }
+        for serial in 0..2_000 {
+            assert!(grid.remove(&geometry, at, 0, false, serial));
+        }
+        let cell = geometry.cell_index(at);
+        assert!(grid.cells[cell].capacity() >= 2_000);
+        grid.trim(geometry.cell_count());
+        assert!(grid.cells[cell].capacity() < 2 * CELL_KEEP);
+    }
 
     #[test]
     fn entries_land_in_their_cell_and_can_be_moved_and_removed() {

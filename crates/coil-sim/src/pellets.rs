@@ -197,7 +197,8 @@ impl PelletStore {
     }
 
     /// Drops expired pellets from the next `cells_to_sweep` cells (round robin, so the whole
-    /// store is swept every few ticks without a full scan per tick). Returns the lost value.
+    /// store is swept every few ticks without a full scan per tick) and gives back the spare
+    /// capacity of those cells (`grid::trim_spare`). Returns the lost value.
     pub(crate) fn expire(&mut self, now: f64, cells_to_sweep: usize) -> f32 {
         let mut expired_value = 0.0;
         let mut expired_count = 0;
@@ -217,6 +218,7 @@ impl PelletStore {
                     true
                 }
             });
+            crate::grid::trim_spare(&mut self.cells[cell]);
         }
         self.count -= expired_count;
         self.natural_count -= expired_natural;

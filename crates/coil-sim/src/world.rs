@@ -1135,6 +1135,7 @@ impl World {
         let cells_per_tick = self.geometry.cell_count().div_ceil(EXPIRY_SWEEP_TICKS);
         let expired = self.pellets.expire(self.elapsed, cells_per_tick);
         self.ledger.destroyed += f64::from(expired);
+        self.body_grid.trim(cells_per_tick);
     }
 
     fn respawn_natural_pellets(&mut self) {
