@@ -316,6 +316,7 @@ mod tests {
             tick: Duration::from_millis(33),
             hard_cap: 8,
             spectator_cap: 4,
+            rules: None,
         });
         for index in 1..=2u32 {
             game.join(

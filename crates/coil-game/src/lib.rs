@@ -84,6 +84,9 @@ pub struct Identity {
     pub cosmetics: Vec<u8>,
     /// The join frame's cosmetic preference byte (the arena's skin); not identity.
     pub skin: u8,
+    /// The token says this player created the room's custom lobby: a mode with lobby rules
+    /// makes it the host (host controls; the game moves the host on when it leaves).
+    pub host: bool,
 }
 
 impl Identity {
@@ -98,6 +101,7 @@ impl Identity {
             role: Role::Player,
             cosmetics: Vec::new(),
             skin: 0,
+            host: false,
         }
     }
 }
@@ -395,6 +399,12 @@ pub trait Game: Send + 'static {
     fn debug_command(&mut self, _player: PlayerId, _command: &str) -> bool {
         false
     }
+
+    /// The room's lobby (host, map, size) if the game runs matches with a lobby; the runtime
+    /// reports it in the room's heartbeat. Io rooms have none (the default).
+    fn lobby(&self) -> Option<LobbyView> {
+        None
+    }
 }
 
 /// What a mode asks of the runtime. The node's configuration may override each value per mode.
@@ -430,6 +440,37 @@ pub struct RoomSetup {
     pub tick: Duration,
     pub hard_cap: usize,
     pub spectator_cap: usize,
+    /// The custom lobby's rules, as [`GameMode::lobby_rules`] normalized them (the matchmaker
+    /// validated them before it signed the creator's token); `None`: a quick-play room with the
+    /// mode's defaults.
+    pub rules: Option<String>,
+}
+
+/// A custom lobby's rules as the mode read them: the normalized text (what tokens carry and
+/// [`RoomSetup::rules`] receives) and the two facts the lobby browser lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LobbyRules {
+    /// Canonical `key=value;key=value` text, at most [`LobbyRules::MAX_LEN`] bytes.
+    pub normalized: String,
+    pub map: String,
+    pub max_players: u32,
+}
+
+impl LobbyRules {
+    /// Most bytes of normalized rules (they travel in join tokens).
+    pub const MAX_LEN: usize = 200;
+}
+
+/// What a match room's lobby looks like now, for the directory and the lobby browser (read by
+/// the runtime once per heartbeat, not per tick).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LobbyView {
+    /// The seat with host controls (`None`: a quick-play room, or nobody left to host).
+    pub host: Option<PlayerId>,
+    /// The map the next (or current) match plays.
+    pub map: String,
+    /// Most players (not spectators) the lobby seats under its rules.
+    pub max_players: u32,
 }
 
 /// A game mode: its defaults and the factory of its rooms' games. Held by the node, shared by
@@ -440,6 +481,13 @@ pub trait GameMode: Send + Sync + 'static {
 
     /// A fresh game for one room.
     fn create(&self, setup: &RoomSetup) -> Box<dyn Game>;
+
+    /// Reads a custom lobby's rules (`POST /api/lobbies` settings as `key=value;…` text) into
+    /// their normalized form, or says in words what is out of range. A mode without custom
+    /// lobbies (the default) refuses every text.
+    fn lobby_rules(&self, _text: &str) -> Result<LobbyRules, String> {
+        Err("this mode has no custom lobbies".to_owned())
+    }
 }
 
 /// The mode name rule, checked where names come from configuration or the wire.

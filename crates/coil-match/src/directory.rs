@@ -273,6 +273,9 @@ impl Placement {
             party: None,
             cosmetics: Vec::new(),
             account: false,
+            host: false,
+            private: false,
+            rules: None,
         }
     }
 }

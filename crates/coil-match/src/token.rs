@@ -7,7 +7,8 @@
 //! Format: `base64url(payload) "." base64url(signature)`, no padding. The payload is binary:
 //!
 //! ```text
-//! u8 version (2; version 1 ends after the nonce and means mode "arena", a player, no party)
+//! u8 version (3; version 1 ends after the nonce and means mode "arena", a player, no party;
+//!              version 2 ends after the flags)
 //! u8 len, player_id bytes   u8 len, player_name bytes (UTF-8)
 //! u8 len, room_id bytes     u8 len, node_id bytes
 //! u64 big-endian expires_at_ms
@@ -15,7 +16,11 @@
 //! -- version 2 only --
 //! u8 len, mode bytes        u8 role (0 player, 1 spectator)
 //! u8 team (255 = none)      u8 len, party bytes (0 = none)
-//! u8 len, cosmetics bytes   u8 flags (bit 0: player_id is an account or guest id, not anonymous)
+//! u8 len, cosmetics bytes   u8 flags (bit 0: player_id is an account or guest id, not anonymous;
+//!                                     bit 1: the player hosts the room's custom lobby;
+//!                                     bit 2: the room is a private lobby)
+//! -- version 3 only --
+//! u8 len, lobby rules bytes (0 = a quick-play room; `coil_game::LobbyRules::normalized`)
 //! ```
 //!
 //! The signature covers [`SIGNATURE_CONTEXT`] followed by the payload, so a signature made by the
@@ -39,7 +44,11 @@ use rand::rngs::OsRng;
 pub const SIGNATURE_CONTEXT: &[u8] = b"coil/join-token/v1\0";
 
 const PAYLOAD_V1: u8 = 1;
-const PAYLOAD_VERSION: u8 = 2;
+const PAYLOAD_V2: u8 = 2;
+const PAYLOAD_VERSION: u8 = 3;
+const FLAG_ACCOUNT: u8 = 1;
+const FLAG_HOST: u8 = 2;
+const FLAG_PRIVATE: u8 = 4;
 
 /// The mode a version-1 token (from a matchmaker before modes) places into.
 pub const DEFAULT_MODE: &str = "arena";
@@ -116,6 +125,12 @@ pub struct JoinClaims {
     pub cosmetics: Vec<u8>,
     /// The player id is an account (or guest account) id, not an anonymous one.
     pub account: bool,
+    /// The player created the room's custom lobby and hosts it.
+    pub host: bool,
+    /// The room is a private lobby: quick play never fills it.
+    pub private: bool,
+    /// The custom lobby's normalized rules (the room is created with them); `None`: quick play.
+    pub rules: Option<String>,
 }
 
 /// Why a token was refused. Each variant is its own stable client-facing code.
@@ -364,7 +379,17 @@ fn encode_payload(claims: &JoinClaims) -> Result<Vec<u8>, SigningKeyError> {
         claims.party.as_deref().unwrap_or_default().as_bytes(),
     )?;
     push_short(&mut payload, "cosmetics", &claims.cosmetics)?;
-    payload.push(u8::from(claims.account));
+    let flag = |set: bool, bit: u8| if set { bit } else { 0 };
+    payload.push(
+        flag(claims.account, FLAG_ACCOUNT)
+            | flag(claims.host, FLAG_HOST)
+            | flag(claims.private, FLAG_PRIVATE),
+    );
+    push_short(
+        &mut payload,
+        "rules",
+        claims.rules.as_deref().unwrap_or_default().as_bytes(),
+    )?;
     Ok(payload)
 }
 
@@ -399,7 +424,7 @@ impl<'a> PayloadReader<'a> {
 fn decode_payload(payload: &[u8]) -> Option<JoinClaims> {
     let mut reader = PayloadReader(payload);
     let version = reader.u8()?;
-    if version != PAYLOAD_V1 && version != PAYLOAD_VERSION {
+    if ![PAYLOAD_V1, PAYLOAD_V2, PAYLOAD_VERSION].contains(&version) {
         return None;
     }
     let player_id = reader.string()?;
@@ -421,14 +446,23 @@ fn decode_payload(payload: &[u8]) -> Option<JoinClaims> {
         party: None,
         cosmetics: Vec::new(),
         account: false,
+        host: false,
+        private: false,
+        rules: None,
     };
-    if version == PAYLOAD_VERSION {
+    if version >= PAYLOAD_V2 {
         claims.mode = reader.string()?;
         claims.role = reader.u8()?;
         claims.team = Some(reader.u8()?).filter(|team| *team != NO_TEAM);
         claims.party = Some(reader.string()?).filter(|party| !party.is_empty());
         claims.cosmetics = reader.short()?.to_vec();
-        claims.account = reader.u8()? & 1 == 1;
+        let flags = reader.u8()?;
+        claims.account = flags & FLAG_ACCOUNT != 0;
+        if version >= PAYLOAD_VERSION {
+            claims.host = flags & FLAG_HOST != 0;
+            claims.private = flags & FLAG_PRIVATE != 0;
+            claims.rules = Some(reader.string()?).filter(|rules| !rules.is_empty());
+        }
     }
     reader.0.is_empty().then_some(claims)
 }
@@ -589,6 +623,9 @@ mod tests {
             party: Some("party-7".into()),
             cosmetics: vec![3, 0, 255],
             account: true,
+            host: false,
+            private: false,
+            rules: None,
         }
     }
 

@@ -137,6 +137,7 @@ impl Node {
             tick: mode.room.tick,
             hard_cap: mode.room.limits.hard_cap,
             spectator_cap: mode.room.limits.spectator_cap,
+            rules: None,
         });
         let room = Room::new(
             id.clone(),

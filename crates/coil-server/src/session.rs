@@ -281,6 +281,7 @@ async fn join_request(node: &Node, room_id: &RoomId, join: Join<'_>) -> Result<R
                 role: Role::from_u8(claims.role).unwrap_or(Role::Player),
                 cosmetics: claims.cosmetics,
                 skin: join.skin,
+                host: claims.host,
             };
             Ok(Request::Join {
                 mode,
