@@ -95,6 +95,7 @@ fn in_memory_matchmake_2000_rooms(bencher: divan::Bencher) {
                 tick_p95_ms: 5.0,
                 joinable: true,
                 mode: GameMode::arena(),
+                lobby: None,
             })
             .collect();
         let heartbeat = Heartbeat {

@@ -93,6 +93,75 @@ pub struct RoomStatus {
     /// The room's game mode (`arena` when a node from before modes leaves it out).
     #[serde(default)]
     pub mode: GameMode,
+    /// A match room's lobby (the lobby browser lists it); absent for io rooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lobby: Option<LobbyStatus>,
+}
+
+impl RoomStatus {
+    /// A private lobby: out of quick play, joined only through `POST /api/lobbies/{id}/join`.
+    pub fn is_private(&self) -> bool {
+        self.lobby.as_ref().is_some_and(|lobby| lobby.private)
+    }
+}
+
+/// A match room's lobby as its node reports it (`crate::lobby` lists these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LobbyStatus {
+    /// The map the next (or current) match plays.
+    pub map: String,
+    /// Most players the lobby seats.
+    pub max_players: u32,
+    /// Players seated now (connected or holding a seat), spectators apart.
+    pub players: u32,
+    /// `waiting`, `starting`, `in_progress`, `ending` (`coil_game::Phase::as_str`).
+    pub phase: String,
+    /// The host's display name, and its player id (an account id for signed-in hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    /// Created as a private lobby (a password or an invite gets in; quick play never).
+    pub private: bool,
+    /// A password is set (checked by the API, never known to the node).
+    pub password: bool,
+    /// A custom lobby (rules set by its creator), not a quick-play room.
+    pub custom: bool,
+}
+
+impl LobbyStatus {
+    const MAX_TEXT: usize = 64;
+
+    fn validate(&self) -> Result<(), &'static str> {
+        let texts = [
+            Some(&self.map),
+            Some(&self.phase),
+            self.host.as_ref(),
+            self.host_id.as_ref(),
+        ];
+        if texts
+            .into_iter()
+            .flatten()
+            .any(|text| text.len() > Self::MAX_TEXT || text.chars().any(char::is_control))
+        {
+            return Err("lobby texts must be at most 64 bytes without control characters");
+        }
+        if self.max_players > 1_000 || self.players > 1_000 {
+            return Err("lobby sizes must be at most 1,000");
+        }
+        Ok(())
+    }
+
+    /// Seats left for players.
+    pub fn is_full(&self) -> bool {
+        self.players >= self.max_players
+    }
+
+    /// Still in its lobby phase (no match under way).
+    pub fn is_waiting(&self) -> bool {
+        self.phase == "waiting"
+    }
 }
 
 /// One node as it reports itself.
@@ -220,6 +289,9 @@ impl Heartbeat {
             }
             if self.node.capacity_of(&room.mode).is_none() {
                 return invalid("a room's mode must be one the node lists");
+            }
+            if let Some(Err(reason)) = room.lobby.as_ref().map(LobbyStatus::validate) {
+                return invalid(reason);
             }
         }
         Ok(())
@@ -476,6 +548,26 @@ pub trait RoomDirectory: Send + Sync {
         region: &'a Region,
         now_ms: u64,
     ) -> DirectoryFuture<'a, Result<RegionSnapshot, DirectoryError>>;
+
+    /// Up to `count` lobbies (rooms whose status has a lobby) of one pool, in room id order,
+    /// after `after` (exclusive): the lobby browser's page primitive (`crate::lobby`). Reads
+    /// the pool's lobby index, never every room.
+    fn lobby_rooms<'a>(
+        &'a self,
+        region: &'a Region,
+        mode: &'a GameMode,
+        after: Option<&'a RoomId>,
+        count: usize,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<Vec<RoomStatus>, DirectoryError>>;
+
+    /// One room's last reported status (`None`: unknown or expired; a room the matchmaker
+    /// opened that its node has not reported yet has no lobby yet).
+    fn room_status<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<Option<RoomStatus>, DirectoryError>>;
 
     /// Forgets a node and its rooms now (clean shutdown, or the autoscaler deleted it).
     fn remove_node<'a>(

@@ -37,6 +37,7 @@
 
 pub mod directory;
 pub mod ids;
+pub mod lobby;
 pub mod memory;
 pub mod metrics;
 pub mod placement;
@@ -48,10 +49,12 @@ mod redis_lua;
 pub mod token;
 
 pub use directory::{
-    DirectoryError, DirectoryOptions, Heartbeat, MatchError, MatchRequest, ModeCapacity, NodeState,
-    NodeStatus, Placement, RegionSnapshot, RoomDirectory, RoomEntry, RoomState, RoomStatus,
+    DirectoryError, DirectoryOptions, Heartbeat, LobbyStatus, MatchError, MatchRequest,
+    ModeCapacity, NodeState, NodeStatus, Placement, RegionSnapshot, RoomDirectory, RoomEntry,
+    RoomState, RoomStatus,
 };
 pub use ids::{GameMode, NodeId, Region, RoomId};
+pub use lobby::{LobbyCursor, LobbyPage, LobbyQuery, list_lobbies};
 pub use memory::InMemoryDirectory;
 pub use placement::{
     ConflictReason, Decision, ModeCaps, PlacementPolicy, PlacementRequest, RegionReason, place,

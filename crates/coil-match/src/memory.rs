@@ -145,6 +145,9 @@ struct RoomRecord {
     /// after that counts the player in `humans`, and ends the seat.
     joined: Vec<(Nonce, u64)>,
     pending: bool,
+    /// A private lobby (from its node's report, or from the matchmake that opened it): never
+    /// in the fill index, so only a lobby join's override reaches it.
+    private: bool,
 }
 
 /// A region and a game mode: rooms are placed, and capacity is counted, per pool.
@@ -162,6 +165,8 @@ struct PoolIndex {
     /// Every reservation of the pool. When one expires its room is re-ranked, so a room never
     /// stays out of the fill index because of seats that are free again.
     reservations: ExpiringSet<(RoomId, Nonce)>,
+    /// Rooms whose status has a lobby, by id: the lobby browser pages through this.
+    lobbies: BTreeSet<RoomId>,
 }
 
 /// Where a node sits in one pool: it has totals there, and maybe an open-index entry.
@@ -281,10 +286,12 @@ impl InMemoryDirectory {
                     reservations: ExpiringSet::default(),
                     joined: Vec::new(),
                     pending: false,
+                    private: false,
                 });
             record.status = room.clone();
             record.expires_at_ms = expires_at_ms;
             record.pending = false;
+            record.private = room.is_private();
             // Players who joined before this sample are in `humans` now: their seats end.
             let mut counted = Vec::new();
             record.joined.retain(|&(nonce, joined_at_ms)| {
@@ -297,10 +304,14 @@ impl InMemoryDirectory {
             for nonce in &counted {
                 record.reservations.remove(nonce);
             }
-            if let Some(index) = state.pools.get_mut(&pool_of(room)) {
-                for nonce in counted {
-                    index.reservations.remove(&(room.room_id.clone(), nonce));
-                }
+            let index = state.pools.entry(pool_of(room)).or_default();
+            for nonce in counted {
+                index.reservations.remove(&(room.room_id.clone(), nonce));
+            }
+            if room.lobby.is_some() {
+                index.lobbies.insert(room.room_id.clone());
+            } else {
+                index.lobbies.remove(&room.room_id);
             }
             state.reindex_room(&room.room_id, now_ms);
         }
@@ -361,6 +372,7 @@ impl InMemoryDirectory {
                         &node_id,
                         room_id,
                         &request.mode,
+                        request.private,
                         reservation,
                         reservation_expires_at_ms,
                         now_ms,
@@ -475,6 +487,7 @@ impl State {
             .humans
             .saturating_add(room.reservations.live(now_ms));
         let room_open = room.status.joinable
+            && !room.private
             && matches!(room.status.state, RoomState::Warm | RoomState::Active)
             && room.expires_at_ms > now_ms;
         let pool = pool_of(&room.status);
@@ -548,6 +561,7 @@ impl State {
                 for nonce in room.reservations.expiry_by_member.keys() {
                     index.reservations.remove(&(room_id.clone(), *nonce));
                 }
+                index.lobbies.remove(room_id);
             }
         }
     }
@@ -616,6 +630,7 @@ impl State {
             tick_p95_ms: room.status.tick_p95_ms,
             node_state,
             mode: room.status.mode.clone(),
+            private: room.private,
         })
     }
 
@@ -783,6 +798,7 @@ impl State {
         node_id: &NodeId,
         room_id: RoomId,
         mode: &GameMode,
+        private: bool,
         reservation: Nonce,
         expires_at_ms: u64,
         now_ms: u64,
@@ -815,6 +831,7 @@ impl State {
             tick_p95_ms: 0.0,
             joinable: true,
             mode: mode.clone(),
+            lobby: None,
         };
         self.rooms.insert(
             room_id.clone(),
@@ -824,6 +841,7 @@ impl State {
                 reservations,
                 joined: Vec::new(),
                 pending: true,
+                private,
             },
         );
         self.pools
@@ -924,6 +942,48 @@ impl RoomDirectory for InMemoryDirectory {
         now_ms: u64,
     ) -> DirectoryFuture<'a, Result<RegionSnapshot, DirectoryError>> {
         Box::pin(async move { Ok(self.snapshot_now(region, now_ms)) })
+    }
+
+    fn lobby_rooms<'a>(
+        &'a self,
+        region: &'a Region,
+        mode: &'a GameMode,
+        after: Option<&'a RoomId>,
+        count: usize,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<Vec<RoomStatus>, DirectoryError>> {
+        Box::pin(async move {
+            use std::ops::Bound;
+            let state = self.lock();
+            let Some(index) = state.pools.get(&(region.clone(), mode.clone())) else {
+                return Ok(Vec::new());
+            };
+            let from = after.map_or(Bound::Unbounded, |id| Bound::Excluded(id.clone()));
+            // Expired rooms stay in the index until the next sweep: skipped, not counted.
+            Ok(index
+                .lobbies
+                .range((from, Bound::Unbounded))
+                .filter_map(|id| state.rooms.get(id))
+                .filter(|room| room.expires_at_ms > now_ms && room.status.lobby.is_some())
+                .take(count)
+                .map(|room| room.status.clone())
+                .collect())
+        })
+    }
+
+    fn room_status<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<Option<RoomStatus>, DirectoryError>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .rooms
+                .get(room_id)
+                .filter(|room| room.expires_at_ms > now_ms && !room.pending)
+                .map(|room| room.status.clone()))
+        })
     }
 
     fn remove_node<'a>(

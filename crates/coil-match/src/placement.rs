@@ -203,6 +203,8 @@ pub struct RoomCandidate {
     pub tick_p95_ms: f64,
     pub node_state: NodeState,
     pub mode: GameMode,
+    /// A private lobby: only a `room_override` (a lobby join the API allowed) gets in.
+    pub private: bool,
 }
 
 impl RoomCandidate {
@@ -219,6 +221,7 @@ impl RoomCandidate {
     fn open_for_fresh_players(&self, policy: &PlacementPolicy, caps: ModeCaps) -> bool {
         self.open_for_anyone()
             && self.joinable
+            && !self.private
             && self.tick_p95_ms <= policy.max_tick_p95_ms
             && self.occupancy() < caps.soft_cap
     }
@@ -267,6 +270,11 @@ pub struct PlacementRequest {
     pub room_override: Option<RoomId>,
     /// Only rooms of this mode are candidates; a new room is opened in this mode.
     pub mode: GameMode,
+    /// Open a new room, never an existing one (creating a custom lobby).
+    pub fresh_room: bool,
+    /// The new room is a private lobby: quick play never fills it, not even in the second
+    /// before its node first reports it.
+    pub private: bool,
 }
 
 /// Why an override could not be honoured (all answered with 409 and a suggestion).
@@ -382,7 +390,8 @@ fn place_in_region(
 ) -> Option<Decision> {
     let caps = policy.caps_for(request);
     let open_rooms = view.rooms.iter().filter(|room| {
-        room.region == view.region
+        !request.fresh_room
+            && room.region == view.region
             && room.mode == request.mode
             && room.open_for_fresh_players(policy, caps)
     });
@@ -452,6 +461,7 @@ mod tests {
             tick_p95_ms: 10.0,
             node_state: NodeState::Active,
             mode: GameMode::arena(),
+            private: false,
         }
     }
 
@@ -501,6 +511,7 @@ mod tests {
             preferred_region: Some(region("us-east")),
             room_override: None,
             mode: GameMode::arena(),
+            ..PlacementRequest::default()
         }
     }
 
@@ -990,5 +1001,47 @@ mod tests {
             policy.region_order(Some(&region("us-west"))),
             vec![region("us-west"), region("us-east")]
         );
+    }
+
+    #[test]
+    fn private_lobbies_get_no_fresh_players_but_a_lobby_join_gets_in() {
+        let private = RoomCandidate {
+            private: true,
+            ..room("lobby", 3)
+        };
+        let snapshot = snapshot(vec![view(
+            "us-east",
+            vec![private.clone()],
+            vec![node("node-a", 1, 3)],
+        )]);
+        let quick = place(&snapshot, &request(), &policy());
+        assert!(!existing("lobby")(&quick), "{quick:?}");
+        let join = PlacementRequest {
+            room_override: Some(private.room_id.clone()),
+            ..request()
+        };
+        let with_override = PlacementSnapshot {
+            override_room: Some(private),
+            ..snapshot
+        };
+        assert!(existing("lobby")(&place(&with_override, &join, &policy())));
+    }
+
+    #[test]
+    fn a_fresh_room_request_opens_a_room_even_when_one_has_seats() {
+        let snapshot = snapshot(vec![view(
+            "us-east",
+            vec![room("open", 3)],
+            vec![node("node-a", 1, 3)],
+        )]);
+        let fresh = PlacementRequest {
+            fresh_room: true,
+            ..request()
+        };
+        assert!(matches!(
+            place(&snapshot, &fresh, &policy()),
+            Decision::NewRoom { .. }
+        ));
+        assert!(existing("open")(&place(&snapshot, &request(), &policy())));
     }
 }

@@ -66,6 +66,8 @@ struct Scripts {
     remove_node: Script,
     region_snapshot: Script,
     reserved: Script,
+    lobby_rooms: Script,
+    room_status: Script,
 }
 
 impl Scripts {
@@ -81,6 +83,8 @@ impl Scripts {
             remove_node: with_prelude(redis_lua::REMOVE_NODE),
             region_snapshot: with_prelude(redis_lua::REGION_SNAPSHOT),
             reserved: with_prelude(redis_lua::RESERVED),
+            lobby_rooms: with_prelude(&redis_lua::lobby_rooms_script()),
+            room_status: with_prelude(&redis_lua::room_status_script()),
         }
     }
 }
@@ -209,6 +213,7 @@ impl RedisDirectory {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             request.mode.to_string(),
+            flag(request.fresh_room).to_owned(),
         ];
         args.extend(regions.iter().map(ToString::to_string));
         self.candidate_reads.fetch_add(1, Ordering::Relaxed);
@@ -361,6 +366,8 @@ impl RedisDirectory {
                         opened.to_string(),
                         soft_cap,
                         max_tick,
+                        flag(request.private).to_owned(),
+                        flag(request.fresh_room).to_owned(),
                     ];
                     let reply: ReserveReply = self
                         .run_json(
@@ -501,6 +508,8 @@ struct CandidateRoom {
     tick: f64,
     nstate: String,
     mode: String,
+    #[serde(default)]
+    private: bool,
 }
 
 #[derive(Deserialize)]
@@ -535,6 +544,11 @@ struct CandidatesReply {
     touched: u64,
 }
 
+/// A boolean as the scripts read it.
+fn flag(set: bool) -> &'static str {
+    if set { "1" } else { "0" }
+}
+
 fn room_state(text: &str) -> Option<RoomState> {
     match text {
         "WARM" => Some(RoomState::Warm),
@@ -566,6 +580,7 @@ impl CandidateRoom {
             tick_p95_ms: self.tick,
             node_state: node_state(&self.nstate)?,
             mode: GameMode::parse(&self.mode).ok()?,
+            private: self.private,
         })
     }
 }
@@ -649,6 +664,7 @@ impl SnapshotReply {
                     tick_p95_ms: room.tick,
                     joinable: room.joinable,
                     mode: GameMode::parse(&room.mode).ok()?,
+                    lobby: None,
                 },
                 reserved: room.res,
                 pending: room.pending,
@@ -688,6 +704,37 @@ impl RoomDirectory for RedisDirectory {
                 .run("heartbeat", &self.scripts.heartbeat, now_ms, &args)
                 .await?;
             Ok(())
+        })
+    }
+
+    fn lobby_rooms<'a>(
+        &'a self,
+        region: &'a Region,
+        mode: &'a GameMode,
+        after: Option<&'a RoomId>,
+        count: usize,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<Vec<RoomStatus>, DirectoryError>> {
+        Box::pin(async move {
+            let args = [
+                format!("{region}/{mode}"),
+                after.map(ToString::to_string).unwrap_or_default(),
+                count.max(1).to_string(),
+            ];
+            self.run_json("list lobbies", &self.scripts.lobby_rooms, now_ms, &args)
+                .await
+        })
+    }
+
+    fn room_status<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        now_ms: u64,
+    ) -> DirectoryFuture<'a, Result<Option<RoomStatus>, DirectoryError>> {
+        Box::pin(async move {
+            let args = [room_id.to_string()];
+            self.run_json("read room", &self.scripts.room_status, now_ms, &args)
+                .await
         })
     }
 

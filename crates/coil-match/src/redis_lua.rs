@@ -9,10 +9,11 @@
 //! | `P node:<id>` | hash | region, url, state, drain, cap, rooms, humans, modes (`a,b`), and `cap:<mode>`, `rooms:<mode>`, `humans:<mode>` per mode | heartbeat TTL |
 //! | `P node:<id>:rooms` | set | room ids the node reported last | heartbeat TTL |
 //! | `P node:<id>:pending:<mode>` | zset | rooms of the mode opened by the matchmaker, by expiry | reservation TTL |
-//! | `P room:<id>` | hash | region, node, humans, bots, state, tick, joinable, pending, mode | heartbeat (or reservation) TTL |
+//! | `P room:<id>` | hash | region, node, humans, bots, state, tick, joinable, pending, mode, private, lobby (JSON, `''` for none) | heartbeat (or reservation) TTL |
 //! | `P room:<id>:res` | zset | reservation nonces, by expiry | reservation TTL |
 //! | `P room:<id>:joined` | zset | nonces of confirmed reservations, by confirm time | confirm hold |
-//! | `P pool:<pool>:fill` | zset | placeable rooms, by humans + reservations | entries pruned when read |
+//! | `P pool:<pool>:fill` | zset | placeable rooms, by humans + reservations (never a private lobby) | entries pruned when read |
+//! | `P pool:<pool>:lobbies` | zset | rooms with a lobby, all scored 0 so they page in id order (`ZRANGEBYLEX`) | entries pruned when read |
 //! | `P pool:<pool>:open` | zset | ACTIVE nodes with a free room slot of the mode, by humans | entries pruned when read |
 //! | `P pool:<pool>:nodes` | hash | node → `expiry:room capacity of the mode:humans in the mode` (0 when draining) | fields pruned when read |
 //! | `P pool:<pool>:res` | zset | `room|nonce` of every reservation of the pool, by expiry; an expired one re-ranks its room | pruned when read |
@@ -61,6 +62,7 @@ local function open_key(p) return P .. 'pool:' .. p .. ':open' end
 local function totals_key(p) return P .. 'pool:' .. p .. ':nodes' end
 local function pool_res_key(p) return P .. 'pool:' .. p .. ':res' end
 local function opened_key(p) return P .. 'pool:' .. p .. ':opened' end
+local function lobbies_key(p) return P .. 'pool:' .. p .. ':lobbies' end
 local function members_key(r) return P .. 'region:' .. r .. ':members' end
 local function joined_key(id) return P .. 'room:' .. id .. ':joined' end
 local DEFAULT_MODE = 'arena'
@@ -114,17 +116,23 @@ end
 
 -- A room with its live reservation count, or nil if its key expired.
 local function load_room(id)
-  local f = rcall('HMGET', room_key(id), 'region', 'node', 'humans', 'bots', 'state', 'tick', 'joinable', 'pending', 'mode')
+  local f = rcall('HMGET', room_key(id), 'region', 'node', 'humans', 'bots', 'state', 'tick', 'joinable', 'pending', 'mode', 'private')
   if not f[1] then return nil end
   local mode = f[9] or DEFAULT_MODE
   return {id = id, region = f[1], node = f[2], humans = tonumber(f[3]) or 0, bots = tonumber(f[4]) or 0,
     state = f[5], tick = tonumber(f[6]) or 0, joinable = f[7] == '1', pending = f[8] == '1',
-    mode = mode, pool = pool(f[1], mode), res = live_count(res_key(id))}
+    mode = mode, pool = pool(f[1], mode), res = live_count(res_key(id)), private = f[10] == '1'}
 end
 
+-- The room takes players at all (an override into a private lobby too).
 local function room_open(room, node)
   return node ~= nil and node.state == 'ACTIVE' and room.joinable
     and (room.state == 'WARM' or room.state == 'ACTIVE')
+end
+
+-- The room takes fresh players from quick play: open, and not a private lobby.
+local function room_listed(room, node)
+  return room_open(room, node) and not room.private
 end
 
 -- Puts the room in its pool's fill index with fresh occupancy, or takes it out.
@@ -135,7 +143,7 @@ local function reindex_room(id, pool_hint)
     return nil
   end
   local node = load_node(room.node)
-  if room_open(room, node) then
+  if room_listed(room, node) then
     rcall('ZADD', fill_key(room.pool), room.humans + room.res, id)
   else
     rcall('ZREM', fill_key(room.pool), id)
@@ -181,6 +189,7 @@ local function remove_room(id)
   if f[1] then
     local p = pool(f[1], f[2] or DEFAULT_MODE)
     rcall('ZREM', fill_key(p), id)
+    rcall('ZREM', lobbies_key(p), id)
     local nonces = rcall('ZRANGE', res_key(id), 0, -1)
     for i, nonce in ipairs(nonces) do nonces[i] = id .. '|' .. nonce end
     if #nonces > 0 then rcall('ZREM', pool_res_key(p), unpack(nonces)) end
@@ -239,7 +248,7 @@ local function fullest_open_room(p, soft, max_tick)
     local room = load_room(id)
     if room then
       local node = load_node(room.node)
-      if room_open(room, node) and room.tick <= max_tick and room.humans + room.res < soft then
+      if room_listed(room, node) and room.tick <= max_tick and room.humans + room.res < soft then
         return room, node
       end
     end
@@ -280,13 +289,15 @@ local function least_loaded_node(region, mode)
 end
 
 -- Opens `room_id` on the node with its first seat (the node creates the room when the player
--- arrives with the token). Returns the reply.
-local function open_room(node_id, node, room_id, mode, nonce, exp)
+-- arrives with the token); a private lobby stays out of the fill index from the start.
+-- Returns the reply.
+local function open_room(node_id, node, room_id, mode, nonce, exp, private)
   if rcall('EXISTS', room_key(room_id)) == 1 then return cjson.encode({status = 'collision', touched = touched}) end
   local ttl = exp - NOW
   local p = pool(node.region, mode)
   rcall('HSET', room_key(room_id), 'region', node.region, 'node', node_id, 'humans', 0, 'bots', 0,
-    'state', 'WARM', 'tick', 0, 'joinable', '1', 'pending', '1', 'mode', mode)
+    'state', 'WARM', 'tick', 0, 'joinable', '1', 'pending', '1', 'mode', mode,
+    'private', private and '1' or '0', 'lobby', '')
   rcall('PEXPIRE', room_key(room_id), ttl)
   rcall('ZADD', res_key(room_id), exp, nonce)
   rcall('PEXPIRE', res_key(room_id), ttl)
@@ -307,7 +318,7 @@ local function place_after_race(region, mode, soft, max_tick, spare_room, nonce,
   if room then return reserve_in(room, node, nonce, exp) end
   local node_id
   node_id, node = least_loaded_node(region, mode)
-  if node_id then return open_room(node_id, node, spare_room, mode, nonce, exp) end
+  if node_id then return open_room(node_id, node, spare_room, mode, nonce, exp, false) end
   return nil
 end
 "#;
@@ -371,9 +382,17 @@ for _, room in ipairs(rooms) do
   -- A room id another live node owns stays with it until that node stops reporting it.
   if not owner or owner == id then
     local mode = room.mode or DEFAULT_MODE
+    local lobby = room.lobby
+    if lobby == cjson.null then lobby = nil end
     rcall('HSET', key, 'region', room.region, 'node', id, 'humans', room.humans, 'bots', room.bots,
       'state', room.state, 'tick', room.tickP95Ms, 'joinable', room.joinable and '1' or '0', 'pending', '0',
-      'mode', mode)
+      'mode', mode, 'private', (lobby and lobby.private) and '1' or '0',
+      'lobby', lobby and cjson.encode(lobby) or '')
+    if lobby then
+      rcall('ZADD', lobbies_key(pool(room.region, mode)), 0, room.roomId)
+    else
+      rcall('ZREM', lobbies_key(pool(room.region, mode)), room.roomId)
+    end
     rcall('PEXPIRE', key, TTL)
     rcall('ZREM', node_pending_key(id, mode), room.roomId)
     -- Players who joined before this sample are in `humans` now: their seats stop counting.
@@ -399,11 +418,14 @@ local LIMIT = tonumber(ARGV[4])
 local MAX_TICK = tonumber(ARGV[5])
 local OVERRIDE = ARGV[6]
 local MODE = ARGV[7]
+-- '1': the request opens a new room whatever rooms exist (a custom lobby): read nodes only.
+local FRESH = ARGV[8] == '1'
 local function candidate(room)
   local node = load_node(room.node)
   if node == nil then return nil end
   return {id = room.id, node = room.node, region = room.region, state = room.state, mode = room.mode,
-    joinable = room.joinable, humans = room.humans, res = room.res, tick = room.tick, nstate = node.state}
+    joinable = room.joinable, humans = room.humans, res = room.res, tick = room.tick, nstate = node.state,
+    private = room.private}
 end
 -- A room of the fill index, with its reservations taken from the index score (kept exact by
 -- every writer), or nil (and out of the index) if its key expired.
@@ -442,7 +464,7 @@ if OVERRIDE ~= '' then
   local room = load_room(OVERRIDE)
   if room then out.override = candidate(room) end
 end
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local region = ARGV[i]
   local p = pool(region, MODE)
   local view = {region = region, rooms = {}, nodes = {}}
@@ -462,8 +484,10 @@ for i = 8, #ARGV do
   end
   -- Placement takes an occupied room over an empty one and any room over a new one, so the
   -- later reads are needed only when the earlier ones found nothing.
-  read_rooms(view, p, 'ZREVRANGEBYSCORE', '(' .. SOFT, 1)
-  if #view.rooms == 0 then read_rooms(view, p, 'ZRANGEBYSCORE', 0, 0) end
+  if not FRESH then
+    read_rooms(view, p, 'ZREVRANGEBYSCORE', '(' .. SOFT, 1)
+    if #view.rooms == 0 then read_rooms(view, p, 'ZRANGEBYSCORE', 0, 0) end
+  end
   local node_ids = {}
   if #view.rooms == 0 then node_ids = rcall('ZRANGE', open_key(p), 0, LIMIT - 1) end
   for _, node_id in ipairs(node_ids) do
@@ -532,8 +556,9 @@ return cjson.encode({status = status, touched = touched})
 "#;
 
 /// ARGV: prefix, now, region, mode, node, new room id, nonce, expiry, the pool's `opened`
-/// counter as the candidates saw it, soft cap, max tick. Returns JSON with `status` and the `room` of the
-/// seat. If another matchmake opened a room since the read, or the node can no longer take a
+/// counter as the candidates saw it, soft cap, max tick, private ('1'/'0'), fresh ('1': a
+/// custom lobby, which must be a new room: never placed elsewhere after a race). Returns JSON
+/// with `status` and the `room` of the seat. If another matchmake opened a room since the read, or the node can no longer take a
 /// room, the player is placed again here (fullest open room, else the new room on the node that
 /// is least loaded now): concurrent matchmakes that all saw "no room" fill one room after
 /// another instead of each opening one on the same node.
@@ -547,12 +572,15 @@ local EXP = tonumber(ARGV[8])
 local SEEN_OPENED = tonumber(ARGV[9])
 local SOFT = tonumber(ARGV[10])
 local MAX_TICK = tonumber(ARGV[11])
+local PRIVATE = ARGV[12] == '1'
+local FRESH_ROOM = ARGV[13] == '1'
 local fresh = (tonumber(rcall('GET', opened_key(pool(REGION, MODE)))) or 0) == SEEN_OPENED
 local node = load_node(NODE)
 local usable = node ~= nil and node.region == REGION and node.state == 'ACTIVE'
   and node_rooms(NODE, node, MODE) < node_cap(node, MODE)
-if fresh and usable then return open_room(NODE, node, ROOM, MODE, NONCE, EXP) end
+if (fresh or FRESH_ROOM) and usable then return open_room(NODE, node, ROOM, MODE, NONCE, EXP, PRIVATE) end
 if node then reindex_node(NODE) end
+if FRESH_ROOM then return cjson.encode({status = 'full', touched = touched}) end
 local reply = place_after_race(REGION, MODE, SOFT, MAX_TICK, ROOM, NONCE, EXP)
 if reply then return reply end
 return cjson.encode({status = 'full', touched = touched})
@@ -635,3 +663,63 @@ for _, id in ipairs(rcall('ZRANGE', members_key(REGION), 0, -1)) do
 end
 return cjson.encode(out)
 "#;
+
+/// A room's status as `RoomStatus` JSON (camelCase, lobby decoded), or nil for a missing or
+/// not yet reported room.
+const ROOM_STATUS_JSON: &str = r#"
+local function room_status(id)
+  local f = rcall('HMGET', room_key(id), 'region', 'node', 'humans', 'bots', 'state', 'tick', 'joinable', 'pending', 'mode', 'lobby')
+  if not f[1] or f[8] == '1' then return nil end
+  local status = {roomId = id, region = f[1], nodeId = f[2], humans = tonumber(f[3]) or 0,
+    bots = tonumber(f[4]) or 0, state = f[5], tickP95Ms = tonumber(f[6]) or 0, joinable = f[7] == '1',
+    mode = f[9] or DEFAULT_MODE}
+  if f[10] and f[10] ~= '' then status.lobby = cjson.decode(f[10]) end
+  return status
+end
+"#;
+
+/// ARGV: prefix, now, pool, after ('' = from the start), count. Returns a JSON array of up to
+/// `count` `RoomStatus` with a lobby, in room id order after `after`; entries whose room
+/// expired are dropped from the index on the way (at most 4 x count entries read).
+pub(crate) fn lobby_rooms_script() -> String {
+    format!(
+        "{ROOM_STATUS_JSON}{}",
+        r#"
+local POOL = ARGV[3]
+local AFTER = ARGV[4]
+local COUNT = tonumber(ARGV[5])
+local out = {}
+local from = AFTER == '' and '-' or '(' .. AFTER
+local read = 0
+while #out < COUNT and read < 4 * COUNT do
+  local ids = rcall('ZRANGEBYLEX', lobbies_key(POOL), from, '+', 'LIMIT', 0, COUNT)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    read = read + 1
+    local status = room_status(id)
+    if status == nil or status.lobby == nil then
+      if rcall('EXISTS', room_key(id)) == 0 then rcall('ZREM', lobbies_key(POOL), id) end
+    elseif #out < COUNT then
+      out[#out + 1] = status
+    end
+    from = '(' .. id
+  end
+  if #ids < COUNT then break end
+end
+if #out == 0 then return '[]' end
+return cjson.encode(out)
+"#
+    )
+}
+
+/// ARGV: prefix, now, room. Returns the room's `RoomStatus` JSON, or `null`.
+pub(crate) fn room_status_script() -> String {
+    format!(
+        "{ROOM_STATUS_JSON}{}",
+        r#"
+local status = room_status(ARGV[3])
+if status == nil then return 'null' end
+return cjson.encode(status)
+"#
+    )
+}

@@ -961,8 +961,8 @@ mod tests {
         }
 
         #[test]
-        fn any_claims_round_trip(player_id in ".{0,40}", player_name in ".{0,40}", room in "[a-z0-9-]{1,32}", expiry in any::<u64>(), mode in "[a-z]{1,16}", role in 0u8..2, team in proptest::option::of(0u8..255), party in proptest::option::of("[a-z0-9]{1,20}"), cosmetics in proptest::collection::vec(any::<u8>(), 0..64), account in any::<bool>()) {
-            let claims = JoinClaims { player_id, player_name, room_id: room, node_id: "n".into(), expires_at_ms: expiry, nonce: Nonce::random(), mode, role, team, party, cosmetics, account };
+        fn any_claims_round_trip(player_id in ".{0,40}", player_name in ".{0,40}", room in "[a-z0-9-]{1,32}", expiry in any::<u64>(), mode in "[a-z]{1,16}", role in 0u8..2, team in proptest::option::of(0u8..255), party in proptest::option::of("[a-z0-9]{1,20}"), cosmetics in proptest::collection::vec(any::<u8>(), 0..64), account in any::<bool>(), host in any::<bool>(), private in any::<bool>(), rules in proptest::option::of("[a-zA-Z0-9=;]{1,200}")) {
+            let claims = JoinClaims { player_id, player_name, room_id: room, node_id: "n".into(), expires_at_ms: expiry, nonce: Nonce::random(), mode, role, team, party, cosmetics, account, host, private, rules };
             let payload = encode_payload(&claims).unwrap();
             prop_assert_eq!(decode_payload(&payload), Some(claims));
         }

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coil_match::{
-    ConflictReason, DirectoryOptions, GameMode, Heartbeat, InMemoryDirectory, MatchError,
-    MatchRequest, ModeCapacity, ModeCaps, NodeId, NodeState, NodeStatus, Placement,
-    PlacementPolicy, RedisDirectory, RedisDirectoryConfig, Region, RoomDirectory, RoomId,
-    RoomState, RoomStatus, TokenSigner,
+    ConflictReason, DirectoryOptions, GameMode, Heartbeat, InMemoryDirectory, LobbyCursor,
+    LobbyPage, LobbyQuery, LobbyStatus, MatchError, MatchRequest, ModeCapacity, ModeCaps, NodeId,
+    NodeState, NodeStatus, Placement, PlacementPolicy, RedisDirectory, RedisDirectoryConfig,
+    Region, RoomDirectory, RoomId, RoomState, RoomStatus, TokenSigner, list_lobbies,
 };
 
 const LONG_TTL: Duration = Duration::from_secs(60);
@@ -58,6 +58,7 @@ fn heartbeat(
             tick_p95_ms: 5.0,
             joinable: true,
             mode: GameMode::arena(),
+            lobby: None,
         })
         .collect();
     Heartbeat {
@@ -108,6 +109,7 @@ fn request() -> MatchRequest {
         preferred_region: Some(region("us-east")),
         room_override: None,
         mode: GameMode::arena(),
+        ..MatchRequest::default()
     }
 }
 
@@ -267,7 +269,238 @@ directory_suite!(
     a_concurrent_burst_fills_rooms_one_after_another_across_nodes,
     a_heartbeat_sampled_after_the_join_ends_the_confirmed_seat,
     rooms_of_one_mode_are_placed_only_with_players_of_that_mode,
+    lobbies_are_listed_by_pool_filtered_and_paged,
+    a_private_lobby_is_never_filled_by_quick_play_but_takes_lobby_joins,
 );
+
+fn lobby(map: &str, players: u32, phase: &str, private: bool, password: bool) -> LobbyStatus {
+    LobbyStatus {
+        map: map.to_owned(),
+        max_players: 8,
+        players,
+        phase: phase.to_owned(),
+        host: Some("host".to_owned()),
+        host_id: Some("acc-host".to_owned()),
+        private,
+        password,
+        custom: true,
+    }
+}
+
+/// A node running the arena and `duel`, with duel rooms that have the given lobbies.
+fn lobby_heartbeat(node: &str, region_name: &str, lobbies: &[(&str, LobbyStatus)]) -> Heartbeat {
+    let rooms: Vec<(&str, u32, RoomState)> = lobbies
+        .iter()
+        .map(|(id, lobby)| (*id, lobby.players, RoomState::Active))
+        .collect();
+    let mut beat = heartbeat(node, region_name, 1, &rooms);
+    for (room, (_, lobby)) in beat.rooms.iter_mut().zip(lobbies) {
+        room.mode = mode("duel");
+        room.bots = 0;
+        room.lobby = Some(lobby.clone());
+    }
+    beat.node.modes = vec![
+        ModeCapacity {
+            mode: GameMode::arena(),
+            room_capacity: 1,
+            rooms: 0,
+            humans: 0,
+        },
+        ModeCapacity {
+            mode: mode("duel"),
+            room_capacity: 16,
+            rooms: u32::try_from(lobbies.len()).unwrap(),
+            humans: 0,
+        },
+    ];
+    beat
+}
+
+async fn lobbies_are_listed_by_pool_filtered_and_paged(harness: &Harness) {
+    let now = wall_clock_ms();
+    harness
+        .beat(
+            &lobby_heartbeat(
+                "node-a",
+                "us-east",
+                &[
+                    ("l-1", lobby("foundry", 2, "waiting", false, false)),
+                    ("l-2", lobby("docks", 8, "waiting", false, false)),
+                    ("l-3", lobby("foundry", 4, "in_progress", false, false)),
+                    ("l-4", lobby("foundry", 1, "waiting", true, true)),
+                    ("l-5", lobby("foundry", 3, "waiting", false, false)),
+                ],
+            ),
+            now,
+        )
+        .await;
+    harness
+        .beat(
+            &lobby_heartbeat(
+                "node-w",
+                "us-west",
+                &[("w-1", lobby("foundry", 1, "waiting", false, false))],
+            ),
+            now,
+        )
+        .await;
+    // An arena room has no lobby: never listed.
+    harness
+        .beat(
+            &heartbeat("node-r", "us-east", 1, &[("arena-1", 5, RoomState::Active)]),
+            now,
+        )
+        .await;
+    let query = |regions: &[&str]| LobbyQuery {
+        mode: mode("duel"),
+        regions: regions.iter().map(|name| region(name)).collect(),
+        map: None,
+        not_full: false,
+        not_started: false,
+        no_password: false,
+        limit: 10,
+        after: None,
+    };
+    let ids = |page: &LobbyPage| -> Vec<String> {
+        page.lobbies
+            .iter()
+            .map(|room| room.room_id.to_string())
+            .collect()
+    };
+    let all = list_lobbies(harness.directory.as_ref(), &query(&["us-east"]), now)
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), ["l-1", "l-2", "l-3", "l-4", "l-5"]);
+    assert_eq!(all.next, None);
+    assert_eq!(
+        all.lobbies[3].lobby,
+        Some(lobby("foundry", 1, "waiting", true, true))
+    );
+    // Filters: the map, not full, not started, no password.
+    let open = LobbyQuery {
+        map: Some("foundry".to_owned()),
+        not_full: true,
+        not_started: true,
+        no_password: true,
+        ..query(&["us-east"])
+    };
+    let page = list_lobbies(harness.directory.as_ref(), &open, now)
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["l-1", "l-5"]);
+    // Paging: two at a time, across both regions in the order asked, nothing twice.
+    let mut seen = Vec::new();
+    let mut after = None;
+    for _ in 0..10 {
+        let page_query = LobbyQuery {
+            limit: 2,
+            after: after.clone(),
+            ..query(&["us-east", "us-west"])
+        };
+        let page = list_lobbies(harness.directory.as_ref(), &page_query, now)
+            .await
+            .unwrap();
+        assert!(page.lobbies.len() <= 2);
+        seen.extend(ids(&page));
+        match page.next {
+            Some(cursor) => {
+                let text = cursor.encode();
+                after = Some(LobbyCursor::parse(&text).unwrap());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["l-1", "l-2", "l-3", "l-4", "l-5", "w-1"]);
+    // A room whose node stops reporting it leaves the listing with the next heartbeat.
+    harness
+        .beat(
+            &lobby_heartbeat(
+                "node-a",
+                "us-east",
+                &[("l-2", lobby("docks", 8, "waiting", false, false))],
+            ),
+            now + 1,
+        )
+        .await;
+    let after_leave = list_lobbies(harness.directory.as_ref(), &query(&["us-east"]), now + 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(&after_leave), ["l-2"]);
+    let status = harness
+        .directory
+        .room_status(&room_id("l-2"), now + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.lobby.unwrap().map, "docks");
+    assert_eq!(
+        harness
+            .directory
+            .room_status(&room_id("l-1"), now + 1)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn a_private_lobby_is_never_filled_by_quick_play_but_takes_lobby_joins(harness: &Harness) {
+    let now = wall_clock_ms();
+    let mut beat = lobby_heartbeat("node-a", "us-east", &[]);
+    beat.node.modes[1].room_capacity = 2;
+    harness.beat(&beat, now).await;
+    let create = MatchRequest {
+        mode: mode("duel"),
+        fresh_room: true,
+        private: true,
+        ..request()
+    };
+    let created = harness.matchmake(&create, now).await.unwrap();
+    assert!(created.new_room);
+    // Before its node reports it, quick play does not land in the new private room.
+    let quick = MatchRequest {
+        mode: mode("duel"),
+        ..request()
+    };
+    let quick_seat = harness.matchmake(&quick, now).await.unwrap();
+    assert_ne!(quick_seat.room_id, created.room_id);
+    // Its node reports it as a private lobby (joinable: the game takes players).
+    let mut beat = lobby_heartbeat(
+        "node-a",
+        "us-east",
+        &[
+            (
+                created.room_id.as_str(),
+                // The creator holds its reservation and has not joined yet.
+                lobby("foundry", 0, "waiting", true, false),
+            ),
+            (
+                quick_seat.room_id.as_str(),
+                LobbyStatus {
+                    custom: false,
+                    ..lobby("foundry", 1, "waiting", false, false)
+                },
+            ),
+        ],
+    );
+    beat.node.modes[1].room_capacity = 2;
+    harness.beat(&beat, now + 1).await;
+    for _ in 0..3 {
+        let seat = harness.matchmake(&quick, now + 1).await;
+        assert!(
+            seat.as_ref()
+                .map_or(true, |seat| seat.room_id != created.room_id),
+            "{seat:?}"
+        );
+    }
+    // A lobby join (the API checked the password or invite) names the room and gets in.
+    let join = MatchRequest {
+        mode: mode("duel"),
+        room_override: Some(created.room_id.clone()),
+        ..request()
+    };
+    let joined = harness.matchmake(&join, now + 1).await.unwrap();
+    assert_eq!(joined.room_id, created.room_id);
+}
 
 #[tokio::test]
 async fn unreachable_redis_is_an_error_within_the_timeout_not_a_hang() {

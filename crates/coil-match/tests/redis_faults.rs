@@ -123,6 +123,7 @@ fn beat(node: &str) -> Heartbeat {
             tick_p95_ms: 1.0,
             joinable: true,
             mode: coil_match::GameMode::arena(),
+            lobby: None,
         }],
     }
 }

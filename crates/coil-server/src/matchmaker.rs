@@ -320,6 +320,7 @@ async fn matchmake_inner(
         preferred_region,
         room_override,
         mode,
+        ..PlacementRequest::default()
     };
     let now = now_ms();
     let placing = matchmaker
