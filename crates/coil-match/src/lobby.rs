@@ -70,9 +70,9 @@ impl LobbyQuery {
             return false;
         };
         self.map.as_ref().is_none_or(|map| &lobby.map == map)
-            && !(self.not_full && lobby.is_full())
-            && !(self.not_started && !lobby.is_waiting())
-            && !(self.no_password && lobby.password)
+            && (!self.not_full || !lobby.is_full())
+            && (!self.not_started || lobby.is_waiting())
+            && (!self.no_password || !lobby.password)
     }
 }
 

@@ -371,8 +371,7 @@ impl InMemoryDirectory {
                     .reserve_new_room(
                         &node_id,
                         room_id,
-                        &request.mode,
-                        request.private,
+                        request,
                         reservation,
                         reservation_expires_at_ms,
                         now_ms,
@@ -797,12 +796,12 @@ impl State {
         &mut self,
         node_id: &NodeId,
         room_id: RoomId,
-        mode: &GameMode,
-        private: bool,
+        request: &MatchRequest,
         reservation: Nonce,
         expires_at_ms: u64,
         now_ms: u64,
     ) -> Option<Placement> {
+        let (mode, private) = (&request.mode, request.private);
         let node = self
             .nodes
             .get_mut(node_id)
