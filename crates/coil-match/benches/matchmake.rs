@@ -40,6 +40,7 @@ fn snapshot() -> PlacementSnapshot {
             tick_p95_ms: 8.0,
             node_state: NodeState::Active,
             mode: GameMode::arena(),
+            private: false,
         })
         .collect();
     let nodes = (0..8)
@@ -70,6 +71,7 @@ fn place_one_region(bencher: divan::Bencher) {
         preferred_region: Some(region()),
         room_override: None,
         mode: GameMode::arena(),
+        ..MatchRequest::default()
     };
     bencher.bench_local(|| place(divan::black_box(&snapshot), &request, &policy));
 }
@@ -119,6 +121,7 @@ fn in_memory_matchmake_2000_rooms(bencher: divan::Bencher) {
         preferred_region: Some(region()),
         room_override: None,
         mode: GameMode::arena(),
+        ..MatchRequest::default()
     };
     // Each iteration moves the clock past the previous reservation's expiry: a steady state in
     // which every matchmake also prunes one expired reservation.
@@ -180,5 +183,8 @@ fn claims() -> JoinClaims {
         party: None,
         cosmetics: Vec::new(),
         account: false,
+        host: false,
+        private: false,
+        rules: None,
     }
 }
