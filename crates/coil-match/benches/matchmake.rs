@@ -186,5 +186,7 @@ fn claims() -> JoinClaims {
         host: false,
         private: false,
         rules: None,
+        password: false,
+        password_hash: None,
     }
 }

@@ -128,6 +128,10 @@ pub struct LobbyStatus {
     pub password: bool,
     /// A custom lobby (rules set by its creator), not a quick-play room.
     pub custom: bool,
+    /// The password's Argon2id hash, for the API replicas that check joins. Internal: the
+    /// lobby routes never return it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
 }
 
 impl LobbyStatus {
@@ -140,6 +144,13 @@ impl LobbyStatus {
             self.host.as_ref(),
             self.host_id.as_ref(),
         ];
+        if self
+            .password_hash
+            .as_ref()
+            .is_some_and(|hash| hash.len() > 256)
+        {
+            return Err("a lobby password hash must be at most 256 bytes");
+        }
         if texts
             .into_iter()
             .flatten()
@@ -348,6 +359,8 @@ impl Placement {
             host: false,
             private: false,
             rules: None,
+            password: false,
+            password_hash: None,
         }
     }
 }

@@ -18,10 +18,16 @@
 //! u8 team (255 = none)      u8 len, party bytes (0 = none)
 //! u8 len, cosmetics bytes   u8 flags (bit 0: player_id is an account or guest id, not anonymous;
 //!                                     bit 1: the player hosts the room's custom lobby;
-//!                                     bit 2: the room is a private lobby)
+//!                                     bit 2: the room is a private lobby;
+//!                                     bit 3: the lobby has a password)
 //! -- version 3 only --
 //! u8 len, lobby rules bytes (0 = a quick-play room; `coil_game::LobbyRules::normalized`)
+//! u8 len, lobby password hash (Argon2id PHC text; 0 = none; only in the creator's token)
 //! ```
+//!
+//! Lobby invites are signed with the same key under their own context ([`INVITE_CONTEXT`]):
+//! `base64url(u64 big-endian expiry ‖ signature)`, the signature over the context, the lobby's
+//! room id and the expiry, so an invite needs no storage and cannot be moved to another lobby.
 //!
 //! The signature covers [`SIGNATURE_CONTEXT`] followed by the payload, so a signature made by the
 //! same key for another purpose (score receipts, say) can never pass as a join token.
@@ -43,12 +49,16 @@ use rand::rngs::OsRng;
 /// Bytes prepended to the payload before signing (domain separation).
 pub const SIGNATURE_CONTEXT: &[u8] = b"coil/join-token/v1\0";
 
+/// Bytes prepended to a lobby invite's signed message.
+pub const INVITE_CONTEXT: &[u8] = b"coil/lobby-invite/v1\0";
+
 const PAYLOAD_V1: u8 = 1;
 const PAYLOAD_V2: u8 = 2;
 const PAYLOAD_VERSION: u8 = 3;
 const FLAG_ACCOUNT: u8 = 1;
 const FLAG_HOST: u8 = 2;
 const FLAG_PRIVATE: u8 = 4;
+const FLAG_PASSWORD: u8 = 8;
 
 /// The mode a version-1 token (from a matchmaker before modes) places into.
 pub const DEFAULT_MODE: &str = "arena";
@@ -129,8 +139,13 @@ pub struct JoinClaims {
     pub host: bool,
     /// The room is a private lobby: quick play never fills it.
     pub private: bool,
+    /// The lobby has a password (the API checked it; the node only lists the fact).
+    pub password: bool,
     /// The custom lobby's normalized rules (the room is created with them); `None`: quick play.
     pub rules: Option<String>,
+    /// The lobby password's Argon2id hash, for the node to publish to the directory (internal
+    /// only) so any API replica can check a join; only the creator's token carries it.
+    pub password_hash: Option<String>,
 }
 
 /// Why a token was refused. Each variant is its own stable client-facing code.
@@ -278,6 +293,27 @@ impl TokenSigner {
         token.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
         Ok(token)
     }
+
+    /// An invite code for the lobby in room `lobby`, valid until `expires_at_ms`.
+    pub fn sign_invite(&self, lobby: &str, expires_at_ms: u64) -> String {
+        let signature = self.signing_key.sign(&invite_message(lobby, expires_at_ms));
+        let mut bytes = expires_at_ms.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&signature.to_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Whether `code` is an unexpired invite to `lobby` signed by this key.
+    pub fn verify_invite(&self, code: &str, lobby: &str, now_ms: u64) -> Result<(), TokenError> {
+        self.verifier().verify_invite(code, lobby, now_ms)
+    }
+}
+
+fn invite_message(lobby: &str, expires_at_ms: u64) -> Vec<u8> {
+    let mut message = INVITE_CONTEXT.to_vec();
+    message.extend_from_slice(lobby.as_bytes());
+    message.push(0);
+    message.extend_from_slice(&expires_at_ms.to_be_bytes());
+    message
 }
 
 /// Holds only the Ed25519 public key. Lives in every game node.
@@ -287,6 +323,27 @@ pub struct TokenVerifier {
 }
 
 impl TokenVerifier {
+    /// [`TokenSigner::verify_invite`] with the public key: `Invalid` for a forged code or one
+    /// for another lobby, `Expired` past its expiry.
+    pub fn verify_invite(&self, code: &str, lobby: &str, now_ms: u64) -> Result<(), TokenError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(code.trim())
+            .map_err(|_| TokenError::Invalid)?;
+        if bytes.len() != 8 + 64 {
+            return Err(TokenError::Invalid);
+        }
+        let (expiry, signature) = bytes.split_at(8);
+        let expires_at_ms = u64::from_be_bytes(expiry.try_into().map_err(|_| TokenError::Invalid)?);
+        let signature = Signature::from_slice(signature).map_err(|_| TokenError::Invalid)?;
+        self.verifying_key
+            .verify_strict(&invite_message(lobby, expires_at_ms), &signature)
+            .map_err(|_| TokenError::Invalid)?;
+        if expires_at_ms <= now_ms {
+            return Err(TokenError::Expired);
+        }
+        Ok(())
+    }
+
     /// The key from the text printed by [`TokenSigner::public_key_base64`].
     pub fn from_public_key_base64(text: &str) -> Result<TokenVerifier, SigningKeyError> {
         let bytes = STANDARD
@@ -383,12 +440,22 @@ fn encode_payload(claims: &JoinClaims) -> Result<Vec<u8>, SigningKeyError> {
     payload.push(
         flag(claims.account, FLAG_ACCOUNT)
             | flag(claims.host, FLAG_HOST)
-            | flag(claims.private, FLAG_PRIVATE),
+            | flag(claims.private, FLAG_PRIVATE)
+            | flag(claims.password, FLAG_PASSWORD),
     );
     push_short(
         &mut payload,
         "rules",
         claims.rules.as_deref().unwrap_or_default().as_bytes(),
+    )?;
+    push_short(
+        &mut payload,
+        "password_hash",
+        claims
+            .password_hash
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes(),
     )?;
     Ok(payload)
 }
@@ -449,6 +516,8 @@ fn decode_payload(payload: &[u8]) -> Option<JoinClaims> {
         host: false,
         private: false,
         rules: None,
+        password: false,
+        password_hash: None,
     };
     if version >= PAYLOAD_V2 {
         claims.mode = reader.string()?;
@@ -461,7 +530,9 @@ fn decode_payload(payload: &[u8]) -> Option<JoinClaims> {
         if version >= PAYLOAD_VERSION {
             claims.host = flags & FLAG_HOST != 0;
             claims.private = flags & FLAG_PRIVATE != 0;
+            claims.password = flags & FLAG_PASSWORD != 0;
             claims.rules = Some(reader.string()?).filter(|rules| !rules.is_empty());
+            claims.password_hash = Some(reader.string()?).filter(|hash| !hash.is_empty());
         }
     }
     reader.0.is_empty().then_some(claims)
@@ -626,6 +697,8 @@ mod tests {
             host: false,
             private: false,
             rules: None,
+            password: false,
+            password_hash: None,
         }
     }
 
@@ -952,6 +1025,40 @@ mod tests {
         assert_eq!(Nonce::from_hex(&"é".repeat(16)), None);
     }
 
+    #[test]
+    fn invites_verify_for_their_lobby_until_they_expire() {
+        let signer = TokenSigner::generate();
+        let code = signer.sign_invite("us-east-lobby1", NOW + 1_000);
+        assert_eq!(signer.verify_invite(&code, "us-east-lobby1", NOW), Ok(()));
+        assert_eq!(
+            signer.verify_invite(&code, "us-east-lobby1", NOW + 1_000),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            signer.verify_invite(&code, "us-east-lobby2", NOW),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            TokenSigner::generate().verify_invite(&code, "us-east-lobby1", NOW),
+            Err(TokenError::Invalid)
+        );
+        let mut forged = code.clone().into_bytes();
+        forged[3] = if forged[3] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(
+            signer.verify_invite(&forged, "us-east-lobby1", NOW),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            signer.verify_invite("", "us-east-lobby1", NOW),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            signer.verify_invite("%%%", "us-east-lobby1", NOW),
+            Err(TokenError::Invalid)
+        );
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic_and_never_verify(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
@@ -962,7 +1069,7 @@ mod tests {
 
         #[test]
         fn any_claims_round_trip(player_id in ".{0,40}", player_name in ".{0,40}", room in "[a-z0-9-]{1,32}", expiry in any::<u64>(), mode in "[a-z]{1,16}", role in 0u8..2, team in proptest::option::of(0u8..255), party in proptest::option::of("[a-z0-9]{1,20}"), cosmetics in proptest::collection::vec(any::<u8>(), 0..64), account in any::<bool>(), host in any::<bool>(), private in any::<bool>(), rules in proptest::option::of("[a-zA-Z0-9=;]{1,200}")) {
-            let claims = JoinClaims { player_id, player_name, room_id: room, node_id: "n".into(), expires_at_ms: expiry, nonce: Nonce::random(), mode, role, team, party, cosmetics, account, host, private, rules };
+            let claims = JoinClaims { player_id, player_name, room_id: room, node_id: "n".into(), expires_at_ms: expiry, nonce: Nonce::random(), mode, role, team, party, cosmetics, account, host, private, password: private && host, rules, password_hash: None };
             let payload = encode_payload(&claims).unwrap();
             prop_assert_eq!(decode_payload(&payload), Some(claims));
         }

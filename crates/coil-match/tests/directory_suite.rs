@@ -284,6 +284,7 @@ fn lobby(map: &str, players: u32, phase: &str, private: bool, password: bool) ->
         private,
         password,
         custom: true,
+        password_hash: password.then(|| "$argon2id$v=19$stand-in".to_owned()),
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use coil_match::{
-    Heartbeat, JoinClaims, JoinRejection, ModeCapacity, NodeId, NodeState, NodeStatus, Nonce,
-    Region, ReplayGuard, RoomDirectory, RoomState, RoomStatus, TokenVerifier, admit_join,
+    Heartbeat, JoinClaims, JoinRejection, LobbyStatus, ModeCapacity, NodeId, NodeState, NodeStatus,
+    Nonce, Region, ReplayGuard, RoomDirectory, RoomState, RoomStatus, TokenVerifier, admit_join,
 };
 use coil_protocol::ErrorCode;
 
@@ -164,6 +164,18 @@ pub fn heartbeat(node: &Node, link: &FleetLink) -> Option<Heartbeat> {
             // The room's own verdict (its game takes joins, it has a free seat) and the node's.
             joinable: !draining && state != RoomState::Draining && handle.stats.joinable(),
             mode: handle.mode.clone(),
+            lobby: handle.stats.lobby().map(|lobby| LobbyStatus {
+                map: lobby.map,
+                max_players: lobby.max_players,
+                players: room_humans,
+                phase: handle.stats.phase().as_str().to_owned(),
+                host: lobby.host_name,
+                host_id: lobby.host_id,
+                private: handle.origin.private,
+                password: handle.origin.password,
+                custom: handle.origin.rules.is_some(),
+                password_hash: handle.origin.password_hash.clone(),
+            }),
         });
     }
     let default = node.modes.default_mode();

@@ -20,7 +20,7 @@ use crate::fleet::FleetLink;
 use crate::modes::{ModeEntry, Modes};
 use crate::room::{
     Connection, GameMode, JoinRefusal, ROOM_EVENT_QUEUE, ReportSink, ResumeRefusal, Room,
-    RoomEvent, RoomHandle, RoomId, Seated,
+    RoomEvent, RoomHandle, RoomId, RoomOrigin, Seated,
 };
 use crate::scores::ScoreSink;
 
@@ -114,7 +114,12 @@ impl Node {
     }
 
     /// The room's handle, creating and starting the room (of `mode`) if it does not exist.
-    fn room(self: &Arc<Self>, id: &RoomId, mode: &ModeEntry) -> Result<RoomHandle, SeatError> {
+    fn room(
+        self: &Arc<Self>,
+        id: &RoomId,
+        mode: &ModeEntry,
+        origin: &RoomOrigin,
+    ) -> Result<RoomHandle, SeatError> {
         let mut rooms = self.registry();
         if let Some(handle) = rooms.get(id) {
             if handle.mode != mode.name {
@@ -137,7 +142,7 @@ impl Node {
             tick: mode.room.tick,
             hard_cap: mode.room.limits.hard_cap,
             spectator_cap: mode.room.limits.spectator_cap,
-            rules: None,
+            rules: origin.rules.clone(),
         });
         let room = Room::new(
             id.clone(),
@@ -152,6 +157,7 @@ impl Node {
             mode: mode.name.clone(),
             events,
             stats: room.stats(),
+            origin: Arc::new(origin.clone()),
         };
         rooms.insert(id.clone(), handle.clone());
         drop(rooms);
@@ -177,6 +183,7 @@ impl Node {
         self: &Arc<Self>,
         id: &RoomId,
         mode: &GameMode,
+        origin: &RoomOrigin,
         identity: Identity,
         keep_free: usize,
         connection: Connection,
@@ -185,7 +192,7 @@ impl Node {
         // A room that was being reaped as we looked it up drops our join; a second attempt
         // finds (or makes) its successor.
         for _ in 0..3 {
-            let handle = self.room(id, mode)?;
+            let handle = self.room(id, mode, origin)?;
             let (reply, answer) = oneshot::channel();
             let event = RoomEvent::Join {
                 identity: identity.clone(),

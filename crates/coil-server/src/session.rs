@@ -32,7 +32,7 @@ use crate::metrics as m;
 use crate::node::{Node, SeatError};
 use crate::room::{
     Connection, GameMode, LeaveReason, OUTBOUND_QUEUE, Outbound, ResumeRefusal, RoomEvent,
-    RoomHandle, RoomId, Seated, error_message,
+    RoomHandle, RoomId, RoomOrigin, Seated, error_message,
 };
 
 /// How long a client has to send its join frame after the upgrade.
@@ -127,6 +127,8 @@ enum Request {
         keep_free: usize,
         /// The token's seat reservation, confirmed to the directory once seated.
         reservation: Option<coil_match::Nonce>,
+        /// The lobby the token describes (used if this join creates the room).
+        origin: RoomOrigin,
     },
     Resume([u8; RESUME_TOKEN_LEN]),
 }
@@ -233,6 +235,7 @@ async fn join_request(node: &Node, room_id: &RoomId, join: Join<'_>) -> Result<R
                 identity,
                 keep_free,
                 reservation: None,
+                origin: RoomOrigin::default(),
             })
         }
         PROTOCOL_V11 => Err(refused(
@@ -283,11 +286,18 @@ async fn join_request(node: &Node, room_id: &RoomId, join: Join<'_>) -> Result<R
                 skin: join.skin,
                 host: claims.host,
             };
+            let origin = RoomOrigin {
+                rules: claims.rules,
+                private: claims.private,
+                password: claims.password,
+                password_hash: claims.password_hash,
+            };
             Ok(Request::Join {
                 mode,
                 identity,
                 keep_free: 0,
                 reservation: Some(claims.nonce),
+                origin,
             })
         }
         _ => Err(refused(
@@ -332,8 +342,9 @@ async fn handshake(node: &Arc<Node>, room_id: &RoomId, mut ws: WebSocket) -> Opt
             identity,
             keep_free,
             reservation,
+            origin,
         } => match node
-            .seat(room_id, &mode, identity, keep_free, connection)
+            .seat(room_id, &mode, &origin, identity, keep_free, connection)
             .await
         {
             Ok(seated) => {

@@ -62,6 +62,9 @@ pub struct RoomStats {
     /// Smoothed tick utilisation (tick time or lateness over budget), per mille.
     pressure_per_mille: AtomicU32,
     ticks: AtomicU64,
+    /// Written by the room task every [`LOBBY_PUBLISH_TICKS`] and on joins and leaves; read by
+    /// the heartbeat once a second. Uncontended.
+    lobby: std::sync::Mutex<Option<LobbySnapshot>>,
 }
 
 impl RoomStats {
@@ -97,7 +100,28 @@ impl RoomStats {
     pub fn ticks(&self) -> u64 {
         self.ticks.load(Ordering::Relaxed)
     }
+    /// The room's lobby as last published (`None`: an io room).
+    pub fn lobby(&self) -> Option<LobbySnapshot> {
+        self.lobby
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
 }
+
+/// A match room's lobby for the directory: the game's [`coil_game::LobbyView`] with the host
+/// seat resolved to who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LobbySnapshot {
+    pub map: String,
+    pub max_players: u32,
+    pub host_name: Option<String>,
+    pub host_id: Option<String>,
+}
+
+/// Ticks between two lobby publications when nobody joined or left (the heartbeat reads it
+/// once a second; a join or leave publishes at once).
+const LOBBY_PUBLISH_TICKS: u64 = 16;
 
 /// What a session hands the room to receive its messages.
 #[derive(Debug)]
@@ -336,6 +360,22 @@ pub struct RoomHandle {
     pub mode: GameMode,
     pub events: mpsc::Sender<RoomEvent>,
     pub stats: Arc<RoomStats>,
+    /// What the token that created the room said about its lobby.
+    pub origin: Arc<RoomOrigin>,
+}
+
+/// What a custom lobby's join token says about the room it creates (quick play: the default).
+/// Every token for the room carries the same, so whichever arrives first creates it right.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomOrigin {
+    /// The mode's normalized lobby rules ([`coil_game::RoomSetup::rules`]).
+    pub rules: Option<String>,
+    /// Quick play never fills the room.
+    pub private: bool,
+    /// The API checks a password before it signs a token for the room.
+    pub password: bool,
+    /// That password's Argon2id hash, published to the directory for the API to check.
+    pub password_hash: Option<String>,
 }
 
 /// A connected seat's channels and per-connection state.
@@ -497,6 +537,8 @@ pub struct Room {
     ticks: u64,
     /// The game's counters as last exported, to export their growth.
     game_counters: HashMap<&'static str, u64>,
+    /// Seated players at the last lobby publication.
+    lobby_published_at: usize,
     counter_scratch: Vec<(&'static str, u64)>,
 }
 
@@ -537,6 +579,7 @@ impl Room {
             ticks: 0,
             game_counters: HashMap::new(),
             counter_scratch: Vec::new(),
+            lobby_published_at: usize::MAX,
         }
     }
 
@@ -1082,7 +1125,7 @@ impl Room {
         u32::try_from(ticks).unwrap_or(u32::MAX).max(1)
     }
 
-    fn publish_stats(&self) {
+    fn publish_stats(&mut self) {
         let counts = self.core.counts();
         let status = self.game.status();
         let state = self.core.state();
@@ -1107,6 +1150,28 @@ impl Room {
             .spectators
             .store(counts.spectators as u32, Ordering::Relaxed);
         self.stats.bots.store(status.bots, Ordering::Relaxed);
+        let seated = counts.players();
+        if self.ticks % LOBBY_PUBLISH_TICKS == 0 || seated != self.lobby_published_at {
+            self.lobby_published_at = seated;
+            self.publish_lobby();
+        }
+    }
+
+    fn publish_lobby(&self) {
+        let snapshot = self.game.lobby().map(|view| {
+            let host = view.host.and_then(|seat| self.identities.get(&seat));
+            LobbySnapshot {
+                map: view.map,
+                max_players: view.max_players,
+                host_name: host.map(|identity| identity.display_name.clone()),
+                host_id: host.map(|identity| identity.player_key.clone()),
+            }
+        });
+        *self
+            .stats
+            .lobby
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = snapshot;
     }
 
     fn terminate(&mut self, reason: EndReason) {
