@@ -189,6 +189,26 @@ impl Platform {
             .client_address(peer, headers)
     }
 
+    /// Hashes a secret that is not an account password (a lobby's) with the accounts' Argon2id
+    /// settings and bounded pool.
+    pub async fn hash_secret(&self, secret: &str) -> Result<String, ApiError> {
+        Ok(self.inner.hasher.hash(secret).await?)
+    }
+
+    /// Whether `secret` matches a hash made by [`Platform::hash_secret`] (one Argon2 run).
+    pub async fn verify_secret(&self, secret: &str, hash: &str) -> Result<bool, ApiError> {
+        Ok(self.inner.hasher.verify(secret, Some(hash)).await?.matches)
+    }
+
+    /// Who is calling: a verified access token's claims, `None` without a bearer token (no
+    /// rate limit applied; the route decides what anonymous callers may do).
+    pub async fn caller(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Option<AccessClaims>, ApiError> {
+        Ok(self.inner.authenticator.authenticate_headers(headers).await?)
+    }
+
     /// Applies one rule to one key: `Err(RateLimited)` when over. A `None` rule is off.
     pub async fn limit(&self, rule: Option<RateRule>, key: &str) -> Result<(), ApiError> {
         let Some(rule) = rule else {

@@ -35,6 +35,7 @@ mod durable;
 pub mod fleet;
 pub mod history;
 pub mod http;
+pub mod lobbies;
 pub mod matchmaker;
 pub mod metrics;
 pub mod modes;

@@ -51,11 +51,13 @@ impl MatchmakerSettings {
 
 pub struct Matchmaker {
     pub directory: Arc<dyn RoomDirectory>,
-    signer: TokenSigner,
+    pub(crate) signer: TokenSigner,
     pub settings: MatchmakerSettings,
     /// Accounts: `Authorization: Bearer` matchmakes place the account (guests too), rate
     /// limits apply, and anonymous play needs the platform's switch. `None`: anonymous only.
-    accounts: Option<coil_api::Platform>,
+    pub(crate) accounts: Option<coil_api::Platform>,
+    /// The modes whose custom lobbies this matchmaker creates (their rules checked here).
+    pub(crate) lobby_modes: Vec<Arc<dyn coil_game::GameMode>>,
 }
 
 impl Matchmaker {
@@ -79,6 +81,7 @@ impl Matchmaker {
             signer,
             settings,
             accounts,
+            lobby_modes: crate::modes::with_lobbies(),
         })
     }
 }
@@ -97,7 +100,8 @@ pub fn routes(matchmaker: Arc<Matchmaker>) -> Router {
             "/internal/room-heartbeat",
             post(room_heartbeat).layer(DefaultBodyLimit::max(HEARTBEAT_BODY_LIMIT)),
         )
-        .with_state(matchmaker)
+        .with_state(matchmaker.clone())
+        .merge(crate::lobbies::routes(matchmaker))
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -125,10 +129,10 @@ struct MatchmakeBody {
     role: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MatchmakeAnswer {
-    room_id: String,
+pub(crate) struct MatchmakeAnswer {
+    pub(crate) room_id: String,
     ws_url: String,
     /// Ed25519-signed, single use; send it in the WebSocket's join frame.
     join_token: String,
@@ -182,13 +186,14 @@ struct MatchmakerApi;
 /// answers 404 unless an internal secret is set, and is listed only then).
 pub fn openapi(settings: &MatchmakerSettings) -> utoipa::openapi::OpenApi {
     let mut document = MatchmakerApi::openapi();
+    document.merge(crate::lobbies::openapi());
     if settings.internal_secret.is_none() {
         document.paths.paths.remove("/internal/room-heartbeat");
     }
     document
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         Json(json!({ "error": { "code": code, "message": message.into() } })),
@@ -322,19 +327,53 @@ async fn matchmake_inner(
         mode,
         ..PlacementRequest::default()
     };
+    let seat = Seat {
+        player_id,
+        player_name,
+        role,
+        ..Seat::default()
+    };
+    match reserve_and_sign(matchmaker, &request, seat).await {
+        Ok(answer) => ("ok", Json(answer).into_response()),
+        Err(refused) => refused,
+    }
+}
+
+/// Who a seat is for and what its token says beyond the placement (a custom lobby's creator
+/// carries the lobby's rules and password hash).
+#[derive(Debug, Default)]
+pub(crate) struct Seat {
+    pub player_id: String,
+    pub player_name: String,
+    /// 0 player, 1 spectator.
+    pub role: u8,
+    pub host: bool,
+    pub private: bool,
+    pub password: bool,
+    pub rules: Option<String>,
+    pub password_hash: Option<String>,
+}
+
+/// Places `request` (within the matchmake deadline) and signs the seat's join token: the
+/// answer of `POST /api/matchmake`, or the refusal as (metrics result, response).
+pub(crate) async fn reserve_and_sign(
+    matchmaker: &Matchmaker,
+    request: &PlacementRequest,
+    seat: Seat,
+) -> Result<MatchmakeAnswer, (&'static str, Response)> {
     let now = now_ms();
     let placing = matchmaker
         .directory
-        .matchmake(&request, &matchmaker.settings.policy, now);
+        .matchmake(request, &matchmaker.settings.policy, now);
     let placement =
         match tokio::time::timeout(matchmaker.settings.matchmake_deadline, placing).await {
             Ok(Ok(placement)) => placement,
-            Ok(Err(failure)) => return match_error(failure),
+            Ok(Err(failure)) => return Err(match_error(failure)),
             // A reservation the directory made after the deadline simply expires unused.
             Err(_) => {
-                return match_error(MatchError::Directory(DirectoryError::Timeout {
+                return Err(match_error(MatchError::Directory(DirectoryError::Timeout {
                     operation: "matchmake",
-                }));
+                })));
             }
         };
     let region_reason = matchmaker.settings.policy.region_reason(
@@ -342,24 +381,34 @@ async fn matchmake_inner(
         request.room_override.is_some(),
         &placement.region,
     );
-    let mut claims =
-        placement.join_claims(&player_id, &player_name, matchmaker.settings.token_ttl, now);
-    claims.role = role;
+    let mut claims = placement.join_claims(
+        &seat.player_id,
+        &seat.player_name,
+        matchmaker.settings.token_ttl,
+        now,
+    );
+    claims.role = seat.role;
+    claims.host = seat.host;
+    claims.private = seat.private;
+    claims.password = seat.password;
+    claims.rules = seat.rules;
+    claims.password_hash = seat.password_hash;
     let token = match matchmaker.signer.sign(&claims) {
         Ok(token) => token,
         Err(problem) => {
             tracing::error!(cause = %problem, "failed to sign a join token");
-            return (
+            return Err((
                 "error",
                 error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "internal error",
                 ),
-            );
+            ));
         }
     };
-    let answer = MatchmakeAnswer {
+    crate::metrics::matchmake_placement(region_reason.as_str());
+    Ok(MatchmakeAnswer {
         room_id: placement.room_id.to_string(),
         ws_url: placement.ws_url(),
         join_token: token,
@@ -367,9 +416,7 @@ async fn matchmake_inner(
         region: placement.region.to_string(),
         mode: placement.mode.to_string(),
         region_reason,
-    };
-    crate::metrics::matchmake_placement(region_reason.as_str());
-    ("ok", Json(answer).into_response())
+    })
 }
 
 fn match_error(failure: MatchError) -> (&'static str, Response) {

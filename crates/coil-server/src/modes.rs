@@ -29,6 +29,14 @@ pub fn builtin(config: &NodeConfig) -> Vec<Arc<dyn Mode>> {
     ]
 }
 
+/// The modes with custom lobbies, as the matchmaker checks their rules (`GameMode::
+/// lobby_rules` is a pure function of the text: node settings do not change it).
+pub fn with_lobbies() -> Vec<Arc<dyn Mode>> {
+    vec![Arc::new(BreachMode {
+        config: coil_breach::BreachConfig::default(),
+    })]
+}
+
 const BREACH_HELP: &str = "Breach (the 4v4 mode)";
 
 /// Breach's match rules on this node (`coil serve --help` lists them under "Breach"). Short

@@ -1,0 +1,707 @@
+//! The lobby routes: browse (`GET /api/lobbies`), create (`POST /api/lobbies`), look at one
+//! (`GET /api/lobbies/{id}`), join (`POST /api/lobbies/{id}/join`) and invite
+//! (`POST /api/lobbies/{id}/invites`).
+//!
+//! A lobby is a match room in its waiting phase; its node reports it to the directory (map,
+//! size, phase, host, private, password) and the browser pages through the directory's lobby
+//! index (`coil_match::lobby`). Creating a custom lobby validates its settings with the mode
+//! (`GameMode::lobby_rules`), opens a fresh room and signs the creator's token with the rules
+//! and the host flag: the node creates the room with them when the creator connects.
+//!
+//! Private lobbies keep no state here, so any number of API replicas serve them: the password's
+//! Argon2id hash travels in the creator's token to the node, which publishes it to the
+//! directory (never in an answer); an invite code is signed with the matchmaker's key over the
+//! room id and an expiry. A wrong password is rate-limited per client and lobby before the
+//! Argon2 check runs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use coil_api::openapi::ErrorBody;
+use coil_auth::{AccessClaims, RateRule};
+use coil_match::{
+    GameMode, LobbyCursor, LobbyQuery, PlacementRequest, Region, RoomId, RoomStatus,
+    list_lobbies,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::fleet::now_ms;
+use crate::matchmaker::{MatchmakeAnswer, Matchmaker, Seat, error, reserve_and_sign};
+
+/// How long an invite code lets its holder in.
+pub const INVITE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Wrong-password attempts per client and lobby (checked before Argon2 runs).
+const PASSWORD_ATTEMPTS: RateRule = RateRule {
+    name: "lobby_password",
+    burst: 5,
+    period: Duration::from_secs(60),
+};
+const BODY_LIMIT: usize = 4 * 1024;
+const MAX_SETTINGS: usize = 16;
+const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=64;
+
+pub fn routes(matchmaker: Arc<Matchmaker>) -> Router {
+    Router::new()
+        .route(
+            "/api/lobbies",
+            get(browse).post(create).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .route("/api/lobbies/{id}", get(lobby))
+        .route(
+            "/api/lobbies/{id}/join",
+            post(join).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .route("/api/lobbies/{id}/invites", post(invite))
+        .with_state(matchmaker)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(browse, create, lobby, join, invite),
+    components(schemas(ErrorBody, Lobby, LobbyPageBody, CreateBody, CreatedLobby, JoinBody, Invite)),
+    tags((name = "lobbies", description = "The lobby browser, custom and private lobbies."))
+)]
+struct LobbiesApi;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    LobbiesApi::openapi()
+}
+
+/// A lobby as the browser shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Lobby {
+    id: String,
+    mode: String,
+    region: String,
+    map: String,
+    players: u32,
+    max_players: u32,
+    /// `waiting`, `starting`, `in_progress` or `ending`.
+    phase: String,
+    private: bool,
+    password: bool,
+    /// Created with custom rules (not a quick-play room).
+    custom: bool,
+    /// The host's display name (`null`: a quick-play room, or nobody hosts).
+    host: Option<String>,
+    /// The host's player id.
+    host_id: Option<String>,
+}
+
+impl Lobby {
+    fn of(room: RoomStatus) -> Option<Lobby> {
+        let lobby = room.lobby?;
+        Some(Lobby {
+            id: room.room_id.to_string(),
+            mode: room.mode.to_string(),
+            region: room.region.to_string(),
+            map: lobby.map,
+            players: lobby.players,
+            max_players: lobby.max_players,
+            phase: lobby.phase,
+            private: lobby.private,
+            password: lobby.password,
+            custom: lobby.custom,
+            host: lobby.host,
+            host_id: lobby.host_id,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct BrowseParams {
+    /// The mode (`breach` when absent).
+    mode: Option<String>,
+    /// One region; every region the matchmaker knows when absent.
+    region: Option<String>,
+    map: Option<String>,
+    /// Leave out full lobbies.
+    not_full: Option<bool>,
+    /// Leave out lobbies whose match has started.
+    not_started: Option<bool>,
+    /// Leave out lobbies with a password.
+    no_password: Option<bool>,
+    /// 1-100, 20 when absent.
+    limit: Option<usize>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct LobbyPageBody {
+    lobbies: Vec<Lobby>,
+    /// Pass as `cursor` for the next page; `null` at the end.
+    next_cursor: Option<String>,
+}
+
+fn bad(message: impl Into<String>) -> Response {
+    error(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "lobby_unknown", "no such lobby")
+}
+
+fn mode_param(mode: Option<&str>) -> Result<GameMode, Response> {
+    match mode {
+        None | Some("") => GameMode::parse("breach").map_err(|_| bad("mode")),
+        Some(mode) => GameMode::parse(mode).map_err(|problem| bad(format!("mode: {problem}"))),
+    }
+}
+
+/// Every region placement knows, the default first.
+fn all_regions(matchmaker: &Matchmaker) -> Vec<Region> {
+    let policy = &matchmaker.settings.policy;
+    let mut regions = vec![policy.default_region.clone()];
+    for (region, neighbours) in &policy.nearest_regions {
+        for region in std::iter::once(region).chain(neighbours) {
+            if !regions.contains(region) {
+                regions.push(region.clone());
+            }
+        }
+    }
+    regions
+}
+
+/// Lists lobbies of a mode, filtered, one page at a time.
+#[utoipa::path(get, path = "/api/lobbies", tag = "lobbies", params(BrowseParams),
+    responses(
+        (status = 200, description = "One page of lobbies.", body = LobbyPageBody),
+        (status = 400, description = "`bad_request`: a parameter is wrong.", body = ErrorBody),
+        (status = 503, description = "`directory_unavailable`.", body = ErrorBody),
+    ))]
+async fn browse(
+    State(matchmaker): State<Arc<Matchmaker>>,
+    params: Result<Query<BrowseParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(params)) = params else {
+        return bad("a query parameter is malformed (booleans are true or false)");
+    };
+    let mode = match mode_param(params.mode.as_deref()) {
+        Ok(mode) => mode,
+        Err(refused) => return refused,
+    };
+    let regions = match params.region.as_deref() {
+        None | Some("") => all_regions(&matchmaker),
+        Some(region) => match Region::parse(region) {
+            Ok(region) => vec![region],
+            Err(problem) => return bad(format!("region: {problem}")),
+        },
+    };
+    let limit = params.limit.unwrap_or(20);
+    if !(1..=coil_match::lobby::MAX_PAGE).contains(&limit) {
+        return bad("limit: use 1 to 100");
+    }
+    let after = match params.cursor.as_deref() {
+        None | Some("") => None,
+        Some(text) => match LobbyCursor::parse(text) {
+            Some(cursor) => Some(cursor),
+            None => return bad("cursor: use the nextCursor of a previous page"),
+        },
+    };
+    if params.map.as_ref().is_some_and(|map| map.len() > 64) {
+        return bad("map: at most 64 characters");
+    }
+    let query = LobbyQuery {
+        mode,
+        regions,
+        map: params.map.filter(|map| !map.is_empty()),
+        not_full: params.not_full.unwrap_or(false),
+        not_started: params.not_started.unwrap_or(false),
+        no_password: params.no_password.unwrap_or(false),
+        limit,
+        after,
+    };
+    match list_lobbies(matchmaker.directory.as_ref(), &query, now_ms()).await {
+        Ok(page) => Json(LobbyPageBody {
+            lobbies: page.lobbies.into_iter().filter_map(Lobby::of).collect(),
+            next_cursor: page.next.map(|cursor| cursor.encode()),
+        })
+        .into_response(),
+        Err(problem) => unavailable(problem),
+    }
+}
+
+fn unavailable(problem: coil_match::DirectoryError) -> Response {
+    crate::rate_limited_warn!(cause = %problem, "directory unavailable for the lobby routes");
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "directory_unavailable",
+        "the room directory is unavailable; try again shortly",
+    );
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(1),
+    );
+    response
+}
+
+/// The lobby in room `id` as the directory has it, or the answer to give instead.
+async fn find(matchmaker: &Matchmaker, id: &str) -> Result<RoomStatus, Response> {
+    let Ok(room) = RoomId::parse(id) else {
+        return Err(not_found());
+    };
+    match matchmaker.directory.room_status(&room, now_ms()).await {
+        Ok(Some(status)) if status.lobby.is_some() => Ok(status),
+        Ok(_) => Err(not_found()),
+        Err(problem) => Err(unavailable(problem)),
+    }
+}
+
+/// One lobby.
+#[utoipa::path(get, path = "/api/lobbies/{id}", tag = "lobbies",
+    params(("id" = String, Path, description = "The lobby's room id")),
+    responses(
+        (status = 200, description = "The lobby.", body = Lobby),
+        (status = 404, description = "`lobby_unknown`.", body = ErrorBody),
+        (status = 503, description = "`directory_unavailable`.", body = ErrorBody),
+    ))]
+async fn lobby(State(matchmaker): State<Arc<Matchmaker>>, Path(id): Path<String>) -> Response {
+    match find(&matchmaker, &id).await {
+        Ok(status) => match Lobby::of(status) {
+            Some(lobby) => Json(lobby).into_response(),
+            None => not_found(),
+        },
+        Err(refused) => refused,
+    }
+}
+
+/// The caller's identity for a lobby route: the account of a verified bearer token, or an
+/// anonymous player where the platform allows anonymous play (or has no accounts at all).
+async fn caller(
+    matchmaker: &Matchmaker,
+    peer: &coil_api::Peer,
+    headers: &HeaderMap,
+) -> Result<Option<AccessClaims>, Response> {
+    match &matchmaker.accounts {
+        None => Ok(None),
+        Some(platform) => platform
+            .admit_matchmake(peer.0, headers)
+            .await
+            .map_err(IntoResponse::into_response),
+    }
+}
+
+fn anonymous_seat(name: Option<&str>) -> Result<Seat, Response> {
+    let player_name = match name {
+        None => "player".to_owned(),
+        Some(name) => {
+            coil_store::validate_player_name(name).map_err(|p| bad(format!("playerName: {p}")))?
+        }
+    };
+    Ok(Seat {
+        player_id: format!("anon-{:016x}", rand::random::<u64>()),
+        player_name,
+        ..Seat::default()
+    })
+}
+
+fn seat_of(claims: Option<&AccessClaims>, name: Option<&str>) -> Result<Seat, Response> {
+    match claims {
+        Some(claims) => Ok(Seat {
+            player_id: claims.account_id.to_string(),
+            player_name: claims.display_name.clone(),
+            ..Seat::default()
+        }),
+        None => anonymous_seat(name),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateBody {
+    /// The mode (`breach` when absent); it must have custom lobbies.
+    mode: Option<String>,
+    /// Where to open the lobby (the account's or the default region when absent).
+    region: Option<String>,
+    /// Quick play never fills a private lobby; a password or an invite gets in.
+    #[serde(default)]
+    private: bool,
+    /// 8-64 characters; makes the lobby private.
+    password: Option<String>,
+    /// The mode's rules, e.g. breach's `{"map":"foundry","killLimit":30,"timeLimitSecs":600,
+    /// "friendlyFire":false,"mapVote":true,"maxPlayers":8}`; absent keys take the defaults.
+    #[schema(value_type = Object)]
+    settings: Option<BTreeMap<String, serde_json::Value>>,
+    /// A display name for anonymous creators (accounts play as themselves).
+    player_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreatedLobby {
+    lobby_id: String,
+    /// An invite for a private lobby (`null` for a public one).
+    invite_code: Option<String>,
+    invite_expires_at: Option<u64>,
+    /// The creator's seat: connect with it to open the lobby.
+    #[serde(flatten)]
+    join: MatchmakeAnswer,
+}
+
+/// The settings object as `key=value;…` text (sorted keys), for `GameMode::lobby_rules`.
+fn settings_text(settings: &BTreeMap<String, serde_json::Value>) -> Result<String, String> {
+    if settings.len() > MAX_SETTINGS {
+        return Err(format!("at most {MAX_SETTINGS} settings"));
+    }
+    let mut pairs = Vec::with_capacity(settings.len());
+    for (key, value) in settings {
+        let value = match value {
+            serde_json::Value::Bool(flag) => flag.to_string(),
+            serde_json::Value::Number(number) => number.to_string(),
+            serde_json::Value::String(text) => text.clone(),
+            _ => return Err(format!("{key}: use a number, a boolean or a string")),
+        };
+        let clean = |text: &str| {
+            !text.is_empty()
+                && text.len() <= 64
+                && !text.contains([';', '=']) && !text.chars().any(char::is_control)
+        };
+        if !clean(key) || !clean(&value) {
+            return Err(format!("{key}: keys and values are 1-64 characters without ';' or '='"));
+        }
+        pairs.push(format!("{key}={value}"));
+    }
+    Ok(pairs.join(";"))
+}
+
+/// Opens a custom lobby and seats its creator as the host.
+#[utoipa::path(post, path = "/api/lobbies", tag = "lobbies", request_body = CreateBody,
+    security((), ("accessToken" = [])),
+    responses(
+        (status = 201, description = "The lobby and the creator's seat.", body = CreatedLobby),
+        (status = 400, description = "`bad_request` (a field is wrong), `bad_settings` (the mode refused a rule) or `no_custom_lobbies`.", body = ErrorBody),
+        (status = 401, description = "A refused access token, or `unauthenticated` where anonymous play is off.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`.", body = ErrorBody),
+        (status = 503, description = "`no_capacity` or `directory_unavailable`.", body = ErrorBody),
+    ))]
+async fn create(
+    State(matchmaker): State<Arc<Matchmaker>>,
+    peer: coil_api::Peer,
+    headers: HeaderMap,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Response {
+    let claims = match caller(&matchmaker, &peer, &headers).await {
+        Ok(claims) => claims,
+        Err(refused) => return refused,
+    };
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => return bad(rejection.body_text()),
+    };
+    let mode = match mode_param(body.mode.as_deref()) {
+        Ok(mode) => mode,
+        Err(refused) => return refused,
+    };
+    let Some(game) = matchmaker
+        .lobby_modes
+        .iter()
+        .find(|game| game.spec().name == mode.as_str())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "no_custom_lobbies",
+            format!("mode {mode} has no custom lobbies"),
+        );
+    };
+    if matchmaker.settings.policy.caps(&mode).is_none() {
+        return error(StatusCode::BAD_REQUEST, "unknown_mode", "no node runs this mode");
+    }
+    let text = match settings_text(&body.settings.unwrap_or_default()) {
+        Ok(text) => text,
+        Err(problem) => return bad(format!("settings: {problem}")),
+    };
+    let rules = match game.lobby_rules(&text) {
+        Ok(rules) => rules,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, "bad_settings", problem),
+    };
+    let preferred_region = match body
+        .region
+        .as_deref()
+        .or(claims.as_ref().and_then(|c| c.preferred_region.as_deref()))
+    {
+        None | Some("") => None,
+        Some(region) => match Region::parse(region) {
+            Ok(region) => Some(region),
+            Err(problem) => return bad(format!("region: {problem}")),
+        },
+    };
+    let password_hash = match body.password.as_deref() {
+        None => None,
+        Some(password) if !PASSWORD_CHARS.contains(&password.chars().count()) => {
+            return bad("password: use 8 to 64 characters");
+        }
+        Some(password) if password.chars().any(char::is_control) => {
+            return bad("password: no control characters");
+        }
+        Some(password) => {
+            let Some(platform) = &matchmaker.accounts else {
+                return bad("password: lobby passwords need the accounts platform");
+            };
+            match platform.hash_secret(password).await {
+                Ok(hash) => Some(hash),
+                Err(refused) => return refused.into_response(),
+            }
+        }
+    };
+    let private = body.private || password_hash.is_some();
+    let mut seat = match seat_of(claims.as_ref(), body.player_name.as_deref()) {
+        Ok(seat) => seat,
+        Err(refused) => return refused,
+    };
+    seat.host = true;
+    seat.private = private;
+    seat.password = password_hash.is_some();
+    seat.rules = Some(rules.normalized);
+    seat.password_hash = password_hash;
+    let request = PlacementRequest {
+        preferred_region,
+        mode,
+        fresh_room: true,
+        private,
+        ..PlacementRequest::default()
+    };
+    let join = match reserve_and_sign(&matchmaker, &request, seat).await {
+        Ok(answer) => answer,
+        Err((_, refused)) => return refused,
+    };
+    let (invite_code, invite_expires_at) = if private {
+        let expires_at = now_ms().saturating_add(INVITE_TTL.as_millis() as u64);
+        (
+            Some(matchmaker.signer.sign_invite(&join.room_id, expires_at)),
+            Some(expires_at),
+        )
+    } else {
+        (None, None)
+    };
+    let created = CreatedLobby {
+        lobby_id: join.room_id.clone(),
+        invite_code,
+        invite_expires_at,
+        join,
+    };
+    (StatusCode::CREATED, Json(created)).into_response()
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JoinBody {
+    /// A private lobby's password.
+    password: Option<String>,
+    /// An invite code to a private lobby.
+    invite_code: Option<String>,
+    /// A display name for anonymous players (accounts play as themselves).
+    player_name: Option<String>,
+}
+
+/// Joins a lobby: the same answer as `POST /api/matchmake`, for this lobby's room.
+#[utoipa::path(post, path = "/api/lobbies/{id}/join", tag = "lobbies", request_body = JoinBody,
+    security((), ("accessToken" = [])),
+    params(("id" = String, Path, description = "The lobby's room id")),
+    responses(
+        (status = 200, description = "A seat in the lobby until `expiresAt`.", body = MatchmakeAnswer),
+        (status = 400, description = "`bad_request`.", body = ErrorBody),
+        (status = 403, description = "`lobby_private` (no password or invite given), `wrong_password`, `invite_invalid` or `invite_expired`.", body = ErrorBody),
+        (status = 404, description = "`lobby_unknown`.", body = ErrorBody),
+        (status = 409, description = "`room_full` or `room_not_joinable` (the match started).", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many wrong passwords for this lobby.", body = ErrorBody),
+        (status = 503, description = "`directory_unavailable`.", body = ErrorBody),
+    ))]
+async fn join(
+    State(matchmaker): State<Arc<Matchmaker>>,
+    peer: coil_api::Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<JoinBody>, JsonRejection>,
+) -> Response {
+    let claims = match caller(&matchmaker, &peer, &headers).await {
+        Ok(claims) => claims,
+        Err(refused) => return refused,
+    };
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => return bad(rejection.body_text()),
+    };
+    let status = match find(&matchmaker, &id).await {
+        Ok(status) => status,
+        Err(refused) => return refused,
+    };
+    let Some(lobby) = status.lobby.as_ref() else {
+        return not_found();
+    };
+    if lobby.private {
+        let is_host = claims.as_ref().is_some_and(|claims| {
+            lobby.host_id.as_deref() == Some(claims.account_id.to_string().as_str())
+        });
+        if !is_host {
+            if let Err(refused) = admit_private(&matchmaker, &peer, &headers, &status, &body).await
+            {
+                return refused;
+            }
+        }
+    }
+    let mut seat = match seat_of(claims.as_ref(), body.player_name.as_deref()) {
+        Ok(seat) => seat,
+        Err(refused) => return refused,
+    };
+    seat.private = lobby.private;
+    let request = PlacementRequest {
+        room_override: Some(status.room_id.clone()),
+        mode: status.mode.clone(),
+        ..PlacementRequest::default()
+    };
+    match reserve_and_sign(&matchmaker, &request, seat).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err((_, refused)) => refused,
+    }
+}
+
+/// A private lobby lets in an unexpired invite to it, or its password (rate-limited per
+/// client and lobby before Argon2 runs).
+async fn admit_private(
+    matchmaker: &Matchmaker,
+    peer: &coil_api::Peer,
+    headers: &HeaderMap,
+    status: &RoomStatus,
+    body: &JoinBody,
+) -> Result<(), Response> {
+    let forbidden = |code: &str, message: &str| error(StatusCode::FORBIDDEN, code, message);
+    if let Some(code) = body.invite_code.as_deref() {
+        return match matchmaker
+            .signer
+            .verify_invite(code, status.room_id.as_str(), now_ms())
+        {
+            Ok(()) => Ok(()),
+            Err(coil_match::TokenError::Expired) => {
+                Err(forbidden("invite_expired", "this invite has expired"))
+            }
+            Err(_) => Err(forbidden("invite_invalid", "this invite is not for this lobby")),
+        };
+    }
+    let hash = status
+        .lobby
+        .as_ref()
+        .and_then(|lobby| lobby.password_hash.as_deref());
+    let (Some(password), Some(hash), Some(platform)) =
+        (body.password.as_deref(), hash, &matchmaker.accounts)
+    else {
+        return Err(forbidden(
+            "lobby_private",
+            "this lobby is private: join with its password or an invite",
+        ));
+    };
+    let client = platform.client_address(peer.0, headers);
+    platform
+        .limit(
+            Some(PASSWORD_ATTEMPTS),
+            &format!("lobby:{}:{client}", status.room_id),
+        )
+        .await
+        .map_err(IntoResponse::into_response)?;
+    match platform.verify_secret(password, hash).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(forbidden("wrong_password", "wrong lobby password")),
+        Err(refused) => Err(refused.into_response()),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Invite {
+    invite_code: String,
+    expires_at: u64,
+}
+
+/// A fresh invite code, for the lobby's current host (an account).
+#[utoipa::path(post, path = "/api/lobbies/{id}/invites", tag = "lobbies",
+    security(("accessToken" = [])),
+    params(("id" = String, Path, description = "The lobby's room id")),
+    responses(
+        (status = 201, description = "The invite.", body = Invite),
+        (status = 401, description = "`unauthenticated`: invites need the host's access token.", body = ErrorBody),
+        (status = 403, description = "`not_host`.", body = ErrorBody),
+        (status = 404, description = "`lobby_unknown`.", body = ErrorBody),
+    ))]
+async fn invite(
+    State(matchmaker): State<Arc<Matchmaker>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(platform) = &matchmaker.accounts else {
+        return error(StatusCode::UNAUTHORIZED, "unauthenticated", "invites need accounts");
+    };
+    let claims = match platform.caller(&headers).await {
+        Ok(Some(claims)) => claims,
+        Ok(None) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send the host's access token",
+            );
+        }
+        Err(refused) => return refused.into_response(),
+    };
+    let status = match find(&matchmaker, &id).await {
+        Ok(status) => status,
+        Err(refused) => return refused,
+    };
+    let host = status.lobby.as_ref().and_then(|lobby| lobby.host_id.as_deref());
+    if host != Some(claims.account_id.to_string().as_str()) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "not_host",
+            "only the lobby's host can invite",
+        );
+    }
+    let expires_at = now_ms().saturating_add(INVITE_TTL.as_millis() as u64);
+    let invite = Invite {
+        invite_code: matchmaker
+            .signer
+            .sign_invite(status.room_id.as_str(), expires_at),
+        expires_at,
+    };
+    (StatusCode::CREATED, Json(invite)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_become_sorted_key_value_text_and_odd_values_are_refused() {
+        let settings: BTreeMap<String, serde_json::Value> = serde_json::from_str(
+            r#"{"maxPlayers":8,"friendlyFire":false,"map":"foundry"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            settings_text(&settings).unwrap(),
+            "friendlyFire=false;map=foundry;maxPlayers=8"
+        );
+        for odd in [
+            r#"{"map":["a"]}"#,
+            r#"{"map":null}"#,
+            r#"{"map":"a;b=c"}"#,
+            r#"{"a=b":1}"#,
+            r#"{"map":""}"#,
+        ] {
+            let settings: BTreeMap<String, serde_json::Value> = serde_json::from_str(odd).unwrap();
+            assert!(settings_text(&settings).is_err(), "{odd}");
+        }
+        let many: BTreeMap<String, serde_json::Value> = (0..17)
+            .map(|index| (format!("k{index}"), serde_json::Value::from(index)))
+            .collect();
+        assert!(settings_text(&many).is_err());
+    }
+}
