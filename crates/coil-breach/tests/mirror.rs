@@ -45,6 +45,7 @@ fn join(name: &str, role: Role) -> JoinRequest<'_> {
         team: None,
         party: None,
         role,
+        host: false,
     }
 }
 

@@ -144,6 +144,7 @@ fn join(name: &str) -> JoinRequest<'_> {
         team: None,
         party: None,
         role: Role::Player,
+        host: false,
     }
 }
 

@@ -462,6 +462,7 @@ fn join(name: &str, role: Role) -> JoinRequest<'_> {
         team: None,
         party: None,
         role,
+        host: false,
     }
 }
 
