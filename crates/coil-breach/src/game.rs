@@ -756,7 +756,7 @@ impl Breach {
         matches!(
             self.phase,
             Phase::Waiting | Phase::Starting | Phase::InProgress
-        ) && self.humans() < MAX_SLOTS
+        ) && self.humans() < self.config.max_players
     }
 
     /// Whether the room is done and can be closed.
@@ -2232,6 +2232,70 @@ mod tests {
         let (seen, sounds) = heard(&mut breach, (14 * 80 + 40, 5 * 80 + 40), 16384);
         assert!(seen);
         assert!(sounds.is_empty(), "{sounds:?}");
+    }
+
+    /// A lobby with friendly fire `on`: ann shoots her teammate bo at point blank for a
+    /// second. Returns bo's health after.
+    fn teammate_health_after_fire(on: bool) -> u8 {
+        let config = BreachConfig {
+            fill_with_bots: false,
+            countdown_ticks: 1,
+            ..BreachConfig::default()
+        };
+        let settings = LobbySettings::parse(
+            if on {
+                "friendlyFire=true"
+            } else {
+                "friendlyFire=false"
+            },
+            &LobbySettings::defaults(&config),
+        )
+        .unwrap();
+        let mut breach = Breach::with_lobby(config, 4, settings).unwrap();
+        for (seat, name, host) in [(1, "ann", true), (2, "bo", false)] {
+            let request = JoinRequest {
+                host,
+                ..JoinRequest::player(name)
+            };
+            breach.add_player(Seat(seat), &request).unwrap();
+        }
+        let mut start = Vec::new();
+        wire::encode_lobby_command(&LobbyCommand::StartEarly, &mut start);
+        breach.apply_input(Seat(1), &start).unwrap();
+        let mut events = Vec::new();
+        while breach.phase() != Phase::InProgress {
+            breach.step(&mut events);
+        }
+        let (a, team) = breach.slot_of(Seat(1)).unwrap();
+        let (b, _) = breach.slot_of(Seat(2)).unwrap();
+        breach.world.set_team(b, team);
+        for (slot, x) in [(a, 400), (b, 800)] {
+            let player = breach.world.player_mut(slot).unwrap();
+            player.x = x;
+            player.y = 200;
+            player.facing = Angle(0);
+        }
+        for sequence in 1..=30u32 {
+            let intent = Intent {
+                sequence,
+                fire: true,
+                facing: Angle(0),
+                ..Intent::idle(Angle(0))
+            };
+            let mut bytes = Vec::new();
+            wire::encode_input(&intent, &mut bytes);
+            breach.apply_input(Seat(1), &bytes).unwrap();
+            breach.step(&mut events);
+        }
+        assert!(breach.counters().shots_fired > 0);
+        let bo = breach.world.player(b).unwrap();
+        if bo.alive { bo.health } else { 0 }
+    }
+
+    #[test]
+    fn friendly_fire_from_the_lobby_rules_hurts_teammates_and_is_off_by_default() {
+        assert_eq!(teammate_health_after_fire(false), 100);
+        assert!(teammate_health_after_fire(true) < 100);
     }
 
     #[test]
