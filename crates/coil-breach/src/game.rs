@@ -1357,6 +1357,13 @@ impl Breach {
         self.phase_ticks_left = self.phase_ticks_left.saturating_sub(1);
         match self.phase {
             Phase::Waiting => {
+                let both_teams = self.humans_on(Team::A) > 0 && self.humans_on(Team::B) > 0;
+                if let Some(lobby) = self.lobby.as_mut()
+                    && !both_teams
+                {
+                    // A team emptied after the host pressed start: the host presses again.
+                    lobby.start_requested = false;
+                }
                 if self.ready_to_count_down() {
                     if let Some(map_id) = self.tally_map_votes() {
                         self.switch_map(map_id);
