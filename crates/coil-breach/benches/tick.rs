@@ -42,7 +42,6 @@ impl Match {
                 team: None,
                 party: None,
                 role: Role::Player,
-                host: false,
             };
             breach.add_player(seat, &request).unwrap();
             brains.push((seat, BotBrain::new(u64::from(index) * 7919 + seed)));

@@ -47,7 +47,6 @@ fn main() {
             team: None,
             party: None,
             role: Role::Player,
-            host: false,
         };
         breach.add_player(seat, &request).expect("room has space");
         brains.push((seat, BotBrain::new(u64::from(index) * 7919 + seed)));

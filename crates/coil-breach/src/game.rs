@@ -53,20 +53,16 @@ pub struct JoinRequest<'a> {
     /// Players of one party are kept on one team when the balance allows.
     pub party: Option<u32>,
     pub role: Role,
-    /// The custom lobby's creator (from the join token): becomes the host if the lobby has
-    /// none yet. Ignored in quick play and for spectators.
-    pub host: bool,
 }
 
 impl<'a> JoinRequest<'a> {
-    /// A player with only a name (no team, party or host flag).
+    /// A player with only a name (no team or party).
     pub fn player(name: &'a str) -> JoinRequest<'a> {
         JoinRequest {
             name,
             team: None,
             party: None,
             role: Role::Player,
-            host: false,
         }
     }
 }
@@ -888,6 +884,18 @@ impl Breach {
 
     /// Seats a player or a spectator.
     pub fn add_player(&mut self, seat: Seat, request: &JoinRequest<'_>) -> Result<(), Refusal> {
+        self.add_member(seat, request, false)
+    }
+
+    /// Seats a player or a spectator; `creator`: the custom lobby's creator (its join token
+    /// says so), who becomes the host if the lobby has none yet. Ignored in quick play and for
+    /// spectators.
+    pub fn add_member(
+        &mut self,
+        seat: Seat,
+        request: &JoinRequest<'_>,
+        creator: bool,
+    ) -> Result<(), Refusal> {
         if !valid_name(request.name) {
             return Err(Refusal::BadName);
         }
@@ -946,7 +954,7 @@ impl Breach {
         ));
         if let Some(lobby) = self.lobby.as_mut()
             && lobby.host.is_none()
-            && (request.host || lobby.had_host)
+            && (creator || lobby.had_host)
         {
             // The creator takes the lobby; after everyone left, whoever comes next does.
             lobby.host = Some(seat);
@@ -2260,11 +2268,9 @@ mod tests {
         .unwrap();
         let mut breach = Breach::with_lobby(config, 4, settings).unwrap();
         for (seat, name, host) in [(1, "ann", true), (2, "bo", false)] {
-            let request = JoinRequest {
-                host,
-                ..JoinRequest::player(name)
-            };
-            breach.add_player(Seat(seat), &request).unwrap();
+            breach
+                .add_member(Seat(seat), &JoinRequest::player(name), host)
+                .unwrap();
         }
         let mut start = Vec::new();
         wire::encode_lobby_command(&LobbyCommand::StartEarly, &mut start);

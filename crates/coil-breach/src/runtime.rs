@@ -193,14 +193,13 @@ impl Game for BreachGame {
                 RuntimeRole::Player => Role::Player,
                 RuntimeRole::Spectator => Role::Spectator,
             },
-            host: identity.host,
         };
         if self.kicked_keys.contains(&identity.player_key) {
             self.joins_refused_kicked += 1;
             return Err(refusal(Refusal::Kicked));
         }
         self.breach
-            .add_player(seat(player), &request)
+            .add_member(seat(player), &request, identity.host)
             .map_err(refusal)?;
         self.known.insert(
             seat(player),

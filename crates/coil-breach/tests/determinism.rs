@@ -25,7 +25,6 @@ fn run(seed: u64, ticks: u32, tweak_at: Option<u32>) -> Vec<u64> {
                     team: None,
                     party: None,
                     role: Role::Player,
-                    host: false,
                 },
             )
             .unwrap();

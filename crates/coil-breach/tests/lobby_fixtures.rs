@@ -95,7 +95,7 @@ fn lobby_fixture() -> String {
         },
     };
     let mut game = mode.create(&RoomSetup {
-        seed: 0x10BB_7,
+        seed: 0x0001_0BB7,
         tick: Duration::from_millis(33),
         hard_cap: 8,
         spectator_cap: 4,
@@ -105,7 +105,12 @@ fn lobby_fixture() -> String {
                 .normalized,
         ),
     });
-    let viewers = [(1u32, "host"), (2, "player"), (3, "spectator"), (4, "kicked")];
+    let viewers = [
+        (1u32, "host"),
+        (2, "player"),
+        (3, "spectator"),
+        (4, "kicked"),
+    ];
     for (id, name) in viewers {
         let identity = Identity {
             host: id == 1,
@@ -156,8 +161,16 @@ fn lobby_fixture() -> String {
             ),
             5 => send(&mut game, 1, LobbyCommand::Kick(slot_of(&mirrors, 4))),
             6 => send(&mut game, 1, LobbyCommand::Kick(0xff)), // nobody
-            7 => send(&mut game, 1, LobbyCommand::TransferHost(slot_of(&mirrors, 2))),
-            8 => send(&mut game, 1, LobbyCommand::TransferHost(slot_of(&mirrors, 2))),
+            7 => send(
+                &mut game,
+                1,
+                LobbyCommand::TransferHost(slot_of(&mirrors, 2)),
+            ),
+            8 => send(
+                &mut game,
+                1,
+                LobbyCommand::TransferHost(slot_of(&mirrors, 2)),
+            ),
             9 => send(&mut game, 4, LobbyCommand::MapVote(2)), // gone: ignored
             10 => send(&mut game, 2, LobbyCommand::StartEarly),
             _ => {}
@@ -172,12 +185,17 @@ fn lobby_fixture() -> String {
             })
             .collect();
         for (id, mirror, lines) in mirrors.iter_mut() {
-            if lines.last().is_some_and(|line| line.contains("\"released\":true")) {
+            if lines
+                .last()
+                .is_some_and(|line| line.contains("\"released\":true"))
+            {
                 continue;
             }
             out.clear();
             game.write_update(PlayerId(*id), &mut out);
-            mirror.apply_message(&out).expect("the mirror takes the message");
+            mirror
+                .apply_message(&out)
+                .expect("the mirror takes the message");
             let gone = released.contains(id);
             lines.push(format!(
                 "{{\"tick\":{tick},\"hex\":\"{}\",\"released\":{gone},\"after\":{}}}",
@@ -204,7 +222,10 @@ fn lobby_fixture() -> String {
             "settings",
             LobbyCommand::Settings("friendlyFire=true;killLimit=15;map=courtyard".into()),
         ),
-        ("settings, not ASCII", LobbyCommand::Settings("map=wärehouse".into())),
+        (
+            "settings, not ASCII",
+            LobbyCommand::Settings("map=wärehouse".into()),
+        ),
         ("vote for courtyard", LobbyCommand::MapVote(2)),
     ];
     let commands_json: Vec<String> = commands

@@ -45,7 +45,6 @@ fn join(name: &str, role: Role) -> JoinRequest<'_> {
         team: None,
         party: None,
         role,
-        host: false,
     }
 }
 

@@ -15,7 +15,6 @@ fn join(name: &str) -> JoinRequest<'_> {
         team: None,
         party: None,
         role: Role::Player,
-        host: false,
     }
 }
 
@@ -238,7 +237,6 @@ fn teams_stay_balanced_and_parties_stay_together() {
         team: None,
         party: Some(party),
         role: Role::Player,
-        host: false,
     };
     breach.add_player(Seat(1), &party("a1", 10)).unwrap();
     breach.add_player(Seat(2), &party("a2", 10)).unwrap();
@@ -258,7 +256,6 @@ fn teams_stay_balanced_and_parties_stay_together() {
         team: Some(party_team),
         party: None,
         role: Role::Player,
-        host: false,
     };
     breach.add_player(Seat(6), &request).unwrap();
     assert_eq!(team(&breach, 6), party_team.other());
@@ -273,7 +270,6 @@ fn teams_stay_balanced_and_parties_stay_together() {
         team: Some(Team::B),
         party: None,
         role: Role::Player,
-        host: false,
     };
     breach.add_player(Seat(7), &request).unwrap();
     assert_eq!(team(&breach, 7), Team::B);
@@ -311,7 +307,6 @@ fn spectators_are_capped_silent_delayed_and_not_counted() {
         team: None,
         party: None,
         role: Role::Spectator,
-        host: false,
     };
     breach.add_player(Seat(50), &watcher).unwrap();
     assert_eq!(

@@ -144,7 +144,6 @@ fn join(name: &str) -> JoinRequest<'_> {
         team: None,
         party: None,
         role: Role::Player,
-        host: false,
     }
 }
 

@@ -462,7 +462,6 @@ fn join(name: &str, role: Role) -> JoinRequest<'_> {
         team: None,
         party: None,
         role,
-        host: false,
     }
 }
 

@@ -435,7 +435,7 @@ proptest! {
         use coil_breach::{Breach, BreachConfig, JoinRequest, Role, Seat};
         let config = BreachConfig { min_players: 1, countdown_ticks: 1, ..BreachConfig::default() };
         let mut breach = Breach::new(config, 3).unwrap();
-        let request = JoinRequest { name: "fuzz", team: None, party: None, role: Role::Player, host: false };
+        let request = JoinRequest { name: "fuzz", team: None, party: None, role: Role::Player };
         breach.add_player(Seat(1), &request).unwrap();
         let mut events = Vec::new();
         let mut out = Vec::new();
