@@ -109,6 +109,14 @@ window.harness = {
     replay = new Replay(data.viewers[index], audioContext);
     return { viewer: replay.viewer.viewer, role: replay.viewer.role, messages: replay.viewer.messages.length };
   },
+  /** Starts a replay of a custom lobby's viewer ('host', 'player', 'spectator', 'kicked') from fixtures/breach-lobby.json. */
+  async loadLobby(name) {
+    const data = await (await fetch('./fixtures/breach-lobby.json')).json();
+    const viewer = data.viewers.find((v) => v.name === name);
+    audioContext = new OfflineAudioContext(2, 44100 * 2, 44100);
+    replay = new Replay(viewer, audioContext);
+    return { viewer: name, messages: viewer.messages.length };
+  },
   to: (index) => replay.to(index),
   frame: (ms) => replay.frame(ms),
   state: () => replay.game.debugView(),

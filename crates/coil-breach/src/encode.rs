@@ -16,8 +16,9 @@ use coil_protocol::codec::Writer;
 use crate::MAX_SLOTS;
 use crate::vision::View;
 use crate::wire::{
-    self, ChargeEntry, InitFrame, KillEntry, OwnUpdate, POSITION_QUANTUM_SUB, PlayerChange,
-    PlayerEntry, RosterEntry, ScoreboardFrame, ShotEnd, ShotEntry, SoundEntry, StateFrame,
+    self, ChargeEntry, InitFrame, KillEntry, LobbyFrame, NoticeFrame, OwnUpdate,
+    POSITION_QUANTUM_SUB, PlayerChange, PlayerEntry, RosterEntry, ScoreboardFrame, ShotEnd,
+    ShotEntry, SoundEntry, StateFrame,
 };
 
 /// What the viewer's own body looks like this tick (absent for spectators).
@@ -54,6 +55,11 @@ pub struct PublicState<'a> {
     pub scoreboard: Option<&'a ScoreboardFrame>,
     pub votes: &'a [(u8, u8)],
     pub votes_version: u64,
+    /// The custom lobby (none in quick play: no Lobby frame is ever written).
+    pub lobby: Option<&'a LobbyFrame>,
+    pub lobby_version: u64,
+    /// Notices for this viewer only (refused lobby commands, a kick).
+    pub notices: &'a [NoticeFrame],
 }
 
 /// One other player as the client holds it (half-pixel position, byte facing).
@@ -80,6 +86,7 @@ pub struct ClientHolds {
     roster_version: u64,
     scoreboard_sent: bool,
     votes_version: u64,
+    lobby_version: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,6 +123,7 @@ impl ClientHolds {
             roster_version: u64::MAX,
             scoreboard_sent: false,
             votes_version: u64::MAX,
+            lobby_version: u64::MAX,
         }
     }
 
@@ -179,6 +187,12 @@ pub fn encode_viewer(
         wire::write_roster(&mut writer, public.roster);
         holds.roster_version = public.roster_version;
     }
+    if let Some(lobby) = public.lobby
+        && holds.lobby_version != public.lobby_version
+    {
+        wire::write_lobby(&mut writer, lobby);
+        holds.lobby_version = public.lobby_version;
+    }
     if !public.kills.is_empty() {
         wire::write_kill_feed(&mut writer, public.kills);
     }
@@ -195,6 +209,9 @@ pub fn encode_viewer(
             wire::write_votes(&mut writer, public.votes);
         }
         holds.votes_version = public.votes_version;
+    }
+    for notice in public.notices {
+        wire::write_notice(&mut writer, notice);
     }
 
     scratch.clear();

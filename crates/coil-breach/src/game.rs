@@ -18,6 +18,7 @@ use coil_protocol::codec::DecodeError;
 use crate::bots::BotBrain;
 use crate::encode::{self, ClientHolds, OwnView, PublicState};
 use crate::input::{InputGate, Intent, SequenceRefusal};
+use crate::lobby::LobbySettings;
 use crate::map::{Map, Team};
 use crate::math::Angle;
 use crate::player::Speed;
@@ -25,8 +26,8 @@ use crate::rng::{StateHasher, mix64};
 use crate::spectate::SpectatorFeed;
 use crate::vision::{self, View};
 use crate::wire::{
-    self, ClientFrame, InitFrame, KillEntry, NO_SLOT, RosterEntry, ScoreboardFrame, StateFrame,
-    Vote,
+    self, ClientFrame, InitFrame, KillEntry, LobbyCommand, LobbyFrame, NO_SLOT, NoticeFrame,
+    RosterEntry, ScoreboardFrame, StateFrame, Vote,
 };
 use crate::world::{KillCause, World, WorldSettings};
 use crate::{MAX_SLOTS, TEAM_SIZE, TICK_RATE};
@@ -54,6 +55,18 @@ pub struct JoinRequest<'a> {
     pub role: Role,
 }
 
+impl<'a> JoinRequest<'a> {
+    /// A player with only a name (no team or party).
+    pub fn player(name: &'a str) -> JoinRequest<'a> {
+        JoinRequest {
+            name,
+            team: None,
+            party: None,
+            role: Role::Player,
+        }
+    }
+}
+
 /// Why a seat was not taken. `code()` is stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -67,6 +80,8 @@ pub enum Refusal {
     NotJoinable,
     /// The name is empty, too long or has control characters.
     BadName,
+    /// The host removed this player from the lobby (the adapter checks the player's key).
+    Kicked,
 }
 
 impl Refusal {
@@ -77,6 +92,7 @@ impl Refusal {
             Refusal::AlreadySeated => 3,
             Refusal::NotJoinable => 4,
             Refusal::BadName => 5,
+            Refusal::Kicked => 6,
         }
     }
 }
@@ -95,7 +111,66 @@ pub enum InputError {
     Flood,
     /// A vote outside the scoreboard phase.
     VoteNotOpen,
+    /// A lobby command (host control, map vote) that was refused; the sender was told why
+    /// in a Notice frame and stays connected.
+    Lobby(LobbyRefusal),
 }
+
+/// Why a lobby command was refused. The codes are breach's (game range 1000..=1999) and reach
+/// the sender in a Notice frame (`0x98`); the connection stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LobbyRefusal {
+    /// A host control from a seat that is not the host.
+    NotHost,
+    /// Not in this phase (settings and start only in the waiting room, votes only in the
+    /// waiting room and on the scoreboard).
+    WrongPhase,
+    /// Settings the lobby's rules refuse (the notice says which and why).
+    BadSettings,
+    /// Start early needs at least one player on each team.
+    NeedBothTeams,
+    /// The target slot holds no other human player.
+    NoSuchPlayer,
+    /// Host controls and map votes exist only in custom lobbies.
+    NotALobby,
+    /// This lobby does not vote on maps.
+    MapVoteOff,
+    /// Not a built-in map id.
+    UnknownMap,
+}
+
+impl LobbyRefusal {
+    /// The number in the Notice frame.
+    pub fn code(self) -> u16 {
+        match self {
+            LobbyRefusal::NotHost => 1110,
+            LobbyRefusal::WrongPhase => 1111,
+            LobbyRefusal::BadSettings => 1112,
+            LobbyRefusal::NeedBothTeams => 1113,
+            LobbyRefusal::NoSuchPlayer => 1114,
+            LobbyRefusal::NotALobby => 1115,
+            LobbyRefusal::MapVoteOff => 1116,
+            LobbyRefusal::UnknownMap => 1117,
+        }
+    }
+
+    /// A sentence for the player.
+    pub fn reason(self) -> &'static str {
+        match self {
+            LobbyRefusal::NotHost => "only the host can do that",
+            LobbyRefusal::WrongPhase => "not now: the match has started",
+            LobbyRefusal::BadSettings => "those settings are not valid",
+            LobbyRefusal::NeedBothTeams => "each team needs at least one player to start",
+            LobbyRefusal::NoSuchPlayer => "that player is not in the lobby",
+            LobbyRefusal::NotALobby => "this is a quick-play match: there is no host",
+            LobbyRefusal::MapVoteOff => "this lobby does not vote on maps",
+            LobbyRefusal::UnknownMap => "there is no such map",
+        }
+    }
+}
+
+/// The code a kicked player's Notice carries (and its join refusal, `1100 + Refusal::Kicked`).
+pub const KICKED_NOTICE_CODE: u16 = 1106;
 
 impl InputError {
     /// The envelope error code an adapter answers with (`docs/protocol.md` §2). Whether to
@@ -110,9 +185,10 @@ impl InputError {
             InputError::Malformed(_) | InputError::StaleSequence | InputError::SequenceJump => {
                 ErrorCode::BadFrame
             }
-            InputError::UnknownSeat | InputError::Spectator | InputError::VoteNotOpen => {
-                ErrorCode::OutOfOrder
-            }
+            InputError::UnknownSeat
+            | InputError::Spectator
+            | InputError::VoteNotOpen
+            | InputError::Lobby(_) => ErrorCode::OutOfOrder,
             InputError::Flood => ErrorCode::RateLimited,
         }
     }
@@ -200,6 +276,9 @@ pub enum BreachEvent {
     /// The seat left the game by vote (or did not vote) or the room completed: the adapter
     /// should send it back to the menu and close its connection.
     Release(Seat),
+    /// The host kicked this seat (a `Release` for it follows): the adapter keeps the player
+    /// from joining this room again.
+    Kicked(Seat),
 }
 
 /// Plain counters the adapter exports (as Prometheus counters, summed over rooms).
@@ -223,6 +302,15 @@ pub struct Counters {
     pub charges_exploded: u64,
     pub resyncs: u64,
     pub bytes_written: u64,
+    /// Host controls applied (kick, transfer, start early, settings).
+    pub host_commands_applied: u64,
+    /// Lobby commands refused (from a non-host, out of phase, bad settings, …): a stale UI
+    /// sends them innocently, so they are counted and answered, never a reason to disconnect.
+    pub lobby_commands_refused: u64,
+    pub map_votes: u64,
+    pub kicks: u64,
+    /// The host left and another player became host.
+    pub host_migrations: u64,
 }
 
 /// A configuration value out of range.
@@ -254,6 +342,11 @@ pub struct BreachConfig {
     pub spectator_delay_ticks: u32,
     /// Fill empty player slots with bots once the countdown starts.
     pub fill_with_bots: bool,
+    /// Most players (humans and bots) a match seats: even, 2..=8, teams of half each. A
+    /// custom lobby sets it from its `maxPlayers`; quick play keeps 8.
+    pub max_players: usize,
+    /// Players vote for the next map in the lobby and on the scoreboard (custom lobbies).
+    pub map_vote: bool,
 }
 
 impl Default for BreachConfig {
@@ -271,6 +364,8 @@ impl Default for BreachConfig {
             max_spectators: 4,
             spectator_delay_ticks: 3 * second,
             fill_with_bots: true,
+            max_players: MAX_SLOTS,
+            map_vote: false,
         }
     }
 }
@@ -301,6 +396,10 @@ impl BreachConfig {
             "time_limit_ticks must be 1 tick..=24 hours",
         )?;
         check(self.min_players <= MAX_SLOTS, "min_players must be 0..=8")?;
+        check(
+            (2..=MAX_SLOTS).contains(&self.max_players) && self.max_players % 2 == 0,
+            "max_players must be even, 2..=8",
+        )?;
         check(
             self.countdown_ticks <= 600,
             "countdown_ticks must be <= 600",
@@ -335,6 +434,11 @@ struct Occupant {
     gate: InputGate,
     holds: ClientHolds,
     vote: Option<Vote>,
+    /// The map this player votes for (custom lobbies with map voting).
+    map_vote: Option<u8>,
+    /// Order of arrival (rises by one per human seated): the longest-seated player inherits
+    /// the host.
+    seated_since: u64,
     snap_ticks: [u64; SNAP_WINDOW_COUNT],
     snap_turns: [u32; SNAP_WINDOW_COUNT],
     snap_errors: [u32; SNAP_WINDOW_COUNT],
@@ -403,7 +507,35 @@ pub struct Breach {
     view: View,
     state_scratch: StateFrame,
     input_scratch: Vec<u8>,
+    /// The custom lobby (host, settings); `None` in quick play.
+    lobby: Option<Lobby>,
+    /// Humans seated so far (orders arrivals for host migration).
+    arrivals: u64,
+    /// Notices queued since the last step, and those the coming `write_update`s deliver.
+    notices_queued: Vec<(Seat, NoticeFrame)>,
+    notices_ready: Vec<(Seat, NoticeFrame)>,
+    /// Seats kicked since the last step: released (and reported) by the next step.
+    kicked: Vec<Seat>,
+    /// The Lobby frame as of `Lobby::version` (rebuilt when the version moves).
+    lobby_frame: Option<(u64, LobbyFrame)>,
+    notice_scratch: Vec<NoticeFrame>,
 }
+
+/// A custom lobby's state beside the match: who hosts, the rules, a start request.
+#[derive(Debug, Clone)]
+struct Lobby {
+    settings: LobbySettings,
+    host: Option<Seat>,
+    /// Someone hosted once: a newcomer to a lobby whose host and players all left takes over.
+    had_host: bool,
+    /// The host asked to start before the lobby is full.
+    start_requested: bool,
+    /// Bumped on every change clients see (host, settings, votes, spectators).
+    version: u64,
+}
+
+/// Most notices waiting for delivery (a flood of refused commands drops the oldest).
+const MAX_NOTICES: usize = 32;
 
 fn valid_name(name: &str) -> bool {
     let count = name.chars().count();
@@ -459,7 +591,129 @@ impl Breach {
             view: View::default(),
             state_scratch: StateFrame::default(),
             input_scratch: Vec::with_capacity(16),
+            lobby: None,
+            arrivals: 0,
+            notices_queued: Vec::new(),
+            notices_ready: Vec::new(),
+            kicked: Vec::new(),
+            lobby_frame: None,
+            notice_scratch: Vec::new(),
         })
+    }
+
+    /// A custom lobby's room: `config` with `settings` applied (one map, limits, team size,
+    /// map vote), a host (the first player whose join says so), host controls. The countdown
+    /// starts when the lobby is full or the host starts it.
+    pub fn with_lobby(
+        mut config: BreachConfig,
+        seed: u64,
+        settings: LobbySettings,
+    ) -> Result<Breach, ConfigError> {
+        settings.apply_to(&mut config);
+        let mut breach = Breach::new(config, seed)?;
+        breach.lobby = Some(Lobby {
+            settings,
+            host: None,
+            had_host: false,
+            start_requested: false,
+            version: 1,
+        });
+        Ok(breach)
+    }
+
+    /// The custom lobby's settings now (`None` in quick play).
+    pub fn lobby_settings(&self) -> Option<LobbySettings> {
+        self.lobby.as_ref().map(|lobby| lobby.settings)
+    }
+
+    /// The lobby's host (`None` in quick play, or with nobody left to host).
+    pub fn host(&self) -> Option<Seat> {
+        self.lobby.as_ref().and_then(|lobby| lobby.host)
+    }
+
+    /// Most players a match seats (humans and bots).
+    pub fn max_players(&self) -> usize {
+        self.config.max_players
+    }
+
+    fn team_size(&self) -> usize {
+        (self.config.max_players / 2).clamp(1, TEAM_SIZE)
+    }
+
+    /// The map the next (or current) match plays.
+    pub fn current_map_id(&self) -> u8 {
+        self.world.map().id
+    }
+
+    /// Map votes now: (slot, map id), by slot.
+    pub fn map_votes(&self) -> Vec<(u8, u8)> {
+        (0..MAX_SLOTS)
+            .filter_map(|slot| {
+                let vote = self.occupants[slot].as_ref()?.map_vote?;
+                Some((slot as u8, vote))
+            })
+            .collect()
+    }
+
+    fn lobby_changed(&mut self) {
+        if let Some(lobby) = self.lobby.as_mut() {
+            lobby.version += 1;
+        }
+    }
+
+    fn notify(&mut self, seat: Seat, code: u16, text: String) {
+        if self.notices_queued.len() >= MAX_NOTICES {
+            self.notices_queued.remove(0);
+        }
+        self.notices_queued.push((seat, NoticeFrame { code, text }));
+    }
+
+    fn refuse(&mut self, seat: Seat, refusal: LobbyRefusal, text: Option<String>) -> InputError {
+        self.counters.lobby_commands_refused += 1;
+        self.notify(
+            seat,
+            refusal.code(),
+            text.unwrap_or_else(|| refusal.reason().to_string()),
+        );
+        InputError::Lobby(refusal)
+    }
+
+    /// The seated human (not a bot) in `slot`, if any.
+    fn human_in(&self, slot: usize) -> Option<Seat> {
+        self.occupants.get(slot)?.as_ref()?.seat()
+    }
+
+    /// Gives the host to the longest-seated human player when the host is gone (left, kicked,
+    /// voted to leave). Spectators and bots never host. A lobby whose creator has not arrived
+    /// yet waits for it.
+    fn settle_host(&mut self) {
+        let Some(lobby) = self.lobby.as_ref() else {
+            return;
+        };
+        match lobby.host {
+            Some(host) if self.find_slot(host).is_some() => return,
+            None if !lobby.had_host => return,
+            _ => {}
+        }
+        let heir = (0..MAX_SLOTS)
+            .filter_map(|slot| {
+                let occupant = self.occupants[slot].as_ref()?;
+                Some((occupant.seated_since, occupant.seat()?))
+            })
+            .min()
+            .map(|(_, seat)| seat);
+        let Some(lobby) = self.lobby.as_mut() else {
+            return;
+        };
+        let had = lobby.host;
+        if had == heir {
+            return;
+        }
+        lobby.host = heir;
+        if had.is_some() && heir.is_some() {
+            self.counters.host_migrations += 1;
+        }
+        self.lobby_changed();
     }
 
     /// Makes the current match the room's last: when its scoreboard ends, every seat is released
@@ -498,7 +752,7 @@ impl Breach {
         matches!(
             self.phase,
             Phase::Waiting | Phase::Starting | Phase::InProgress
-        ) && self.humans() < MAX_SLOTS
+        ) && self.humans() < self.config.max_players
     }
 
     /// Whether the room is done and can be closed.
@@ -579,7 +833,8 @@ impl Breach {
             })
         });
         let allowed = |team: Team| {
-            humans[team.index()] < TEAM_SIZE && humans[team.index()] <= humans[team.other().index()]
+            humans[team.index()] < self.team_size()
+                && humans[team.index()] <= humans[team.other().index()]
         };
         if let Some(team) = party_team.or(request.team)
             && allowed(team)
@@ -606,13 +861,20 @@ impl Breach {
         generation
     }
 
-    fn new_occupant(controller: Controller, name: String, facing: Angle) -> Occupant {
+    fn new_occupant(
+        controller: Controller,
+        name: String,
+        facing: Angle,
+        seated_since: u64,
+    ) -> Occupant {
         Occupant {
             controller,
             name,
             gate: InputGate::new(facing),
             holds: ClientHolds::new(),
             vote: None,
+            map_vote: None,
+            seated_since,
             snap_ticks: [0; SNAP_WINDOW_COUNT],
             snap_turns: [0; SNAP_WINDOW_COUNT],
             snap_errors: [0; SNAP_WINDOW_COUNT],
@@ -622,6 +884,18 @@ impl Breach {
 
     /// Seats a player or a spectator.
     pub fn add_player(&mut self, seat: Seat, request: &JoinRequest<'_>) -> Result<(), Refusal> {
+        self.add_member(seat, request, false)
+    }
+
+    /// Seats a player or a spectator; `creator`: the custom lobby's creator (its join token
+    /// says so), who becomes the host if the lobby has none yet. Ignored in quick play and for
+    /// spectators.
+    pub fn add_member(
+        &mut self,
+        seat: Seat,
+        request: &JoinRequest<'_>,
+        creator: bool,
+    ) -> Result<(), Refusal> {
         if !valid_name(request.name) {
             return Err(Refusal::BadName);
         }
@@ -639,15 +913,20 @@ impl Breach {
                 seat,
                 holds: ClientHolds::new(),
             });
+            self.lobby_changed();
             return Ok(());
         }
-        if self.humans() >= MAX_SLOTS {
+        if self.humans() >= self.config.max_players {
             return Err(Refusal::MatchFull);
         }
         let team = self.team_for_newcomer(request);
         // A free slot, else a bot's slot on that team (the newcomer takes the bot's place).
         let slot = match self.occupants.iter().position(Option::is_none) {
-            Some(slot) if self.bodies_on(team) < TEAM_SIZE || !self.config.fill_with_bots => slot,
+            Some(slot)
+                if self.bodies_on(team) < self.team_size() || !self.config.fill_with_bots =>
+            {
+                slot
+            }
             _ => {
                 let bot_slot = (0..MAX_SLOTS).find(|&slot| {
                     self.occupants[slot].as_ref().is_some_and(Occupant::is_bot)
@@ -663,6 +942,7 @@ impl Breach {
         let generation = self.new_generation();
         self.world.add_player(slot, team, generation);
         let facing = self.world.player(slot).map_or(Angle(0), |p| p.facing);
+        self.arrivals += 1;
         self.occupants[slot] = Some(Breach::new_occupant(
             Controller::Human {
                 seat,
@@ -670,7 +950,17 @@ impl Breach {
             },
             request.name.to_string(),
             facing,
+            self.arrivals,
         ));
+        if let Some(lobby) = self.lobby.as_mut()
+            && lobby.host.is_none()
+            && (creator || lobby.had_host)
+        {
+            // The creator takes the lobby; after everyone left, whoever comes next does.
+            lobby.host = Some(seat);
+            lobby.had_host = true;
+        }
+        self.lobby_changed();
         self.roster_changed();
         Ok(())
     }
@@ -686,6 +976,7 @@ impl Breach {
     pub fn remove_player(&mut self, seat: Seat) -> bool {
         if let Some(index) = self.spectators.iter().position(|s| s.seat == seat) {
             self.spectators.remove(index);
+            self.lobby_changed();
             return true;
         }
         let Some(slot) = self.find_slot(seat) else {
@@ -700,6 +991,8 @@ impl Breach {
             self.add_bot(slot, team);
         }
         self.refresh_votes();
+        self.settle_host();
+        self.lobby_changed();
         self.roster_changed();
         true
     }
@@ -713,6 +1006,7 @@ impl Breach {
             Controller::Bot(Box::new(brain)),
             format!("bot-{generation}"),
             facing,
+            u64::MAX,
         ));
     }
 
@@ -721,7 +1015,7 @@ impl Breach {
             return;
         }
         for team in [Team::A, Team::B] {
-            while self.bodies_on(team) < TEAM_SIZE {
+            while self.bodies_on(team) < self.team_size() {
                 let Some(slot) = self.occupants.iter().position(Option::is_none) else {
                     return;
                 };
@@ -791,6 +1085,228 @@ impl Breach {
                 self.refresh_votes();
                 Ok(())
             }
+            ClientFrame::Lobby(command) => {
+                let Some(seat) = occupant.seat() else {
+                    return Err(InputError::UnknownSeat);
+                };
+                self.lobby_command(slot, seat, command)
+            }
+        }
+    }
+
+    /// A host control or a map vote from the human in `slot`. Never trusts the client: the
+    /// sender must be the host (votes: any seated player), the phase must allow it, targets
+    /// must be seated humans. A refusal is counted and answered with a Notice.
+    fn lobby_command(
+        &mut self,
+        slot: usize,
+        seat: Seat,
+        command: LobbyCommand,
+    ) -> Result<(), InputError> {
+        let Some(lobby) = self.lobby.as_ref() else {
+            return Err(self.refuse(seat, LobbyRefusal::NotALobby, None));
+        };
+        if let LobbyCommand::MapVote(map_id) = command {
+            if !lobby.settings.map_vote {
+                return Err(self.refuse(seat, LobbyRefusal::MapVoteOff, None));
+            }
+            if !matches!(self.phase, Phase::Waiting | Phase::Ending) {
+                return Err(self.refuse(
+                    seat,
+                    LobbyRefusal::WrongPhase,
+                    Some("map votes are open in the waiting room and on the scoreboard".into()),
+                ));
+            }
+            if Map::built_in(map_id).is_none() {
+                return Err(self.refuse(seat, LobbyRefusal::UnknownMap, None));
+            }
+            if let Some(occupant) = self.occupants[slot].as_mut()
+                && occupant.map_vote != Some(map_id)
+            {
+                occupant.map_vote = Some(map_id);
+                self.counters.map_votes += 1;
+                self.lobby_changed();
+            }
+            return Ok(());
+        }
+        if lobby.host != Some(seat) {
+            return Err(self.refuse(seat, LobbyRefusal::NotHost, None));
+        }
+        match command {
+            LobbyCommand::MapVote(_) => Ok(()),
+            LobbyCommand::Kick(target) => {
+                let Some(target_seat) = self.human_in(usize::from(target)).filter(|&t| t != seat)
+                else {
+                    return Err(self.refuse(seat, LobbyRefusal::NoSuchPlayer, None));
+                };
+                if matches!(self.phase, Phase::Completed) {
+                    return Err(self.refuse(seat, LobbyRefusal::WrongPhase, None));
+                }
+                self.remove_player(target_seat);
+                self.kicked.push(target_seat);
+                self.notify(
+                    target_seat,
+                    KICKED_NOTICE_CODE,
+                    "the host removed you from this lobby".into(),
+                );
+                self.counters.kicks += 1;
+                self.counters.host_commands_applied += 1;
+                Ok(())
+            }
+            LobbyCommand::TransferHost(target) => {
+                let Some(target_seat) = self.human_in(usize::from(target)).filter(|&t| t != seat)
+                else {
+                    return Err(self.refuse(seat, LobbyRefusal::NoSuchPlayer, None));
+                };
+                if let Some(lobby) = self.lobby.as_mut() {
+                    lobby.host = Some(target_seat);
+                }
+                self.lobby_changed();
+                self.counters.host_commands_applied += 1;
+                Ok(())
+            }
+            LobbyCommand::StartEarly => {
+                if self.phase != Phase::Waiting {
+                    return Err(self.refuse(
+                        seat,
+                        LobbyRefusal::WrongPhase,
+                        Some("the match is already starting".into()),
+                    ));
+                }
+                if self.humans_on(Team::A) == 0 || self.humans_on(Team::B) == 0 {
+                    return Err(self.refuse(seat, LobbyRefusal::NeedBothTeams, None));
+                }
+                if let Some(lobby) = self.lobby.as_mut() {
+                    lobby.start_requested = true;
+                }
+                self.counters.host_commands_applied += 1;
+                Ok(())
+            }
+            LobbyCommand::Settings(text) => {
+                if self.phase != Phase::Waiting {
+                    return Err(self.refuse(
+                        seat,
+                        LobbyRefusal::WrongPhase,
+                        Some("settings can only change in the waiting room".into()),
+                    ));
+                }
+                let current = lobby.settings;
+                let settings = match LobbySettings::parse(&text, &current) {
+                    Ok(settings) => settings,
+                    Err(sentence) => {
+                        return Err(self.refuse(seat, LobbyRefusal::BadSettings, Some(sentence)));
+                    }
+                };
+                let humans = self.humans();
+                if usize::from(settings.max_players) < humans {
+                    return Err(self.refuse(
+                        seat,
+                        LobbyRefusal::BadSettings,
+                        Some(format!(
+                            "maxPlayers cannot be below the {humans} players already here"
+                        )),
+                    ));
+                }
+                self.apply_settings(settings);
+                self.counters.host_commands_applied += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// New lobby settings in the waiting room: the config, the world's map and friendly
+    /// fire, and a new match generation so every client gets an Init with the new rules.
+    fn apply_settings(&mut self, settings: LobbySettings) {
+        let Some(lobby) = self.lobby.as_mut() else {
+            return;
+        };
+        let map_changed = lobby.settings.map_id != settings.map_id;
+        lobby.settings = settings;
+        settings.apply_to(&mut self.config);
+        self.world.set_friendly_fire(settings.friendly_fire);
+        if !settings.map_vote {
+            for occupant in self.occupants.iter_mut().flatten() {
+                occupant.map_vote = None;
+            }
+        }
+        if map_changed {
+            self.switch_map(settings.map_id);
+        } else {
+            self.match_generation += 1;
+        }
+        self.lobby_changed();
+    }
+
+    /// Moves the room to another built-in map before a match (a settings change, a map
+    /// vote): pristine walls, everyone respawned, a new Init for every client.
+    fn switch_map(&mut self, map_id: u8) {
+        let Some(map) = Map::built_in(map_id) else {
+            return;
+        };
+        self.config.map_rotation = vec![map_id];
+        self.map_index = 0;
+        self.world.reset(map);
+        self.spectator_feed.reset(self.world.walls());
+        self.match_generation += 1;
+        if let Some(lobby) = self.lobby.as_mut() {
+            lobby.settings.map_id = map_id;
+        }
+        self.lobby_changed();
+    }
+
+    /// Counts the map votes (custom lobbies with map voting) and clears them. The map with
+    /// the most votes wins; a tie at the top, or no vote at all, keeps the current map.
+    /// Returns the winner if it differs from the current map.
+    fn tally_map_votes(&mut self) -> Option<u8> {
+        let voting = self
+            .lobby
+            .as_ref()
+            .is_some_and(|lobby| lobby.settings.map_vote);
+        let mut counts: Vec<(u8, u32)> = Vec::new();
+        for occupant in self.occupants.iter_mut().flatten() {
+            if let Some(map_id) = occupant.map_vote.take()
+                && !occupant.is_bot()
+            {
+                match counts.iter_mut().find(|(id, _)| *id == map_id) {
+                    Some((_, count)) => *count += 1,
+                    None => counts.push((map_id, 1)),
+                }
+            }
+        }
+        if counts.is_empty() {
+            return None;
+        }
+        self.lobby_changed();
+        if !voting {
+            return None;
+        }
+        let best = counts.iter().map(|(_, count)| *count).max()?;
+        let mut leaders = counts.iter().filter(|(_, count)| *count == best);
+        let (winner, _) = *leaders.next()?;
+        if leaders.next().is_some() || winner == self.current_map_id() {
+            return None;
+        }
+        Some(winner)
+    }
+
+    /// Whether a lobby in `Waiting` starts its countdown: quick play at the minimum of
+    /// humans; a custom lobby when full or when the host asked (both teams have a human).
+    fn ready_to_count_down(&self) -> bool {
+        match &self.lobby {
+            None => self.humans() >= self.config.min_players,
+            Some(lobby) => {
+                let both_teams = self.humans_on(Team::A) > 0 && self.humans_on(Team::B) > 0;
+                both_teams && (lobby.start_requested || self.humans() >= self.config.max_players)
+            }
+        }
+    }
+
+    /// Whether a countdown goes back to the lobby: quick play below the minimum; a custom
+    /// lobby when a team has no human left.
+    fn countdown_lost(&self) -> bool {
+        match &self.lobby {
+            None => self.humans() < self.config.min_players,
+            Some(_) => self.humans_on(Team::A) == 0 || self.humans_on(Team::B) == 0,
         }
     }
 
@@ -836,18 +1352,39 @@ impl Breach {
     /// Advances the room by one tick and appends what the adapter must act on.
     pub fn step(&mut self, events: &mut Vec<BreachEvent>) {
         self.tick += 1;
+        // Notices queued before this step reach their players in this tick's updates; those
+        // nobody collected last tick (a dropped connection) are gone.
+        self.notices_ready.clear();
+        std::mem::swap(&mut self.notices_ready, &mut self.notices_queued);
+        for seat in std::mem::take(&mut self.kicked) {
+            events.push(BreachEvent::Kicked(seat));
+            events.push(BreachEvent::Release(seat));
+        }
         self.kills_this_tick.clear();
         self.wall_changes.clear();
         self.phase_ticks_left = self.phase_ticks_left.saturating_sub(1);
         match self.phase {
             Phase::Waiting => {
-                if self.humans() >= self.config.min_players {
+                let both_teams = self.humans_on(Team::A) > 0 && self.humans_on(Team::B) > 0;
+                if let Some(lobby) = self.lobby.as_mut()
+                    && !both_teams
+                {
+                    // A team emptied after the host pressed start: the host presses again.
+                    lobby.start_requested = false;
+                }
+                if self.ready_to_count_down() {
+                    if let Some(map_id) = self.tally_map_votes() {
+                        self.switch_map(map_id);
+                    }
+                    if let Some(lobby) = self.lobby.as_mut() {
+                        lobby.start_requested = false;
+                    }
                     self.set_phase(Phase::Starting, self.config.countdown_ticks, events);
                     self.fill_bots();
                 }
             }
             Phase::Starting => {
-                if self.humans() < self.config.min_players {
+                if self.countdown_lost() {
                     self.remove_bots();
                     self.set_phase(Phase::Waiting, 0, events);
                 } else if self.phase_ticks_left == 0 {
@@ -922,7 +1459,7 @@ impl Breach {
         }
         groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.1[0].cmp(&b.1[0])));
         let total: usize = groups.iter().map(|(_, members)| members.len()).sum();
-        let cap = total.div_ceil(2).min(TEAM_SIZE);
+        let cap = total.div_ceil(2).min(self.team_size());
         let mut counts = [0usize; 2];
         for (_, members) in groups {
             for slot in members.iter().copied() {
@@ -1195,9 +1732,17 @@ impl Breach {
                 self.clear_slot(slot);
             }
         }
+        self.settle_host();
         self.match_number += 1;
         self.match_generation += 1;
         self.map_index += 1;
+        if let Some(map_id) = self.tally_map_votes() {
+            self.config.map_rotation = vec![map_id];
+            if let Some(lobby) = self.lobby.as_mut() {
+                lobby.settings.map_id = map_id;
+            }
+        }
+        self.lobby_changed();
         self.scores = [0, 0];
         self.scoreboard = None;
         for occupant in self.occupants.iter_mut().flatten() {
@@ -1254,6 +1799,20 @@ impl Breach {
         let start = out.len();
         let init = self.init_frame();
         let phase = (self.phase as u8, self.phase_ticks_left);
+        self.refresh_lobby_frame();
+        let lobby_version = self.lobby_frame.as_ref().map_or(0, |(version, _)| *version);
+        let mut notices = std::mem::take(&mut self.notice_scratch);
+        notices.clear();
+        if self.notices_ready.iter().any(|(to, _)| *to == seat) {
+            let ready = std::mem::take(&mut self.notices_ready);
+            for (to, notice) in ready {
+                if to == seat {
+                    notices.push(notice);
+                } else {
+                    self.notices_ready.push((to, notice));
+                }
+            }
+        }
         if let Some(slot) = self.find_slot(seat) {
             let needs_full = self.occupants[slot]
                 .as_ref()
@@ -1295,6 +1854,9 @@ impl Breach {
                 scoreboard: self.scoreboard.as_ref(),
                 votes: &self.votes,
                 votes_version: self.votes_version,
+                lobby: self.lobby_frame.as_ref().map(|(_, frame)| frame),
+                lobby_version,
+                notices: &notices,
             };
             encode::encode_viewer(
                 &mut occupant.holds,
@@ -1328,6 +1890,9 @@ impl Breach {
                 scoreboard: self.scoreboard.as_ref(),
                 votes: &self.votes,
                 votes_version: self.votes_version,
+                lobby: self.lobby_frame.as_ref().map(|(_, frame)| frame),
+                lobby_version,
+                notices: &notices,
             };
             encode::encode_viewer(
                 &mut self.spectators[index].holds,
@@ -1338,8 +1903,45 @@ impl Breach {
                 &mut self.state_scratch,
                 out,
             );
+        } else {
+            // A seat the game let go this tick (kicked): its last message says why.
+            let mut writer = coil_protocol::codec::Writer::new(out);
+            for notice in &notices {
+                wire::write_notice(&mut writer, notice);
+            }
         }
+        self.notice_scratch = notices;
         self.counters.bytes_written += (out.len() - start) as u64;
+    }
+
+    fn refresh_lobby_frame(&mut self) {
+        let Some(lobby) = self.lobby.as_ref() else {
+            return;
+        };
+        if self
+            .lobby_frame
+            .as_ref()
+            .is_some_and(|(version, _)| *version == lobby.version)
+        {
+            return;
+        }
+        let settings = lobby.settings;
+        let host_slot = lobby
+            .host
+            .and_then(|host| self.find_slot(host))
+            .map_or(NO_SLOT, |slot| slot as u8);
+        let frame = LobbyFrame {
+            host_slot,
+            map_id: settings.map_id,
+            kill_limit: settings.kill_limit,
+            time_limit_secs: settings.time_limit_secs,
+            friendly_fire: settings.friendly_fire,
+            map_vote: settings.map_vote,
+            max_players: settings.max_players,
+            spectators: self.spectators.len().min(255) as u8,
+            votes: self.map_votes(),
+        };
+        self.lobby_frame = Some((lobby.version, frame));
     }
 
     /// The spectators' delayed feed (for tests and tools).
@@ -1376,6 +1978,27 @@ impl Breach {
             occupant.gate.hash_into(&mut hasher);
             hasher.add(occupant.vote.map_or(0, |vote| vote as u64));
         }
+        if let Some(lobby) = &self.lobby {
+            let settings = lobby.settings;
+            hasher.add(lobby.host.map_or(u64::MAX, |seat| u64::from(seat.0)));
+            hasher.add(
+                u64::from(settings.map_id)
+                    | u64::from(settings.max_players) << 8
+                    | u64::from(settings.friendly_fire) << 16
+                    | u64::from(settings.map_vote) << 17
+                    | u64::from(lobby.start_requested) << 18
+                    | u64::from(lobby.had_host) << 19,
+            );
+            hasher.add(u64::from(settings.kill_limit) | u64::from(settings.time_limit_secs) << 32);
+            for occupant in &self.occupants {
+                hasher.add(
+                    occupant
+                        .as_ref()
+                        .and_then(|o| o.map_vote)
+                        .map_or(0, u64::from),
+                );
+            }
+        }
         hasher.finish()
     }
 }
@@ -1392,12 +2015,7 @@ mod tests {
         };
         let mut breach = Breach::new(config, 4).unwrap();
         for (seat, name) in [(1, "ann"), (2, "bo")] {
-            let request = JoinRequest {
-                name,
-                team: None,
-                party: None,
-                role: Role::Player,
-            };
+            let request = JoinRequest::player(name);
             breach.add_player(Seat(seat), &request).unwrap();
         }
         let mut events = Vec::new();
@@ -1629,6 +2247,68 @@ mod tests {
         let (seen, sounds) = heard(&mut breach, (14 * 80 + 40, 5 * 80 + 40), 16384);
         assert!(seen);
         assert!(sounds.is_empty(), "{sounds:?}");
+    }
+
+    /// A lobby with friendly fire `on`: ann shoots her teammate bo at point blank for a
+    /// second. Returns bo's health after.
+    fn teammate_health_after_fire(on: bool) -> u8 {
+        let config = BreachConfig {
+            fill_with_bots: false,
+            countdown_ticks: 1,
+            ..BreachConfig::default()
+        };
+        let settings = LobbySettings::parse(
+            if on {
+                "friendlyFire=true"
+            } else {
+                "friendlyFire=false"
+            },
+            &LobbySettings::defaults(&config),
+        )
+        .unwrap();
+        let mut breach = Breach::with_lobby(config, 4, settings).unwrap();
+        for (seat, name, host) in [(1, "ann", true), (2, "bo", false)] {
+            breach
+                .add_member(Seat(seat), &JoinRequest::player(name), host)
+                .unwrap();
+        }
+        let mut start = Vec::new();
+        wire::encode_lobby_command(&LobbyCommand::StartEarly, &mut start);
+        breach.apply_input(Seat(1), &start).unwrap();
+        let mut events = Vec::new();
+        while breach.phase() != Phase::InProgress {
+            breach.step(&mut events);
+        }
+        let (a, team) = breach.slot_of(Seat(1)).unwrap();
+        let (b, _) = breach.slot_of(Seat(2)).unwrap();
+        breach.world.set_team(b, team);
+        for (slot, x) in [(a, 400), (b, 800)] {
+            let player = breach.world.player_mut(slot).unwrap();
+            player.x = x;
+            player.y = 200;
+            player.facing = Angle(0);
+        }
+        for sequence in 1..=30u32 {
+            let intent = Intent {
+                sequence,
+                fire: true,
+                facing: Angle(0),
+                ..Intent::idle(Angle(0))
+            };
+            let mut bytes = Vec::new();
+            wire::encode_input(&intent, &mut bytes);
+            breach.apply_input(Seat(1), &bytes).unwrap();
+            breach.step(&mut events);
+        }
+        assert!(breach.counters().shots_fired > 0);
+        let bo = breach.world.player(b).unwrap();
+        if bo.alive { bo.health } else { 0 }
+    }
+
+    #[test]
+    fn friendly_fire_from_the_lobby_rules_hurts_teammates_and_is_off_by_default() {
+        assert_eq!(teammate_health_after_fire(false), 100);
+        assert!(teammate_health_after_fire(true) < 100);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! sound (`sound.rs`), input validation (`input.rs`), bots (`bots.rs`), match rules, seats and
 //! phases (`game.rs`, the [`Breach`] struct a runtime adapter drives), the wire format
 //! (`wire.rs`), the per-viewer delta encoder (`encode.rs`), the spectators' delayed feed
-//! (`spectate.rs`), the Rust client mirror (`mirror.rs`), and the thin adapter that makes it a
-//! Coil game mode (`runtime.rs`: [`BreachMode`]).
+//! (`spectate.rs`), the Rust client mirror (`mirror.rs`), custom lobbies' settings
+//! (`lobby.rs`; host controls and map votes live in `game.rs`), and the thin adapter that
+//! makes it a Coil game mode (`runtime.rs`: [`BreachMode`]).
 //!
 //! It must not do IO, read a clock, spawn threads, use tokio or serde, or read OS entropy:
 //! time is ticks, randomness is a seeded generator, and the same seed and inputs give the
@@ -19,6 +20,7 @@ pub mod bots;
 pub mod encode;
 pub mod game;
 pub mod input;
+pub mod lobby;
 pub mod map;
 pub mod math;
 pub mod mirror;
@@ -35,8 +37,10 @@ pub mod world;
 
 pub use game::{
     Breach, BreachConfig, BreachEvent, ConfigError, Counters, Flag, FlagKind, InputError,
-    JoinRequest, MatchReason, MatchResult, Phase, PlayerResult, Refusal, Role, Seat,
+    JoinRequest, KICKED_NOTICE_CODE, LobbyRefusal, MatchReason, MatchResult, Phase, PlayerResult,
+    Refusal, Role, Seat,
 };
+pub use lobby::LobbySettings;
 pub use map::{Map, MapError, Team};
 pub use runtime::{BreachGame, BreachMode};
 

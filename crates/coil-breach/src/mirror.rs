@@ -12,12 +12,14 @@ use coil_protocol::codec::DecodeError;
 use crate::map::Map;
 use crate::walls::Walls;
 use crate::wire::{
-    self, ChargeEntry, InitFrame, KillEntry, PlayerChange, RosterEntry, ScoreboardFrame,
-    ServerFrame, ShotEntry, SoundEntry, StateFrame,
+    self, ChargeEntry, InitFrame, KillEntry, LobbyFrame, NoticeFrame, PlayerChange, RosterEntry,
+    ScoreboardFrame, ServerFrame, ShotEntry, SoundEntry, StateFrame,
 };
 
 /// Kill feed lines kept (oldest dropped first).
 pub const KILL_FEED_KEPT: usize = 16;
+/// Notices kept (oldest dropped first).
+pub const NOTICES_KEPT: usize = 8;
 /// Other-player slots the wire can name.
 const WIRE_SLOTS: usize = 16;
 
@@ -81,6 +83,10 @@ pub struct ClientMirror {
     pub kill_feed: Vec<KillEntry>,
     pub scoreboard: Option<ScoreboardFrame>,
     pub votes: Vec<(u8, u8)>,
+    /// The custom lobby (none in quick play). Kept across Init, like the roster.
+    pub lobby: Option<LobbyFrame>,
+    /// Notices received (refused lobby commands, a kick), oldest first.
+    pub notices: Vec<NoticeFrame>,
     /// This tick's shots, sounds, charges and blasts (replaced every state frame).
     pub shots: Vec<ShotEntry>,
     pub sounds: Vec<SoundEntry>,
@@ -112,6 +118,8 @@ impl ClientMirror {
             kill_feed: Vec::new(),
             scoreboard: None,
             votes: Vec::new(),
+            lobby: None,
+            notices: Vec::new(),
             shots: Vec::new(),
             sounds: Vec::new(),
             charges: Vec::new(),
@@ -135,9 +143,13 @@ impl ClientMirror {
                 let map = Map::built_in(init.map_id).ok_or(MirrorError::UnknownMap(init.map_id))?;
                 let roster = std::mem::take(&mut self.roster);
                 let kill_feed = std::mem::take(&mut self.kill_feed);
+                let lobby = self.lobby.take();
+                let notices = std::mem::take(&mut self.notices);
                 *self = ClientMirror::new();
                 self.roster = roster;
                 self.kill_feed = kill_feed;
+                self.lobby = lobby;
+                self.notices = notices;
                 self.walls = Some(Walls::from_map(&map));
                 self.map = Some(map);
                 self.tick = init.tick;
@@ -159,6 +171,12 @@ impl ClientMirror {
                     ServerFrame::Roster(roster) => self.roster = roster,
                     ServerFrame::Scoreboard(board) => self.scoreboard = Some(board),
                     ServerFrame::Votes(votes) => self.votes = votes,
+                    ServerFrame::Lobby(lobby) => self.lobby = Some(lobby),
+                    ServerFrame::Notice(notice) => {
+                        self.notices.push(notice);
+                        let excess = self.notices.len().saturating_sub(NOTICES_KEPT);
+                        self.notices.drain(..excess);
+                    }
                     ServerFrame::Init(_) | ServerFrame::Other(_) => {}
                 }
             }

@@ -3,26 +3,39 @@
 //! nothing else: rules, vision and bytes stay in the rest of this crate.
 //!
 //! Refusal codes: a join breach refuses reaches the client as `1100 + Refusal::code()`
-//! (`1101` match full, `1102` spectators full, `1103` already seated, `1104` not joinable, `1105`
-//! bad name). A malformed input frame closes the connection with the envelope's code; a stale or
+//! (`1101` match full — also a custom lobby at its `maxPlayers`, `1102` spectators full, `1103`
+//! already seated, `1104` not joinable, `1105` bad name, `1106` kicked from this lobby by its
+//! host). A malformed input frame closes the connection with the envelope's code; a stale or
 //! jumping sequence number, a flood or a vote out of phase is refused and counted, and the
-//! player stays (a client that resends after a reconnect is not a cheater).
+//! player stays (a client that resends after a reconnect is not a cheater). Lobby commands
+//! (host controls, map votes) that are refused — a non-host's, one out of phase — are counted
+//! and answered with a Notice frame (`1110..=1117`, see `LobbyRefusal`); the sender stays
+//! connected, since a stale waiting-room screen sends them innocently.
+//!
+//! Custom lobbies: a room created with [`RoomSetup::rules`] reads them with the same parser as
+//! [`GameMode::lobby_rules`] (`lobby.rs`) and runs as a lobby with a host. Kicked players are
+//! remembered by `player_key` (the last [`KICKED_KEYS_KEPT`]) for the room's life and refused
+//! if they come back with a new token.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use coil_game::{
-    Conditions, Game, GameEvent, GameMode, GameStatus, Identity, ModeSpec, Phase as RuntimePhase,
-    PlayerId, Refusal as RuntimeRefusal, RefusalCode, ResultReason, Role as RuntimeRole, RoomSetup,
-    Severity, TickContext,
+    Conditions, Game, GameEvent, GameMode, GameStatus, Identity, LobbyRules, LobbyView, ModeSpec,
+    Phase as RuntimePhase, PlayerId, Refusal as RuntimeRefusal, RefusalCode, ResultReason,
+    Role as RuntimeRole, RoomSetup, Severity, TickContext,
 };
 
 use crate::game::{
     Breach, BreachConfig, BreachEvent, FlagKind, InputError, JoinRequest, MatchReason, Phase,
     Refusal, Role, Seat,
 };
+use crate::lobby::{self, LobbySettings};
 use crate::map::Team;
 use crate::{MAX_SLOTS, TICK_RATE};
+
+/// Kicked players' keys a room remembers (the oldest is forgotten first).
+pub const KICKED_KEYS_KEPT: usize = 64;
 
 /// The mode the node registers.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +69,17 @@ impl GameMode for BreachMode {
             max_spectators: setup.spectator_cap.min(self.config.max_spectators),
             ..self.config.clone()
         };
-        match Breach::new(config.clone(), setup.seed) {
+        let built = match &setup.rules {
+            None => Breach::new(config.clone(), setup.seed),
+            Some(text) => {
+                // The matchmaker validated the rules before it signed a token for them; should
+                // they not read (a node older than the API), the lobby plays the defaults.
+                let defaults = LobbySettings::defaults(&config);
+                let settings = LobbySettings::parse(text, &defaults).unwrap_or(defaults);
+                Breach::with_lobby(config.clone(), setup.seed, settings)
+            }
+        };
+        match built {
             Ok(breach) => Box::new(BreachGame::new(breach)),
             // The mode's config was validated when the node started; a room never sees a bad
             // one, but the defaults are always valid, so fall back to them rather than panic.
@@ -65,6 +88,19 @@ impl GameMode for BreachMode {
                     .unwrap_or_else(|_| unreachable!("the default config is valid")),
             )),
         }
+    }
+
+    fn lobby_rules(&self, text: &str) -> Result<LobbyRules, String> {
+        let settings = LobbySettings::parse(text, &LobbySettings::defaults(&self.config))?;
+        let normalized = settings.normalized();
+        if normalized.len() > LobbyRules::MAX_LEN {
+            return Err("the settings are too long".to_owned());
+        }
+        Ok(LobbyRules {
+            normalized,
+            map: settings.map_name(),
+            max_players: u32::from(settings.max_players),
+        })
     }
 }
 
@@ -81,6 +117,9 @@ pub struct BreachGame {
     breach: Breach,
     known: HashMap<Seat, Known>,
     events: Vec<BreachEvent>,
+    /// Keys of players the host kicked, refused at join for the room's life (bounded).
+    kicked_keys: VecDeque<String>,
+    joins_refused_kicked: u64,
 }
 
 impl BreachGame {
@@ -89,6 +128,8 @@ impl BreachGame {
             breach,
             known: HashMap::new(),
             events: Vec::new(),
+            kicked_keys: VecDeque::new(),
+            joins_refused_kicked: 0,
         }
     }
 
@@ -119,6 +160,7 @@ fn refusal(refused: Refusal) -> RuntimeRefusal {
         Refusal::AlreadySeated => "already in this match",
         Refusal::NotJoinable => "the match is ending",
         Refusal::BadName => "the name is not valid",
+        Refusal::Kicked => "the host removed you from this lobby",
     };
     RuntimeRefusal { code, reason }
 }
@@ -152,8 +194,12 @@ impl Game for BreachGame {
                 RuntimeRole::Spectator => Role::Spectator,
             },
         };
+        if self.kicked_keys.contains(&identity.player_key) {
+            self.joins_refused_kicked += 1;
+            return Err(refusal(Refusal::Kicked));
+        }
         self.breach
-            .add_player(seat(player), &request)
+            .add_member(seat(player), &request, identity.host)
             .map_err(refusal)?;
         self.known.insert(
             seat(player),
@@ -238,6 +284,16 @@ impl Game for BreachGame {
                 BreachEvent::Release(released) => {
                     events.push(GameEvent::Release(PlayerId(released.0)));
                 }
+                BreachEvent::Kicked(kicked) => {
+                    if let Some(known) = self.known.get(&kicked)
+                        && !self.kicked_keys.contains(&known.player_key)
+                    {
+                        if self.kicked_keys.len() >= KICKED_KEYS_KEPT {
+                            self.kicked_keys.pop_front();
+                        }
+                        self.kicked_keys.push_back(known.player_key.clone());
+                    }
+                }
                 // The kill feed and phase changes travel in the players' own frames.
                 BreachEvent::Kill { .. } | BreachEvent::PhaseChanged(_) => {}
             }
@@ -285,7 +341,22 @@ impl Game for BreachGame {
             ("shots_fired", counters.shots_fired),
             ("slices_destroyed", counters.slices_destroyed),
             ("resyncs", counters.resyncs),
+            ("host_commands_applied", counters.host_commands_applied),
+            ("lobby_commands_refused", counters.lobby_commands_refused),
+            ("map_votes", counters.map_votes),
+            ("kicks", counters.kicks),
+            ("host_migrations", counters.host_migrations),
+            ("joins_refused_kicked", self.joins_refused_kicked),
         ]);
+    }
+
+    fn lobby(&self) -> Option<LobbyView> {
+        Some(LobbyView {
+            host: self.breach.host().map(|seat| PlayerId(seat.0)),
+            map: lobby::map_name(self.breach.current_map_id())
+                .unwrap_or_else(|| self.breach.current_map_id().to_string()),
+            max_players: self.breach.max_players() as u32,
+        })
     }
 }
 

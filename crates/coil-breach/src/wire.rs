@@ -1,9 +1,11 @@
 //! Breach's frames, byte by byte (`docs/protocol-breach.md` says the same in prose).
 //!
 //! Client → server: one frame per WebSocket message, types `0x10..=0x7f` (Input `0x10`, Vote
-//! `0x11`). Server → client: frames `[type u8][len varint][payload]` inside the runtime's one
-//! message per tick, types `0x90..=0xff` (Init `0x90`, Walls `0x91`, State `0x92`, KillFeed
-//! `0x93`, Roster `0x94`, Scoreboard `0x95`, Votes `0x96`). This module owns the layout only:
+//! `0x11`; the custom lobby's Kick `0x12`, TransferHost `0x13`, StartEarly `0x14`, Settings
+//! `0x15`, MapVote `0x16`). Server → client: frames `[type u8][len varint][payload]` inside the
+//! runtime's one message per tick, types `0x90..=0xff` (Init `0x90`, Walls `0x91`, State
+//! `0x92`, KillFeed `0x93`, Roster `0x94`, Scoreboard `0x95`, Votes `0x96`, Lobby `0x97`,
+//! Notice `0x98`). This module owns the layout only:
 //! *what* a viewer is sent is decided by `encode.rs` from the viewer's `View`. Every decoder
 //! takes untrusted bytes, never panics, and never allocates more than a small multiple of the
 //! input's length (every count is checked against the bytes left).
@@ -18,6 +20,11 @@ use crate::player::Speed;
 pub mod client_type {
     pub const INPUT: u8 = 0x10;
     pub const VOTE: u8 = 0x11;
+    pub const KICK: u8 = 0x12;
+    pub const TRANSFER_HOST: u8 = 0x13;
+    pub const START_EARLY: u8 = 0x14;
+    pub const SETTINGS: u8 = 0x15;
+    pub const MAP_VOTE: u8 = 0x16;
 }
 
 /// Server → client frame types.
@@ -29,6 +36,8 @@ pub mod server_type {
     pub const ROSTER: u8 = 0x94;
     pub const SCOREBOARD: u8 = 0x95;
     pub const VOTES: u8 = 0x96;
+    pub const LOBBY: u8 = 0x97;
+    pub const NOTICE: u8 = 0x98;
 }
 
 /// "No player" in a slot byte (kill feed killer or assister, a spectator's own slot).
@@ -43,11 +52,24 @@ pub enum Vote {
     Leave = 2,
 }
 
+/// A custom lobby's command: host controls (the target is a player slot) and the map vote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LobbyCommand {
+    Kick(u8),
+    TransferHost(u8),
+    StartEarly,
+    /// `key=value;…` over the current settings (the keys of `lobby.rs`).
+    Settings(String),
+    /// A built-in map id.
+    MapVote(u8),
+}
+
 /// One decoded client frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
     Input(Intent),
     Vote(Vote),
+    Lobby(LobbyCommand),
 }
 
 /// Encodes an input: `[0x10][sequence varint][direction | speed << 4][facing u16][buttons]`.
@@ -66,6 +88,31 @@ pub fn encode_input(intent: &Intent, out: &mut Vec<u8>) {
 pub fn encode_vote(vote: Vote, out: &mut Vec<u8>) {
     out.push(client_type::VOTE);
     out.push(vote as u8);
+}
+
+/// Encodes a lobby command: `[0x12][slot]`, `[0x13][slot]`, `[0x14]`, `[0x15][text
+/// short_str]`, `[0x16][map id]`.
+pub fn encode_lobby_command(command: &LobbyCommand, out: &mut Vec<u8>) {
+    let mut writer = Writer::new(out);
+    match command {
+        LobbyCommand::Kick(slot) => {
+            writer.u8(client_type::KICK);
+            writer.u8(*slot);
+        }
+        LobbyCommand::TransferHost(slot) => {
+            writer.u8(client_type::TRANSFER_HOST);
+            writer.u8(*slot);
+        }
+        LobbyCommand::StartEarly => writer.u8(client_type::START_EARLY),
+        LobbyCommand::Settings(text) => {
+            writer.u8(client_type::SETTINGS);
+            writer.short_str(text);
+        }
+        LobbyCommand::MapVote(map_id) => {
+            writer.u8(client_type::MAP_VOTE);
+            writer.u8(*map_id);
+        }
+    }
 }
 
 /// Decodes one client frame (type byte included), refusing out-of-range fields.
@@ -101,6 +148,13 @@ pub fn decode_client_frame(frame: &[u8]) -> Result<ClientFrame, DecodeError> {
             2 => Vote::Leave,
             _ => return Err(DecodeError::OutOfRange),
         }),
+        client_type::KICK => ClientFrame::Lobby(LobbyCommand::Kick(reader.u8()?)),
+        client_type::TRANSFER_HOST => ClientFrame::Lobby(LobbyCommand::TransferHost(reader.u8()?)),
+        client_type::START_EARLY => ClientFrame::Lobby(LobbyCommand::StartEarly),
+        client_type::SETTINGS => {
+            ClientFrame::Lobby(LobbyCommand::Settings(reader.short_str()?.to_owned()))
+        }
+        client_type::MAP_VOTE => ClientFrame::Lobby(LobbyCommand::MapVote(reader.u8()?)),
         other => return Err(DecodeError::UnknownType(other)),
     };
     reader.finish()?;
@@ -298,6 +352,30 @@ pub struct ScoreboardFrame {
     pub players: Vec<RosterEntry>,
 }
 
+/// A custom lobby's state, to everyone in the room whenever it changes (and after Init).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LobbyFrame {
+    /// The host's player slot, [`NO_SLOT`] for none.
+    pub host_slot: u8,
+    pub map_id: u8,
+    pub kill_limit: u32,
+    pub time_limit_secs: u32,
+    pub friendly_fire: bool,
+    pub map_vote: bool,
+    pub max_players: u8,
+    pub spectators: u8,
+    /// (slot, map id) of each seated player's map vote, by slot.
+    pub votes: Vec<(u8, u8)>,
+}
+
+/// Something said to one player: a lobby command refused (codes 1110..=1117) or a kick
+/// (1106), with a sentence to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeFrame {
+    pub code: u16,
+    pub text: String,
+}
+
 /// One decoded server frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerFrame {
@@ -309,6 +387,8 @@ pub enum ServerFrame {
     Scoreboard(ScoreboardFrame),
     /// (slot, 1 stay | 2 leave).
     Votes(Vec<(u8, u8)>),
+    Lobby(LobbyFrame),
+    Notice(NoticeFrame),
     /// A frame of a type this client does not know (runtime frames, newer game frames).
     Other(u8),
 }
@@ -908,6 +988,67 @@ pub fn write_votes(writer: &mut Writer<'_>, votes: &[(u8, u8)]) {
     });
 }
 
+pub fn write_lobby(writer: &mut Writer<'_>, lobby: &LobbyFrame) {
+    writer.frame(server_type::LOBBY, |w| {
+        w.u8(lobby.host_slot);
+        w.u8(lobby.map_id);
+        w.varint(lobby.kill_limit);
+        w.varint(lobby.time_limit_secs);
+        w.u8(u8::from(lobby.friendly_fire) | u8::from(lobby.map_vote) << 1);
+        w.u8(lobby.max_players);
+        w.u8(lobby.spectators);
+        w.varint(lobby.votes.len() as u32);
+        for (slot, map_id) in &lobby.votes {
+            w.u8(*slot);
+            w.u8(*map_id);
+        }
+    });
+}
+
+pub fn write_notice(writer: &mut Writer<'_>, notice: &NoticeFrame) {
+    writer.frame(server_type::NOTICE, |w| {
+        w.u16(notice.code);
+        w.short_str(&notice.text);
+    });
+}
+
+fn read_lobby(reader: &mut Reader<'_>) -> Result<LobbyFrame, DecodeError> {
+    let host_slot = reader.u8()?;
+    let map_id = reader.u8()?;
+    let kill_limit = reader.varint()?;
+    let time_limit_secs = reader.varint()?;
+    let flags = reader.u8()?;
+    let max_players = reader.u8()?;
+    let spectators = reader.u8()?;
+    if flags & !0b11 != 0
+        || (host_slot != NO_SLOT && host_slot >= 16)
+        || max_players == 0
+        || max_players > 16
+    {
+        return Err(DecodeError::OutOfRange);
+    }
+    let count = read_count(reader, 2)?;
+    let mut votes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let slot = reader.u8()?;
+        if slot >= 16 {
+            return Err(DecodeError::OutOfRange);
+        }
+        votes.push((slot, reader.u8()?));
+    }
+    Ok(LobbyFrame {
+        host_slot,
+        map_id,
+        kill_limit,
+        time_limit_secs,
+        friendly_fire: flags & 1 != 0,
+        map_vote: flags & 2 != 0,
+        max_players,
+        spectators,
+        votes,
+    })
+}
+
 /// Decodes one server frame's payload.
 pub fn decode_server_frame(frame_type: u8, payload: &[u8]) -> Result<ServerFrame, DecodeError> {
     let mut reader = Reader::new(payload);
@@ -976,6 +1117,11 @@ pub fn decode_server_frame(frame_type: u8, payload: &[u8]) -> Result<ServerFrame
             }
             ServerFrame::Votes(votes)
         }
+        server_type::LOBBY => ServerFrame::Lobby(read_lobby(&mut reader)?),
+        server_type::NOTICE => ServerFrame::Notice(NoticeFrame {
+            code: reader.u16()?,
+            text: reader.short_str()?.to_owned(),
+        }),
         other => return Ok(ServerFrame::Other(other)),
     };
     reader.finish()?;

@@ -192,6 +192,11 @@ impl World {
         }
     }
 
+    /// Friendly fire on or off (a custom lobby's settings change before a match).
+    pub(crate) fn set_friendly_fire(&mut self, on: bool) {
+        self.settings.friendly_fire = on;
+    }
+
     /// Moves a player to a team (and respawns it there).
     pub(crate) fn set_team(&mut self, slot: usize, team: Team) {
         if let Some(player) = self.player_mut(slot) {

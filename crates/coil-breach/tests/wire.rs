@@ -202,7 +202,7 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_client_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..16)) {
+    fn arbitrary_client_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = decode_client_frame(&bytes);
     }
 
@@ -267,8 +267,53 @@ proptest! {
     }
 
     #[test]
+    fn lobby_frames_round_trip(
+        host_slot in prop_oneof![Just(NO_SLOT), 0u8..16],
+        numbers in any::<[u32; 2]>(),
+        bytes in any::<[u8; 2]>(),
+        flags in any::<[bool; 2]>(),
+        max_players in 1u8..=16,
+        votes in proptest::collection::vec((0u8..16, any::<u8>()), 0..8),
+        code in any::<u16>(),
+        text in "\\PC{0,60}",
+        slot in any::<u8>(),
+    ) {
+        let lobby = LobbyFrame {
+            host_slot,
+            map_id: bytes[0],
+            kill_limit: numbers[0],
+            time_limit_secs: numbers[1],
+            friendly_fire: flags[0],
+            map_vote: flags[1],
+            max_players,
+            spectators: bytes[1],
+            votes,
+        };
+        let notice = NoticeFrame { code, text: text.clone() };
+        let mut message = Vec::new();
+        let mut writer = Writer::new(&mut message);
+        write_lobby(&mut writer, &lobby);
+        write_notice(&mut writer, &notice);
+        prop_assert_eq!(
+            decode_server_message(&message).unwrap(),
+            vec![ServerFrame::Lobby(lobby), ServerFrame::Notice(notice)]
+        );
+        for command in [
+            LobbyCommand::Kick(slot),
+            LobbyCommand::TransferHost(slot),
+            LobbyCommand::StartEarly,
+            LobbyCommand::Settings(text),
+            LobbyCommand::MapVote(slot),
+        ] {
+            let mut bytes = Vec::new();
+            encode_lobby_command(&command, &mut bytes);
+            prop_assert_eq!(decode_client_frame(&bytes), Ok(ClientFrame::Lobby(command)));
+        }
+    }
+
+    #[test]
     fn arbitrary_server_bytes_never_panic(
-        frame_type in 0x90u8..=0x97,
+        frame_type in 0x90u8..=0x99,
         payload in proptest::collection::vec(any::<u8>(), 0..200),
         message in proptest::collection::vec(any::<u8>(), 0..200),
     ) {
@@ -318,9 +363,25 @@ fn out_of_range_inputs_are_refused() {
     );
     assert_eq!(decode_client_frame(&[]), Err(DecodeError::Empty));
     assert_eq!(
-        decode_client_frame(&[0x12]),
-        Err(DecodeError::UnknownType(0x12))
+        decode_client_frame(&[0x17]),
+        Err(DecodeError::UnknownType(0x17))
     );
+    // Lobby commands: a kick without its slot, a start with a payload, a settings text
+    // longer than its bytes, a map vote without its map.
+    assert_eq!(decode_client_frame(&[0x12]), Err(DecodeError::Truncated));
+    assert_eq!(
+        decode_client_frame(&[0x14, 0]),
+        Err(DecodeError::TrailingBytes(1))
+    );
+    assert_eq!(
+        decode_client_frame(&[0x15, 5, b'a']),
+        Err(DecodeError::Truncated)
+    );
+    assert_eq!(
+        decode_client_frame(&[0x15, 2, 0xff, 0xfe]),
+        Err(DecodeError::BadUtf8)
+    );
+    assert_eq!(decode_client_frame(&[0x16]), Err(DecodeError::Truncated));
     assert_eq!(
         decode_client_frame(&[0x11, 3]),
         Err(DecodeError::OutOfRange)

@@ -19,7 +19,19 @@ import { Predictor } from './predict.js';
 import { Renderer, VIEW_HEIGHT, VIEW_WIDTH } from './render.js';
 import { Screens } from './screens.js';
 import { SoundBoard } from './sound.js';
-import { Phase, SoundKind, Vote, encodeVote, facingFromRadians } from './protocol.js';
+import {
+  LobbyCode,
+  Phase,
+  SoundKind,
+  Vote,
+  encodeKick,
+  encodeMapVote,
+  encodeSettings,
+  encodeStartEarly,
+  encodeTransferHost,
+  encodeVote,
+  facingFromRadians,
+} from './protocol.js';
 
 function smooth(average, sample) {
   return average === 0 ? sample : average * 0.9 + sample * 0.1;
@@ -41,6 +53,11 @@ export class BreachGame {
       onVote: (vote) => this.vote(vote),
       onLeave: () => this.onLeave('You left the lobby.'),
       onSpectateNext: () => this.spectateNext(),
+      onKick: (slot) => this.sendLobby(encodeKick(slot)),
+      onMakeHost: (slot) => this.sendLobby(encodeTransferHost(slot)),
+      onStartEarly: () => this.sendLobby(encodeStartEarly()),
+      onSettings: (text) => this.sendLobby(encodeSettings(text)),
+      onMapVote: (mapId) => this.sendLobby(encodeMapVote(mapId)),
     });
     this.renderer = new Renderer(this.screens.canvas);
     this.mirror = new BreachMirror();
@@ -64,6 +81,7 @@ export class BreachGame {
     this.mirror.onFrame = (kind, value) => {
       if (kind === 'init') this.onInit(value);
       else if (kind === 'killFeed') this.killFeedTotal += value.length;
+      else if (kind === 'notice' && value.code === LobbyCode.KICKED) this.session.leaveAfterVote('The host removed you from this lobby.');
     };
   }
 
@@ -162,6 +180,15 @@ export class BreachGame {
     }
     this.screens.ownVote = vote;
     if (vote === Vote.LEAVE) this.session.leaveAfterVote('You left the match.');
+  }
+
+  /** A custom lobby's command (the server checks that this seat may send it). */
+  sendLobby(bytes) {
+    if (this.session.send(bytes)) {
+      this.stats.lobbyCommandsSent = (this.stats.lobbyCommandsSent ?? 0) + 1;
+      this.stats.framesSent.push(bytes);
+      if (this.stats.framesSent.length > 64) this.stats.framesSent.shift();
+    }
   }
 
   spectateNext() {
@@ -325,6 +352,8 @@ export class BreachGame {
       killFeedTotal: this.killFeedTotal,
       scoreboard: mirror.scoreboard && { ...mirror.scoreboard },
       votes: mirror.votes.map(([slot, vote]) => ({ slot, vote })),
+      lobby: mirror.lobby && { ...mirror.lobby, votes: mirror.lobby.votes.map(([slot, map]) => ({ slot, map })) },
+      notices: mirror.notices.map((notice) => ({ ...notice })),
       damagedSlices: mirror.walls ? mirror.walls.damagedSlices().length : 0,
       drawn: this.renderer.drawn,
       camera: [...this.renderer.camera],
@@ -352,10 +381,11 @@ export class BreachGame {
 }
 
 /**
- * Starts a live breach game in `root`: matchmakes, joins, plays; calls `onExit(message)` when
- * the player is back to the menu (left, match over, refused). Returns `stop()`.
+ * Starts a live breach game in `root`: matchmakes (or, with `lobby` = {roomId, wsUrl,
+ * joinToken} from the lobby API, joins that custom lobby), plays; calls `onExit(message)` when
+ * the player is back to the menu (left, match over, refused, kicked). Returns `stop()`.
  */
-export function startBreach({ root, name, spectate = false, room = null, onExit }) {
+export function startBreach({ root, name, spectate = false, room = null, lobby = null, onExit }) {
   let exited = false;
   const exit = (message) => {
     if (exited) return;
@@ -405,7 +435,7 @@ export function startBreach({ root, name, spectate = false, room = null, onExit 
     requestAnimationFrame(loop);
   };
   requestAnimationFrame(loop);
-  session.start({ name, spectate, room, accessToken: localStorage.getItem('coil.accessToken') });
+  session.start({ name, spectate, room, lobby, accessToken: localStorage.getItem('coil.accessToken') });
 
   window.__breach = {
     status: () => ({ state: session.state, joined: session.joined, room: session.placement?.roomId ?? null, history: statusHistory.slice(), counts: { ...session.counts }, rttMs: session.rttMs }),

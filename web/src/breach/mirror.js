@@ -12,6 +12,8 @@ import { Walls, builtInMap } from './map.js';
 
 /** Kill feed lines kept (oldest dropped first), as mirror.rs. */
 export const KILL_FEED_KEPT = 16;
+/** Notices kept (oldest dropped first), as mirror.rs. */
+export const NOTICES_KEPT = 8;
 const WIRE_SLOTS = 16;
 
 export class MirrorError extends Error {
@@ -30,11 +32,15 @@ export class BreachMirror {
     this.reset();
     this.roster = [];
     this.killFeed = [];
-    /** Called after each applied frame kind: (kind, value) — 'init', 'state', 'killFeed', 'roster', 'scoreboard', 'votes'. */
+    /** The custom lobby (null in quick play); kept across init, like the roster. */
+    this.lobby = null;
+    /** Notices received ({code, text}: refused lobby commands, a kick), oldest first. */
+    this.notices = [];
+    /** Called after each applied frame kind: (kind, value) — 'init', 'state', 'killFeed', 'roster', 'scoreboard', 'votes', 'lobby', 'notice'. */
     this.onFrame = null;
   }
 
-  /** Everything but the roster and the kill feed, as an init frame resets it. */
+  /** Everything but the roster, the kill feed, the lobby and the notices, as an init frame resets it. */
   reset() {
     this.init = null;
     this.map = null;
@@ -101,6 +107,13 @@ export class BreachMirror {
         break;
       case 'votes':
         this.votes = frame.value;
+        break;
+      case 'lobby':
+        this.lobby = frame.value;
+        break;
+      case 'notice':
+        this.notices.push(frame.value);
+        if (this.notices.length > NOTICES_KEPT) this.notices.splice(0, this.notices.length - NOTICES_KEPT);
         break;
       default:
         return;

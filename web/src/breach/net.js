@@ -36,6 +36,9 @@ const FATAL = new Map([
   [ErrorCode.BAD_FRAME, 'The server could not read this client. Reload the page.'],
   [ErrorCode.TOKEN_REQUIRED, 'This server only takes players through its matchmaker.'],
   [ErrorCode.SPECTATORS_FULL, 'This match has no room for more spectators.'],
+  // Breach's own: the host of this custom lobby removed this player (a new matchmake into the
+  // same room would be refused again).
+  [1106, 'The host removed you from this lobby.'],
 ]);
 
 /** Codes that end this player's match: shown, then back to the menu. */
@@ -128,11 +131,15 @@ export class BreachSession {
     this.counts = { joins: 0, resumes: 0, resumeRefused: 0, matchmakes: 0, drops: 0 };
   }
 
-  /** Starts: matchmakes and joins. */
-  start({ name, spectate = false, room = null, accessToken = null }) {
+  /**
+   * Starts: matchmakes and joins. With `lobby` ({roomId, wsUrl, joinToken}: what the API
+   * answers for a custom lobby) the first join uses it instead of a matchmake, and a lost seat
+   * ends the session rather than matchmaking into a quick-play room.
+   */
+  start({ name, spectate = false, room = null, accessToken = null, lobby = null }) {
     this.stop();
     this.stopped = false;
-    this.request = { name, spectate, room, accessToken };
+    this.request = { name, spectate, room, accessToken, lobby, lobbyUsed: false };
     this.failures = 0;
     this.attempt('connecting');
   }
@@ -200,6 +207,18 @@ export class BreachSession {
     const generation = ++this.generation;
     this.clearTimers();
     this.reconnect = null;
+    if (this.request.lobby) {
+      if (this.request.lobbyUsed) {
+        this.end('Your seat in the lobby is gone.');
+        return;
+      }
+      this.request.lobbyUsed = true;
+      const lobby = this.request.lobby;
+      this.setStatus(state, 'Joining the lobby…');
+      this.placement = { kind: 'placed', roomId: lobby.roomId, wsUrl: lobby.wsUrl, joinToken: lobby.joinToken, region: lobby.region ?? null, url: resolveSocketUrl(lobby.wsUrl, this.location) };
+      this.open({ resume: false });
+      return;
+    }
     this.setStatus(state, state === 'connecting' ? 'Finding a match…' : 'Finding a new match…');
     this.counts.matchmakes++;
     const result = await matchmakeBreach(this.fetchImpl, this.request);

@@ -4,7 +4,8 @@
 //
 // This module owns bytes only: decoders that turn server frames into plain objects and
 // refuse what wire.rs refuses (out-of-range fields, counts larger than the bytes left,
-// trailing bytes), and encoders for input, vote and resume. It keeps no state, touches no
+// trailing bytes), and encoders for input, vote, resume and the custom lobby's commands (kick,
+// transfer host, start early, settings, map vote). It keeps no state, touches no
 // DOM, socket or clock, and throws nothing but ProtocolError on hostile or broken bytes.
 
 import { ProtocolError, Reader, forEachServerFrame } from '../protocol.js';
@@ -15,7 +16,18 @@ export const PROTOCOL_VERSION = 12;
 /** Reconnect tokens are 16 bytes (the Session frame); anything else is refused. */
 export const RECONNECT_TOKEN_BYTES = 16;
 
-export const ClientType = Object.freeze({ JOIN: 0x01, PING: 0x02, RESUME: 0x03, INPUT: 0x10, VOTE: 0x11 });
+export const ClientType = Object.freeze({
+  JOIN: 0x01,
+  PING: 0x02,
+  RESUME: 0x03,
+  INPUT: 0x10,
+  VOTE: 0x11,
+  KICK: 0x12,
+  TRANSFER_HOST: 0x13,
+  START_EARLY: 0x14,
+  SETTINGS: 0x15,
+  MAP_VOTE: 0x16,
+});
 
 export const ServerType = Object.freeze({
   PONG: 0x81,
@@ -30,6 +42,22 @@ export const ServerType = Object.freeze({
   ROSTER: 0x94,
   SCOREBOARD: 0x95,
   VOTES: 0x96,
+  LOBBY: 0x97,
+  NOTICE: 0x98,
+});
+
+/** Codes of Notice frames (docs/protocol-breach.md §3.9) and breach's join refusals. */
+export const LobbyCode = Object.freeze({
+  MATCH_FULL: 1101,
+  KICKED: 1106,
+  NOT_HOST: 1110,
+  WRONG_PHASE: 1111,
+  BAD_SETTINGS: 1112,
+  NEED_BOTH_TEAMS: 1113,
+  NO_SUCH_PLAYER: 1114,
+  NOT_A_LOBBY: 1115,
+  MAP_VOTE_OFF: 1116,
+  UNKNOWN_MAP: 1117,
 });
 
 /** Stable error codes of error frames (docs/protocol.md §2, plus the match runtime's). */
@@ -357,11 +385,44 @@ export function decodeServerFrame(frameType, r) {
       frame = { type: 'votes', value: votes };
       break;
     }
+    case ServerType.LOBBY:
+      frame = { type: 'lobby', value: decodeLobby(r) };
+      break;
+    case ServerType.NOTICE: {
+      const code = r.u16();
+      frame = { type: 'notice', value: { code, text: r.shortStr() } };
+      break;
+    }
     default:
       return { type: 'other', frameType };
   }
   r.finish();
   return frame;
+}
+
+/**
+ * The custom lobby (0x97): `{hostSlot, mapId, killLimit, timeLimitSecs, friendlyFire, mapVote,
+ * maxPlayers, spectators, votes: [[slot, mapId], ...]}`.
+ */
+export function decodeLobby(r) {
+  const hostSlot = r.u8();
+  const mapId = r.u8();
+  const killLimit = r.varint();
+  const timeLimitSecs = r.varint();
+  const flags = r.u8();
+  const maxPlayers = r.u8();
+  const spectators = r.u8();
+  if (flags & ~0b11 || (hostSlot !== NO_SLOT && hostSlot >= 16) || maxPlayers === 0 || maxPlayers > 16) {
+    throw new ProtocolError('lobby field out of range');
+  }
+  const count = readCount(r, 2);
+  const votes = [];
+  for (let i = 0; i < count; i++) {
+    const slot = r.u8();
+    if (slot >= 16) throw new ProtocolError('vote slot out of range');
+    votes.push([slot, r.u8()]);
+  }
+  return { hostSlot, mapId, killLimit, timeLimitSecs, friendlyFire: (flags & 1) !== 0, mapVote: (flags & 2) !== 0, maxPlayers, spectators, votes };
 }
 
 /** Every frame of one server message, decoded before any is applied (as wire.rs does). */
@@ -437,6 +498,57 @@ export function encodeInput(intent) {
 export function encodeVote(vote) {
   if (vote !== Vote.STAY && vote !== Vote.LEAVE) throw new ProtocolError('vote must be stay or leave');
   return new Uint8Array([ClientType.VOTE, vote]);
+}
+
+function slotByte(slot) {
+  if (!Number.isInteger(slot) || slot < 0 || slot > 0xff) throw new ProtocolError('slot must be a byte');
+  return slot;
+}
+
+/** Kick (host only): `[0x12][slot]`. */
+export function encodeKick(slot) {
+  return new Uint8Array([ClientType.KICK, slotByte(slot)]);
+}
+
+/** Make another player host (host only): `[0x13][slot]`. */
+export function encodeTransferHost(slot) {
+  return new Uint8Array([ClientType.TRANSFER_HOST, slotByte(slot)]);
+}
+
+/** Start before the lobby is full (host only): `[0x14]`. */
+export function encodeStartEarly() {
+  return new Uint8Array([ClientType.START_EARLY]);
+}
+
+/** New settings, `key=value;…` over the current ones (host only): `[0x15][text short_str]`. */
+export function encodeSettings(text) {
+  const bytes = new TextEncoder().encode(String(text));
+  if (bytes.length > 255) throw new ProtocolError('settings text is longer than 255 bytes');
+  return new Uint8Array([ClientType.SETTINGS, bytes.length, ...bytes]);
+}
+
+/** A vote for the next map: `[0x16][map id]`. */
+export function encodeMapVote(mapId) {
+  return new Uint8Array([ClientType.MAP_VOTE, slotByte(mapId)]);
+}
+
+/**
+ * Settings as the text the server reads (docs/protocol-breach.md §6): only the keys given,
+ * sorted, numbers in decimal, booleans as true/false. Unknown keys are refused here already.
+ */
+export function settingsText(settings) {
+  const allowed = ['friendlyFire', 'killLimit', 'map', 'mapVote', 'maxPlayers', 'timeLimitSecs'];
+  const parts = [];
+  for (const key of Object.keys(settings).sort()) {
+    if (!allowed.includes(key)) throw new ProtocolError(`unknown setting ${key}`);
+    const value = settings[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value === 'boolean') parts.push(`${key}=${value}`);
+    else if (typeof value === 'number' && Number.isInteger(value) && value >= 0) parts.push(`${key}=${value}`);
+    else if (typeof value === 'string' && key === 'map' && /^[a-z0-9-]{1,32}$/i.test(value)) parts.push(`${key}=${value.toLowerCase()}`);
+    else throw new ProtocolError(`setting ${key} has a bad value`);
+  }
+  return parts.join(';');
 }
 
 /** Resume after a dropped connection: `[0x03][version 12][token long_bytes]`. */

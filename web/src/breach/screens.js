@@ -1,13 +1,16 @@
 // Breach's DOM around the canvas: the HUD (health, ammo, reload, charges, team scores, time
-// left, phase), the kill feed, the lobby / countdown screen, the respawn countdown, the
-// spectator bar, the final scoreboard with the restart vote, and the connection banner.
+// left, phase), the kill feed, the lobby / countdown screen (in a custom lobby: host, rules,
+// players, the host's controls — kick, make host, start now, edit settings — and the map
+// vote), the respawn countdown, the spectator bar, the final scoreboard with the restart vote
+// (and the map vote), and the connection banner.
 //
 // The elements are built here (web/index.html only hosts the root), styled by
 // web/src/breach/breach.css. Everything a server or another player controls (names) is set
 // with textContent, never parsed as HTML. This module shows state and reports clicks; it never
 // talks to the server itself.
 
-import { Phase, Vote } from './protocol.js';
+import { Phase, Vote, settingsText } from './protocol.js';
+import { lobbyMaps, lobbyModel, settingsSummary } from './lobby.js';
 
 const TEAM_NAMES = ['Blue', 'Red'];
 const REASONS = { 1: 'kill limit reached', 2: 'time is up', 3: 'the other team left' };
@@ -29,7 +32,9 @@ export function clock(ticks, tickRate) {
 export class Screens {
   /**
    * @param {HTMLElement} root  an empty element; the screens are built inside it
-   * @param {{onVote: (vote: number) => void, onLeave: () => void, onSpectateNext: () => void}} handlers
+   * @param {{onVote: (vote: number) => void, onLeave: () => void, onSpectateNext: () => void,
+   *   onKick?: (slot: number) => void, onMakeHost?: (slot: number) => void, onStartEarly?: () => void,
+   *   onSettings?: (text: string) => void, onMapVote?: (mapId: number) => void}} handlers
    */
   constructor(root, handlers) {
     this.root = root;
@@ -92,6 +97,29 @@ export class Screens {
       element('h3', '', column, TEAM_NAMES[team]);
       return element('ul', '', column);
     });
+    // Custom lobbies: the host's controls, the settings form, the map vote, the last notice.
+    this.lobbyHost = element('p', 'breach-lobby-host', lobbyCard, '');
+    this.lobbyHost.id = 'breach-lobby-host';
+    this.hostControls = element('div', 'breach-vote', lobbyCard);
+    this.startButton = element('button', 'breach-start', this.hostControls, 'Start now');
+    this.startButton.id = 'breach-start-early';
+    this.startButton.type = 'button';
+    this.startButton.addEventListener('click', () => this.handlers.onStartEarly?.());
+    this.editButton = element('button', 'breach-leave', this.hostControls, 'Edit settings');
+    this.editButton.id = 'breach-edit-settings';
+    this.editButton.type = 'button';
+    this.editButton.addEventListener('click', () => {
+      this.settingsForm.hidden = !this.settingsForm.hidden;
+      if (!this.settingsForm.hidden) this.fillSettingsForm();
+    });
+    this.settingsForm = this.buildSettingsForm(lobbyCard);
+    this.settingsForm.hidden = true;
+    this.mapVoteRow = this.buildMapVote(lobbyCard, 'breach-map-vote');
+    this.notice = element('p', 'breach-notice', lobbyCard, '');
+    this.notice.id = 'breach-notice';
+    this.notice.setAttribute('role', 'status');
+    this.hostControls.hidden = true;
+    this.lobbyHost.hidden = true;
     const lobbyLeave = element('button', 'breach-link', lobbyCard, 'Leave');
     lobbyLeave.type = 'button';
     lobbyLeave.addEventListener('click', () => this.handlers.onLeave());
@@ -117,10 +145,119 @@ export class Screens {
     this.leaveButton.type = 'button';
     this.stayButton.addEventListener('click', () => this.handlers.onVote(Vote.STAY));
     this.leaveButton.addEventListener('click', () => this.handlers.onVote(Vote.LEAVE));
+    this.boardMapVote = this.buildMapVote(card, 'breach-board-map-vote');
     this.board.hidden = true;
 
     this.keys = {};
     this.ownVote = null;
+  }
+
+  /** The map vote: one button per built-in map with its vote count. */
+  buildMapVote(parent, id) {
+    const row = element('div', 'breach-vote breach-map-vote', parent);
+    row.id = id;
+    element('span', 'breach-quiet', row, 'Vote for the map:');
+    row.buttons = lobbyMaps().map((map) => {
+      const button = element('button', 'breach-small', row, map.name);
+      button.type = 'button';
+      button.dataset.map = String(map.id);
+      button.addEventListener('click', () => this.handlers.onMapVote?.(map.id));
+      return button;
+    });
+    row.hidden = true;
+    return row;
+  }
+
+  /** The host's settings form (the server validates again; a refusal comes back as a notice). */
+  buildSettingsForm(parent) {
+    const form = element('form', 'breach-settings', parent);
+    form.id = 'breach-settings';
+    const field = (label, input) => {
+      const row = element('label', 'breach-row', form);
+      element('span', 'breach-label', row, label);
+      row.append(input);
+      return input;
+    };
+    const number = (name, min, max) => {
+      const input = document.createElement('input');
+      input.type = 'number';
+      input.name = name;
+      input.min = String(min);
+      input.max = String(max);
+      input.step = '1';
+      return input;
+    };
+    const choose = (name, options) => {
+      const select = document.createElement('select');
+      select.name = name;
+      for (const [value, text] of options) {
+        const option = document.createElement('option');
+        option.value = value;
+        option.textContent = text;
+        select.append(option);
+      }
+      return select;
+    };
+    const check = (name) => {
+      const input = document.createElement('input');
+      input.type = 'checkbox';
+      input.name = name;
+      return input;
+    };
+    this.settingsInputs = {
+      map: field('Map', choose('map', lobbyMaps().map((map) => [map.key, map.name]))),
+      maxPlayers: field('Players', choose('maxPlayers', [2, 4, 6, 8].map((n) => [String(n), `${n} (${n / 2} vs ${n / 2})`]))),
+      killLimit: field('Kill limit', number('killLimit', 1, 200)),
+      timeLimitSecs: field('Time limit (s)', number('timeLimitSecs', 60, 3600)),
+      friendlyFire: field('Friendly fire', check('friendlyFire')),
+      mapVote: field('Map vote', check('mapVote')),
+    };
+    const apply = element('button', 'breach-small', form, 'Apply');
+    apply.type = 'submit';
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const inputs = this.settingsInputs;
+      let text;
+      try {
+        text = settingsText({
+          map: inputs.map.value,
+          maxPlayers: Number(inputs.maxPlayers.value),
+          killLimit: Number(inputs.killLimit.value),
+          timeLimitSecs: Number(inputs.timeLimitSecs.value),
+          friendlyFire: inputs.friendlyFire.checked,
+          mapVote: inputs.mapVote.checked,
+        });
+      } catch {
+        this.text(this.notice, 'Those settings are not valid.');
+        return;
+      }
+      this.handlers.onSettings?.(text);
+      form.hidden = true;
+    });
+    return form;
+  }
+
+  fillSettingsForm() {
+    const model = this.model;
+    if (!model) return;
+    const inputs = this.settingsInputs;
+    inputs.map.value = model.settings.map;
+    inputs.maxPlayers.value = String(model.settings.maxPlayers);
+    inputs.killLimit.value = String(model.settings.killLimit);
+    inputs.timeLimitSecs.value = String(model.settings.timeLimitSecs);
+    inputs.friendlyFire.checked = model.settings.friendlyFire;
+    inputs.mapVote.checked = model.settings.mapVote;
+  }
+
+  updateMapVote(row, model) {
+    row.hidden = !model || !model.voteOpen;
+    if (row.hidden) return;
+    for (const button of row.buttons) {
+      const choice = model.mapChoices.find((map) => map.id === Number(button.dataset.map));
+      if (!choice) continue;
+      this.text(button, `${choice.name}${choice.votes > 0 ? ` (${choice.votes})` : ''}`);
+      button.classList.toggle('chosen', choice.chosen);
+    }
   }
 
   show() {
@@ -189,6 +326,7 @@ export class Screens {
     }
 
     this.updateKillFeed(mirror);
+    this.model = lobbyModel(mirror);
     this.updateLobby(mirror, phase, ticksLeft, rate);
     this.updateScoreboard(mirror, phase, ticksLeft, rate);
   }
@@ -215,16 +353,45 @@ export class Screens {
   updateLobby(mirror, phase, ticksLeft, rate) {
     const shown = phase === Phase.WAITING || phase === Phase.STARTING;
     this.lobby.hidden = !shown;
+    const model = this.model;
+    this.updateMapVote(this.boardMapVote, phase === Phase.ENDING ? model : null);
     if (!shown) return;
-    this.text(this.lobbyTitle, phase === Phase.WAITING ? 'Waiting for players' : `Match starts in ${Math.max(1, Math.ceil(ticksLeft / rate))}`);
     const humans = mirror.roster.filter((entry) => !entry.bot).length;
-    this.text(
-      this.lobbyText,
-      phase === Phase.WAITING
-        ? `${humans} ${humans === 1 ? 'player' : 'players'} here; the countdown starts when enough have joined. Free seats are filled with bots.`
-        : `Map ${mirror.map ? mirror.map.name : ''} · first to ${mirror.init.killLimit} kills · you can move and aim already.`,
-    );
-    const key = mirror.roster.map((r) => `${r.slot}:${r.team}:${r.bot}:${r.name}`).join(',');
+    if (model) {
+      this.text(this.lobbyTitle, phase === Phase.WAITING ? 'Custom lobby' : `Match starts in ${Math.max(1, Math.ceil(ticksLeft / rate))}`);
+      this.text(
+        this.lobbyText,
+        `${settingsSummary(model)} · ${humans} of ${model.settings.maxPlayers} here${model.spectators > 0 ? ` · ${model.spectators} watching` : ''}`,
+      );
+      this.text(
+        this.lobbyHost,
+        model.isHost
+          ? 'You are the host: start when you are ready, or when the lobby is full it starts by itself.'
+          : model.hostName
+            ? `Host: ${model.hostName}. The match starts when the host starts it or the lobby is full.`
+            : 'Waiting for the host. The match starts when the lobby is full.',
+      );
+    } else {
+      this.text(this.lobbyTitle, phase === Phase.WAITING ? 'Waiting for players' : `Match starts in ${Math.max(1, Math.ceil(ticksLeft / rate))}`);
+      this.text(
+        this.lobbyText,
+        phase === Phase.WAITING
+          ? `${humans} ${humans === 1 ? 'player' : 'players'} here; the countdown starts when enough have joined. Free seats are filled with bots.`
+          : `Map ${mirror.map ? mirror.map.name : ''} · first to ${mirror.init.killLimit} kills · you can move and aim already.`,
+      );
+    }
+    this.lobbyHost.hidden = !model;
+    this.hostControls.hidden = !model || !model.isHost || phase !== Phase.WAITING;
+    if (model) {
+      this.startButton.disabled = !model.canStartEarly;
+      this.startButton.title = model.canStartEarly ? '' : 'Each team needs at least one player.';
+    }
+    if (!model || !model.canEditSettings) this.settingsForm.hidden = true;
+    this.updateMapVote(this.mapVoteRow, phase === Phase.WAITING ? model : null);
+    const notice = model?.notice ?? null;
+    this.notice.hidden = notice === null;
+    if (notice) this.text(this.notice, notice.text);
+    const key = JSON.stringify([mirror.roster.map((r) => [r.slot, r.team, r.bot, r.name]), model && [model.hostSlot, model.isHost]]);
     if (key !== this.keys.lobby) {
       this.keys.lobby = key;
       for (const team of [0, 1]) {
@@ -232,7 +399,21 @@ export class Screens {
           .filter((entry) => entry.team === team)
           .map((entry) => {
             const item = document.createElement('li');
-            item.textContent = entry.bot ? `${entry.name} (bot)` : entry.name;
+            const player = model?.players.find((p) => p.slot === entry.slot);
+            element('span', '', item, entry.bot ? `${entry.name} (bot)` : entry.name);
+            if (player?.isHost) element('span', 'breach-host-badge', item, ' ★ host');
+            if (player?.canKick) {
+              const kick = element('button', 'breach-small breach-kick', item, 'Kick');
+              kick.type = 'button';
+              kick.dataset.slot = String(entry.slot);
+              kick.addEventListener('click', () => this.handlers.onKick?.(entry.slot));
+            }
+            if (player?.canMakeHost) {
+              const promote = element('button', 'breach-small breach-make-host', item, 'Make host');
+              promote.type = 'button';
+              promote.dataset.slot = String(entry.slot);
+              promote.addEventListener('click', () => this.handlers.onMakeHost?.(entry.slot));
+            }
             if (entry.slot === mirror.init.slot) item.classList.add('own');
             return item;
           });
