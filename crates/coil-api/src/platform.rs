@@ -206,7 +206,11 @@ impl Platform {
         &self,
         headers: &axum::http::HeaderMap,
     ) -> Result<Option<AccessClaims>, ApiError> {
-        Ok(self.inner.authenticator.authenticate_headers(headers).await?)
+        Ok(self
+            .inner
+            .authenticator
+            .authenticate_headers(headers)
+            .await?)
     }
 
     /// Applies one rule to one key: `Err(RateLimited)` when over. A `None` rule is off.

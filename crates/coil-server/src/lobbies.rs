@@ -27,8 +27,7 @@ use axum::{Json, Router};
 use coil_api::openapi::ErrorBody;
 use coil_auth::{AccessClaims, RateRule};
 use coil_match::{
-    GameMode, LobbyCursor, LobbyQuery, PlacementRequest, Region, RoomId, RoomStatus,
-    list_lobbies,
+    GameMode, LobbyCursor, LobbyQuery, PlacementRequest, Region, RoomId, RoomStatus, list_lobbies,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -52,7 +51,9 @@ pub fn routes(matchmaker: Arc<Matchmaker>) -> Router {
     Router::new()
         .route(
             "/api/lobbies",
-            get(browse).post(create).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+            get(browse)
+                .post(create)
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
         .route("/api/lobbies/{id}", get(lobby))
         .route(
@@ -154,11 +155,10 @@ fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "lobby_unknown", "no such lobby")
 }
 
-fn mode_param(mode: Option<&str>) -> Result<GameMode, Response> {
-    match mode {
-        None | Some("") => GameMode::parse("breach").map_err(|_| bad("mode")),
-        Some(mode) => GameMode::parse(mode).map_err(|problem| bad(format!("mode: {problem}"))),
-    }
+/// The `mode` field or parameter (`breach` when absent), or what is wrong with it.
+fn mode_param(mode: Option<&str>) -> Result<GameMode, String> {
+    GameMode::parse(mode.filter(|mode| !mode.is_empty()).unwrap_or("breach"))
+        .map_err(|problem| format!("mode: {problem}"))
 }
 
 /// Every region placement knows, the default first.
@@ -191,7 +191,7 @@ async fn browse(
     };
     let mode = match mode_param(params.mode.as_deref()) {
         Ok(mode) => mode,
-        Err(refused) => return refused,
+        Err(problem) => return bad(problem),
     };
     let regions = match params.region.as_deref() {
         None | Some("") => all_regions(&matchmaker),
@@ -294,11 +294,11 @@ async fn caller(
     }
 }
 
-fn anonymous_seat(name: Option<&str>) -> Result<Seat, Response> {
+fn anonymous_seat(name: Option<&str>) -> Result<Seat, String> {
     let player_name = match name {
         None => "player".to_owned(),
         Some(name) => {
-            coil_store::validate_player_name(name).map_err(|p| bad(format!("playerName: {p}")))?
+            coil_store::validate_player_name(name).map_err(|p| format!("playerName: {p}"))?
         }
     };
     Ok(Seat {
@@ -308,7 +308,9 @@ fn anonymous_seat(name: Option<&str>) -> Result<Seat, Response> {
     })
 }
 
-fn seat_of(claims: Option<&AccessClaims>, name: Option<&str>) -> Result<Seat, Response> {
+/// The seat of an account (as itself) or of an anonymous player named `name`, or what is
+/// wrong with the name.
+fn seat_of(claims: Option<&AccessClaims>, name: Option<&str>) -> Result<Seat, String> {
     match claims {
         Some(claims) => Ok(Seat {
             player_id: claims.account_id.to_string(),
@@ -367,10 +369,13 @@ fn settings_text(settings: &BTreeMap<String, serde_json::Value>) -> Result<Strin
         let clean = |text: &str| {
             !text.is_empty()
                 && text.len() <= 64
-                && !text.contains([';', '=']) && !text.chars().any(char::is_control)
+                && !text.contains([';', '='])
+                && !text.chars().any(char::is_control)
         };
         if !clean(key) || !clean(&value) {
-            return Err(format!("{key}: keys and values are 1-64 characters without ';' or '='"));
+            return Err(format!(
+                "{key}: keys and values are 1-64 characters without ';' or '='"
+            ));
         }
         pairs.push(format!("{key}={value}"));
     }
@@ -403,7 +408,7 @@ async fn create(
     };
     let mode = match mode_param(body.mode.as_deref()) {
         Ok(mode) => mode,
-        Err(refused) => return refused,
+        Err(problem) => return bad(problem),
     };
     let Some(game) = matchmaker
         .lobby_modes
@@ -417,7 +422,11 @@ async fn create(
         );
     };
     if matchmaker.settings.policy.caps(&mode).is_none() {
-        return error(StatusCode::BAD_REQUEST, "unknown_mode", "no node runs this mode");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "unknown_mode",
+            "no node runs this mode",
+        );
     }
     let text = match settings_text(&body.settings.unwrap_or_default()) {
         Ok(text) => text,
@@ -459,7 +468,7 @@ async fn create(
     let private = body.private || password_hash.is_some();
     let mut seat = match seat_of(claims.as_ref(), body.player_name.as_deref()) {
         Ok(seat) => seat,
-        Err(refused) => return refused,
+        Err(problem) => return bad(problem),
     };
     seat.host = true;
     seat.private = private;
@@ -554,7 +563,7 @@ async fn join(
     }
     let mut seat = match seat_of(claims.as_ref(), body.player_name.as_deref()) {
         Ok(seat) => seat,
-        Err(refused) => return refused,
+        Err(problem) => return bad(problem),
     };
     seat.private = lobby.private;
     let request = PlacementRequest {
@@ -587,7 +596,10 @@ async fn admit_private(
             Err(coil_match::TokenError::Expired) => {
                 Err(forbidden("invite_expired", "this invite has expired"))
             }
-            Err(_) => Err(forbidden("invite_invalid", "this invite is not for this lobby")),
+            Err(_) => Err(forbidden(
+                "invite_invalid",
+                "this invite is not for this lobby",
+            )),
         };
     }
     let hash = status
@@ -640,7 +652,11 @@ async fn invite(
     Path(id): Path<String>,
 ) -> Response {
     let Some(platform) = &matchmaker.accounts else {
-        return error(StatusCode::UNAUTHORIZED, "unauthenticated", "invites need accounts");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "invites need accounts",
+        );
     };
     let claims = match platform.caller(&headers).await {
         Ok(Some(claims)) => claims,
@@ -657,7 +673,10 @@ async fn invite(
         Ok(status) => status,
         Err(refused) => return refused,
     };
-    let host = status.lobby.as_ref().and_then(|lobby| lobby.host_id.as_deref());
+    let host = status
+        .lobby
+        .as_ref()
+        .and_then(|lobby| lobby.host_id.as_deref());
     if host != Some(claims.account_id.to_string().as_str()) {
         return error(
             StatusCode::FORBIDDEN,
@@ -681,10 +700,9 @@ mod tests {
 
     #[test]
     fn settings_become_sorted_key_value_text_and_odd_values_are_refused() {
-        let settings: BTreeMap<String, serde_json::Value> = serde_json::from_str(
-            r#"{"maxPlayers":8,"friendlyFire":false,"map":"foundry"}"#,
-        )
-        .unwrap();
+        let settings: BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(r#"{"maxPlayers":8,"friendlyFire":false,"map":"foundry"}"#)
+                .unwrap();
         assert_eq!(
             settings_text(&settings).unwrap(),
             "friendlyFire=false;map=foundry;maxPlayers=8"

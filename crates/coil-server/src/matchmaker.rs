@@ -371,9 +371,11 @@ pub(crate) async fn reserve_and_sign(
             Ok(Err(failure)) => return Err(match_error(failure)),
             // A reservation the directory made after the deadline simply expires unused.
             Err(_) => {
-                return Err(match_error(MatchError::Directory(DirectoryError::Timeout {
-                    operation: "matchmake",
-                })));
+                return Err(match_error(MatchError::Directory(
+                    DirectoryError::Timeout {
+                        operation: "matchmake",
+                    },
+                )));
             }
         };
     let region_reason = matchmaker.settings.policy.region_reason(
