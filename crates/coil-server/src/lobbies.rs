@@ -55,6 +55,7 @@ pub fn routes(matchmaker: Arc<Matchmaker>) -> Router {
                 .post(create)
                 .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
+        .route("/api/lobbies/feed", get(feed))
         .route("/api/lobbies/{id}", get(lobby))
         .route(
             "/api/lobbies/{id}/join",
@@ -66,7 +67,7 @@ pub fn routes(matchmaker: Arc<Matchmaker>) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(browse, create, lobby, join, invite),
+    paths(browse, feed, create, lobby, join, invite),
     components(schemas(ErrorBody, Lobby, LobbyPageBody, CreateBody, CreatedLobby, JoinBody, Invite)),
     tags((name = "lobbies", description = "The lobby browser, custom and private lobbies."))
 )]
@@ -77,7 +78,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// A lobby as the browser shows it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Lobby {
     id: String,
@@ -692,6 +693,216 @@ async fn invite(
         expires_at,
     };
     (StatusCode::CREATED, Json(invite)).into_response()
+}
+
+/// The live lobby feed's shared pollers: one per (mode, region filter) and process, however
+/// many browsers watch, so a page of browsers costs the directory one read per second.
+#[derive(Default)]
+pub(crate) struct Feeds {
+    channels: std::sync::Mutex<BTreeMap<(String, String), Arc<FeedChannel>>>,
+}
+
+struct FeedChannel {
+    changes: tokio::sync::broadcast::Sender<FeedEvent>,
+    /// What the poller last saw, for a new subscriber's first events.
+    current: std::sync::Mutex<BTreeMap<String, Lobby>>,
+}
+
+#[derive(Debug, Clone)]
+enum FeedEvent {
+    Changed(Lobby),
+    Removed(String),
+}
+
+/// How often a feed's poller reads the directory, and how many lobbies one feed follows.
+const FEED_INTERVAL: Duration = Duration::from_secs(1);
+const FEED_LOBBIES: usize = coil_match::lobby::MAX_PAGE;
+/// Most feed subscribers one process serves (each holds a connection and a buffer).
+const MAX_FEED_SUBSCRIBERS: usize = 10_000;
+
+impl Feeds {
+    fn subscribers(&self) -> usize {
+        self.lock()
+            .values()
+            .map(|channel| channel.changes.receiver_count())
+            .sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Arc<FeedChannel>>> {
+        self.channels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The feed for `query`'s mode and regions, starting its poller if nobody watched it.
+    fn subscribe(
+        &self,
+        matchmaker: &Arc<Matchmaker>,
+        query: LobbyQuery,
+    ) -> (Vec<Lobby>, tokio::sync::broadcast::Receiver<FeedEvent>) {
+        let key = (
+            query.mode.to_string(),
+            query
+                .regions
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        let mut channels = self.lock();
+        if let Some(channel) = channels.get(&key) {
+            let receiver = channel.changes.subscribe();
+            let current = channel
+                .current
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .values()
+                .cloned()
+                .collect();
+            return (current, receiver);
+        }
+        let (changes, receiver) = tokio::sync::broadcast::channel(1024);
+        let channel = Arc::new(FeedChannel {
+            changes,
+            current: std::sync::Mutex::new(BTreeMap::new()),
+        });
+        channels.insert(key.clone(), channel.clone());
+        drop(channels);
+        let matchmaker = matchmaker.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(FEED_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if channel.changes.receiver_count() == 0 {
+                    let mut channels = matchmaker.feeds.lock();
+                    // Re-checked under the lock: a subscriber may have just arrived.
+                    if channel.changes.receiver_count() == 0 {
+                        channels.remove(&key);
+                        return;
+                    }
+                }
+                let page_query = LobbyQuery {
+                    limit: FEED_LOBBIES,
+                    after: None,
+                    ..query.clone()
+                };
+                let Ok(page) =
+                    list_lobbies(matchmaker.directory.as_ref(), &page_query, now_ms()).await
+                else {
+                    continue; // The directory blipped: the next tick tries again.
+                };
+                let seen: BTreeMap<String, Lobby> = page
+                    .lobbies
+                    .into_iter()
+                    .filter_map(Lobby::of)
+                    .map(|lobby| (lobby.id.clone(), lobby))
+                    .collect();
+                let mut current = channel
+                    .current
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                for (id, lobby) in &seen {
+                    if current.get(id) != Some(lobby) {
+                        let _ = channel.changes.send(FeedEvent::Changed(lobby.clone()));
+                    }
+                }
+                for id in current.keys() {
+                    if !seen.contains_key(id) {
+                        let _ = channel.changes.send(FeedEvent::Removed(id.clone()));
+                    }
+                }
+                *current = seen;
+            }
+        });
+        (Vec::new(), receiver)
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct FeedParams {
+    /// The mode (`breach` when absent).
+    mode: Option<String>,
+    /// One region; every region the matchmaker knows when absent.
+    region: Option<String>,
+}
+
+/// Server-sent events of one mode's lobbies: `lobby` (a lobby appeared or changed; data: the
+/// lobby) and `removed` (data: `{"id"}`), the current lobbies first. Polled from the directory
+/// once a second per process, shared by every watcher; follows the first 100 lobbies.
+#[utoipa::path(get, path = "/api/lobbies/feed", tag = "lobbies", params(FeedParams),
+    responses(
+        (status = 200, description = "`text/event-stream` of `lobby` and `removed` events.", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`bad_request`.", body = ErrorBody),
+        (status = 503, description = "`too_many_watchers`.", body = ErrorBody),
+    ))]
+async fn feed(
+    State(matchmaker): State<Arc<Matchmaker>>,
+    params: Result<Query<FeedParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let Ok(Query(params)) = params else {
+        return bad("a query parameter is malformed");
+    };
+    let mode = match mode_param(params.mode.as_deref()) {
+        Ok(mode) => mode,
+        Err(problem) => return bad(problem),
+    };
+    let regions = match params.region.as_deref() {
+        None | Some("") => all_regions(&matchmaker),
+        Some(region) => match Region::parse(region) {
+            Ok(region) => vec![region],
+            Err(problem) => return bad(format!("region: {problem}")),
+        },
+    };
+    if matchmaker.feeds.subscribers() >= MAX_FEED_SUBSCRIBERS {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_watchers",
+            "the lobby feed is full; poll GET /api/lobbies instead",
+        );
+    }
+    let query = LobbyQuery {
+        mode,
+        regions,
+        map: None,
+        not_full: false,
+        not_started: false,
+        no_password: false,
+        limit: FEED_LOBBIES,
+        after: None,
+    };
+    let (current, receiver) = matchmaker.feeds.subscribe(&matchmaker, query);
+    let event = |change: FeedEvent| -> Result<Event, std::convert::Infallible> {
+        Ok(match change {
+            FeedEvent::Changed(lobby) => Event::default()
+                .event("lobby")
+                .json_data(&lobby)
+                .unwrap_or_else(|_| Event::default().comment("unencodable")),
+            FeedEvent::Removed(id) => Event::default()
+                .event("removed")
+                .json_data(serde_json::json!({ "id": id }))
+                .unwrap_or_else(|_| Event::default().comment("unencodable")),
+        })
+    };
+    let first = futures_util::stream::iter(current.into_iter().map(FeedEvent::Changed).map(event));
+    let changes = futures_util::stream::unfold(receiver, move |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(change) => return Some((event(change), receiver)),
+                // A watcher too slow for the feed skips what it missed; the next change of
+                // each lobby brings it up to date.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    Sse::new(first.chain(changes))
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 #[cfg(test)]

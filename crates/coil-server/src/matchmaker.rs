@@ -58,6 +58,8 @@ pub struct Matchmaker {
     pub(crate) accounts: Option<coil_api::Platform>,
     /// The modes whose custom lobbies this matchmaker creates (their rules checked here).
     pub(crate) lobby_modes: Vec<Arc<dyn coil_game::GameMode>>,
+    /// The live lobby feed's shared pollers.
+    pub(crate) feeds: crate::lobbies::Feeds,
 }
 
 impl Matchmaker {
@@ -82,6 +84,7 @@ impl Matchmaker {
             settings,
             accounts,
             lobby_modes: crate::modes::with_lobbies(),
+            feeds: crate::lobbies::Feeds::default(),
         })
     }
 }

@@ -298,3 +298,77 @@ async fn a_public_custom_lobby_is_listed_and_pages_with_a_cursor() {
     seen.retain(|id| ids.contains(id));
     assert_eq!(seen, expected);
 }
+
+/// Reads server-sent events from `response` until one of type `event` whose data satisfies
+/// `condition` arrives; returns its data.
+async fn next_event(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    event: &str,
+    condition: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let kind = block.lines().find_map(|line| line.strip_prefix("event: "));
+            let data = block.lines().find_map(|line| line.strip_prefix("data: "));
+            if let (Some(kind), Some(data)) = (kind, data) {
+                let data: Value = serde_json::from_str(data).unwrap();
+                if kind == event && condition(&data) {
+                    return data;
+                }
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {event} event in time"))
+            .unwrap()
+            .expect("the feed stays open");
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_feed_sends_the_lobbies_then_their_changes() {
+    let node = TestNode::start(|_| {}).await;
+    let (token, _) = guest(&node, "feed-host").await;
+    let (status, created) = node
+        .post_json_as("/api/lobbies", &json!({"mode": "breach"}), Some(&token))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["lobbyId"].as_str().unwrap().to_owned();
+    let _host = connect(&created).await;
+    let mut feed = reqwest::get(node.url("/api/lobbies/feed?mode=breach"))
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    assert!(
+        feed.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut buffer = String::new();
+    let first = next_event(&mut feed, &mut buffer, "lobby", |lobby| {
+        lobby["id"] == id.as_str() && lobby["players"] == 1
+    })
+    .await;
+    assert_eq!(first["maxPlayers"], 8);
+    // A second player joins: the feed says so.
+    let (status, joined) = node
+        .post_json(
+            &format!("/api/lobbies/{id}/join"),
+            &json!({"playerName": "sam"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{joined}");
+    let _second = connect(&joined).await;
+    next_event(&mut feed, &mut buffer, "lobby", |lobby| {
+        lobby["id"] == id.as_str() && lobby["players"] == 2
+    })
+    .await;
+    // A bad parameter is a clear error, not a stream.
+    let (status, _) = node.get_json("/api/lobbies/feed?region=no/such").await;
+    assert_eq!(status, 400);
+}
