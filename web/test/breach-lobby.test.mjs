@@ -106,6 +106,17 @@ test('lobby frames out of range are refused, not half read', () => {
   assert.throws(() => decode(ServerType.NOTICE, [0x52, 0x04, 9, 0x68]), ProtocolError);
 });
 
+test('a notice is the one frame a mirror takes before init (a kick before the first update)', () => {
+  const mirror = new BreachMirror();
+  const seen = [];
+  mirror.onFrame = (kind, value) => seen.push([kind, value.code]);
+  mirror.applyMessage(Uint8Array.from([ServerType.NOTICE, 4, 0x52, 0x04, 1, 0x21]));
+  assert.deepEqual(mirror.notices, [{ code: LobbyCode.KICKED, text: '!' }]);
+  assert.deepEqual(seen, [['notice', LobbyCode.KICKED]]);
+  assert.equal(mirror.init, null);
+  assert.throws(() => mirror.applyMessage(Uint8Array.from([ServerType.LOBBY, 9, 0, 1, 20, 0xd8, 0x04, 0, 6, 0, 0])), /before init/);
+});
+
 test('the settings text has only known keys, sorted, in the server form', () => {
   assert.equal(
     settingsText({ timeLimitSecs: 300, map: 'Courtyard', killLimit: 15, friendlyFire: true, mapVote: false, maxPlayers: 4 }),

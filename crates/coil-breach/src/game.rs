@@ -12,6 +12,14 @@
 //! `Starting` again with those who stayed if at least two did, else `Completed`. A match ends
 //! at the kill limit or the time limit, whichever comes first, or by forfeit when a team has
 //! no humans left while the other has some; its [`MatchResult`] is emitted exactly once.
+//!
+//! Custom lobbies ([`Breach::with_lobby`]) add a host and its controls, read from the same
+//! frames as input: the countdown starts when the lobby is full or the host starts it (a
+//! player on each team), the host kicks, hands over, and changes the rules in the waiting
+//! room; when the host goes, the longest-seated human takes over; with map voting on, the map
+//! with the most votes (a tie keeps the current one) is played when the countdown starts or
+//! the match restarts. Every command is checked against the sender's seat and phase; a refused
+//! one is counted and answered with a Notice for that player only. Quick play has none of it.
 
 use coil_protocol::codec::DecodeError;
 
@@ -1344,6 +1352,13 @@ impl Breach {
     }
 
     fn set_phase(&mut self, phase: Phase, ticks: u32, events: &mut Vec<BreachEvent>) {
+        if phase == Phase::Completed
+            && let Some(lobby) = self.lobby.as_mut()
+            && lobby.host.take().is_some()
+        {
+            // Every seat is released with the room: nobody is left to host.
+            self.lobby_changed();
+        }
         self.phase = phase;
         self.phase_ticks_left = ticks;
         events.push(BreachEvent::PhaseChanged(phase));

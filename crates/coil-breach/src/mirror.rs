@@ -5,7 +5,8 @@
 //!
 //! It never trusts the bytes: every frame is decoded by `wire.rs`, and a frame that does not
 //! fit what the mirror holds (a state before init, an update for a player it does not hold, a
-//! slice outside the map) is an error, not a panic.
+//! slice outside the map) is an error, not a panic. A Notice is the one frame that may come
+//! before Init.
 
 use coil_protocol::codec::DecodeError;
 
@@ -156,6 +157,13 @@ impl ClientMirror {
                 self.init = Some(init);
             }
             ServerFrame::Other(_) => {}
+            // A notice needs nothing held: a player kicked before its first update gets only
+            // that.
+            ServerFrame::Notice(notice) => {
+                self.notices.push(notice);
+                let excess = self.notices.len().saturating_sub(NOTICES_KEPT);
+                self.notices.drain(..excess);
+            }
             other => {
                 if self.init.is_none() {
                     return Err(MirrorError::NotInitialized);
@@ -172,12 +180,7 @@ impl ClientMirror {
                     ServerFrame::Scoreboard(board) => self.scoreboard = Some(board),
                     ServerFrame::Votes(votes) => self.votes = votes,
                     ServerFrame::Lobby(lobby) => self.lobby = Some(lobby),
-                    ServerFrame::Notice(notice) => {
-                        self.notices.push(notice);
-                        let excess = self.notices.len().saturating_sub(NOTICES_KEPT);
-                        self.notices.drain(..excess);
-                    }
-                    ServerFrame::Init(_) | ServerFrame::Other(_) => {}
+                    ServerFrame::Init(_) | ServerFrame::Other(_) | ServerFrame::Notice(_) => {}
                 }
             }
         }

@@ -749,3 +749,63 @@ fn lobby_commands_are_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+mod arbitrary {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn command() -> impl Strategy<Value = LobbyCommand> {
+        prop_oneof![
+            any::<u8>().prop_map(|slot| LobbyCommand::Kick(slot % 10)),
+            any::<u8>().prop_map(|slot| LobbyCommand::TransferHost(slot % 10)),
+            Just(LobbyCommand::StartEarly),
+            "(killLimit|maxPlayers|map|mapVote|friendlyFire|timeLimitSecs|x)=(1|2|4|7|60|true|courtyard|)(;maxPlayers=(2|4|6|8))?"
+                .prop_map(LobbyCommand::Settings),
+            (0u8..4).prop_map(LobbyCommand::MapVote),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any mix of lobby commands from anyone, with joins and leaves between ticks: no
+        /// panic, no disconnect for a well-formed command, and the host is always a seated
+        /// player (or none), as every client's Lobby frame says.
+        #[test]
+        fn any_lobby_commands_keep_the_room_consistent(
+            steps in proptest::collection::vec((0u32..6, command(), 0u8..10), 1..60),
+        ) {
+            let mut room = Room::new(Some("mapVote=true;maxPlayers=4;killLimit=1"));
+            room.join(1, true).unwrap();
+            room.join(2, false).unwrap();
+            room.watch(3);
+            let mut next_id = 10;
+            for (sender, command, churn) in steps {
+                if room.clients.contains_key(&sender) {
+                    room.send(sender, command);
+                }
+                match churn {
+                    0 => {
+                        let _ = room.join(next_id, false);
+                        next_id += 1;
+                    }
+                    1 => {
+                        if let Some(&id) = room.clients.keys().find(|&&id| id != 3) {
+                            room.leave(id);
+                        }
+                    }
+                    _ => {}
+                }
+                room.tick();
+                if let Some(host) = room.game.lobby().unwrap().host {
+                    prop_assert!(room.clients.contains_key(&host.0), "the host {host:?} is seated");
+                    prop_assert_ne!(host, PlayerId(3), "a spectator never hosts");
+                    for (id, mirror) in &room.clients {
+                        let lobby = mirror.lobby.as_ref().unwrap();
+                        prop_assert_eq!(lobby.host_slot, room.slot(host.0), "viewer {}", id);
+                    }
+                }
+            }
+        }
+    }
+}

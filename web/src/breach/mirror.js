@@ -87,6 +87,13 @@ export class BreachMirror {
       this.onFrame?.('init', init);
       return;
     }
+    if (frame.type === 'notice') {
+      // A notice needs nothing held: a player kicked before its first update gets only that.
+      this.notices.push(frame.value);
+      if (this.notices.length > NOTICES_KEPT) this.notices.splice(0, this.notices.length - NOTICES_KEPT);
+      this.onFrame?.('notice', frame.value);
+      return;
+    }
     if (this.init === null) throw new MirrorError('a game frame before init');
     switch (frame.type) {
       case 'walls':
@@ -110,10 +117,6 @@ export class BreachMirror {
         break;
       case 'lobby':
         this.lobby = frame.value;
-        break;
-      case 'notice':
-        this.notices.push(frame.value);
-        if (this.notices.length > NOTICES_KEPT) this.notices.splice(0, this.notices.length - NOTICES_KEPT);
         break;
       default:
         return;
