@@ -717,6 +717,8 @@ enum FeedEvent {
 /// How often a feed's poller reads the directory, and how many lobbies one feed follows.
 const FEED_INTERVAL: Duration = Duration::from_secs(1);
 const FEED_LOBBIES: usize = coil_match::lobby::MAX_PAGE;
+/// How long one feed connection lasts before the client reconnects.
+const FEED_LIFETIME: Duration = Duration::from_secs(600);
 /// Most feed subscribers one process serves (each holds a connection and a buffer).
 const MAX_FEED_SUBSCRIBERS: usize = 10_000;
 
@@ -831,18 +833,34 @@ struct FeedParams {
 
 /// Server-sent events of one mode's lobbies: `lobby` (a lobby appeared or changed; data: the
 /// lobby) and `removed` (data: `{"id"}`), the current lobbies first. Polled from the directory
-/// once a second per process, shared by every watcher; follows the first 100 lobbies.
+/// once a second per process, shared by every watcher; follows the first 100 lobbies. Needs
+/// `Accept: text/event-stream` (what `EventSource` sends); the stream ends after ten minutes
+/// with a `retry` hint, and `EventSource` reconnects by itself (so a long-lived watcher moves
+/// to a fresh replica now and then).
 #[utoipa::path(get, path = "/api/lobbies/feed", tag = "lobbies", params(FeedParams),
     responses(
         (status = 200, description = "`text/event-stream` of `lobby` and `removed` events.", content_type = "text/event-stream", body = String),
         (status = 400, description = "`bad_request`.", body = ErrorBody),
+        (status = 406, description = "`not_acceptable`: ask for `text/event-stream`.", body = ErrorBody),
         (status = 503, description = "`too_many_watchers`.", body = ErrorBody),
     ))]
 async fn feed(
     State(matchmaker): State<Arc<Matchmaker>>,
+    headers: HeaderMap,
     params: Result<Query<FeedParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
+    let wants_events = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"));
+    if !wants_events {
+        return error(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            "the lobby feed is text/event-stream: send Accept: text/event-stream, or poll GET /api/lobbies",
+        );
+    }
     let Ok(Query(params)) = params else {
         return bad("a query parameter is malformed");
     };
@@ -900,7 +918,14 @@ async fn feed(
         }
     });
     use futures_util::StreamExt;
-    Sse::new(first.chain(changes))
+    let retry = futures_util::stream::once(async {
+        Ok(Event::default()
+            .retry(Duration::from_secs(1))
+            .comment("reconnect"))
+    });
+    let lifetime = tokio::time::sleep(FEED_LIFETIME);
+    let stream = first.chain(changes).take_until(lifetime).chain(retry);
+    Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
 }

@@ -339,7 +339,15 @@ async fn the_live_feed_sends_the_lobbies_then_their_changes() {
     assert_eq!(status, 201, "{created}");
     let id = created["lobbyId"].as_str().unwrap().to_owned();
     let _host = connect(&created).await;
-    let mut feed = reqwest::get(node.url("/api/lobbies/feed?mode=breach"))
+    let (status, refused) = node.get_json("/api/lobbies/feed?mode=breach").await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (406, Some("not_acceptable"))
+    );
+    let mut feed = reqwest::Client::new()
+        .get(node.url("/api/lobbies/feed?mode=breach"))
+        .header("accept", "text/event-stream")
+        .send()
         .await
         .unwrap();
     assert_eq!(feed.status(), 200);
@@ -369,6 +377,11 @@ async fn the_live_feed_sends_the_lobbies_then_their_changes() {
     })
     .await;
     // A bad parameter is a clear error, not a stream.
-    let (status, _) = node.get_json("/api/lobbies/feed?region=no/such").await;
-    assert_eq!(status, 400);
+    let bad = reqwest::Client::new()
+        .get(node.url("/api/lobbies/feed?region=no/such"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
 }
