@@ -37,10 +37,11 @@ use crate::matchmaker::{MatchmakeAnswer, Matchmaker, Seat, error, reserve_and_si
 
 /// How long an invite code lets its holder in.
 pub const INVITE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-/// Wrong-password attempts per client and lobby (checked before Argon2 runs).
+/// Password attempts per client address and lobby, counted before Argon2 runs (so a guesser
+/// costs at most this many hashes a minute); roomy enough for friends behind one NAT.
 const PASSWORD_ATTEMPTS: RateRule = RateRule {
     name: "lobby_password",
-    burst: 5,
+    burst: 10,
     period: Duration::from_secs(60),
 };
 const BODY_LIMIT: usize = 4 * 1024;
@@ -551,6 +552,11 @@ async fn join(
     let Some(lobby) = status.lobby.as_ref() else {
         return not_found();
     };
+    // The room's caps are the mode's; a lobby's own size is the game's rule, so a full lobby
+    // is refused here instead of with a token the room would refuse.
+    if lobby.is_full() {
+        return error(StatusCode::CONFLICT, "room_full", "this lobby is full");
+    }
     if lobby.private {
         let is_host = claims.as_ref().is_some_and(|claims| {
             lobby.host_id.as_deref() == Some(claims.account_id.to_string().as_str())

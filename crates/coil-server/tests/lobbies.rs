@@ -168,7 +168,7 @@ async fn a_private_lobby_is_listed_joined_with_its_password_or_an_invite_and_nev
     assert_eq!(with_password["roomId"], lobby_id.as_str());
     // Wrong passwords: refused, then rate-limited per client and lobby.
     let mut codes = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..12 {
         let (status, refused) = node
             .post_json(&join_path, &json!({"password": "not-the-password"}))
             .await;
@@ -183,6 +183,33 @@ async fn a_private_lobby_is_listed_joined_with_its_password_or_an_invite_and_nev
         "wrong passwords are rate-limited: {codes:?}"
     );
 
+    // The lobby seats 4: with the host, the invited guest and pat connected, one more fits;
+    // then the lobby is full and says so before any token is signed.
+    let _invited = connect(&invited).await;
+    let _pat = connect(&with_password).await;
+    let (status, fourth) = node
+        .post_json(
+            &join_path,
+            &json!({"inviteCode": created["inviteCode"], "playerName": "quinn"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{fourth}");
+    let _quinn = connect(&fourth).await;
+    get_until(&node, &format!("/api/lobbies/{lobby_id}"), |lobby| {
+        lobby["players"] == 4
+    })
+    .await;
+    let (status, full) = node
+        .post_json(
+            &join_path,
+            &json!({"inviteCode": created["inviteCode"], "playerName": "rex"}),
+        )
+        .await;
+    assert_eq!(
+        (status, full["error"]["code"].as_str()),
+        (409, Some("room_full")),
+        "{full}"
+    );
     // Invites: the host makes them; another account may not; nobody anonymous.
     let invites = format!("/api/lobbies/{lobby_id}/invites");
     let (status, invite) = node
