@@ -2,9 +2,12 @@
 // (mirror.js), the renderer (render.js) and the DOM (ui.js), and turns the mouse, touch and
 // keyboard into input frames.
 //
-// Input is sent at most once per animation frame and only when it changed, which keeps a
-// player well under the server's frame budget (120 frames per second). `window.__coil` is a
-// small read-only window into the client for the browser test and for debugging.
+// Input is sent at most once per server tick (20 Hz; the rate comes from the init frame),
+// decided on a tick clock in the frame loop — never per animation frame or per mouse event —
+// and only when the angle moved by more than a hair or boost changed: the server applies one
+// input per tick, so more would only cost it CPU (crates/coil-loadtest's arena player follows
+// the same rule). `window.__coil` is a small read-only window into the client for the browser
+// test and for debugging.
 
 import { ClientMirror } from './mirror.js';
 import { GameSession } from './net.js';
@@ -18,7 +21,7 @@ const motion = new Motion();
 const ui = new Ui();
 let mirror = newMirror();
 
-const stats = { decodeMs: 0, renderMs: 0, frames: 0, messages: 0, desyncs: 0, joins: 0 };
+const stats = { decodeMs: 0, renderMs: 0, frames: 0, messages: 0, desyncs: 0, joins: 0, inputsSent: 0 };
 const input = {
   aimAngle: 0,
   pointerX: null,
@@ -28,6 +31,23 @@ const input = {
   touchBoost: false,
   sentAngle: -1,
   sentBoost: false,
+};
+/** Ticks of the send clock, at the server's tick rate (from init; 20 Hz until then). */
+const DEFAULT_TICK_MS = 1000 / 20;
+const inputClock = {
+  tickMs: DEFAULT_TICK_MS,
+  next: null,
+  /** Whether a tick passed since the last call: true at most once per tick, and once after a stall. */
+  due(now) {
+    if (this.next === null || now - this.next > this.tickMs) {
+      // First call, or a stalled tab: start the clock over from now instead of catching up.
+      this.next = now + this.tickMs;
+      return true;
+    }
+    if (now < this.next) return false;
+    this.next += this.tickMs;
+    return true;
+  },
 };
 let respawnRequested = false;
 let playerName = '';
@@ -86,7 +106,10 @@ function newMirror() {
   const created = new ClientMirror();
   created.onEvent = (kind, value) => {
     if (created !== mirror) return;
-    if (kind === 'state') {
+    if (kind === 'init') {
+      inputClock.tickMs = value.tickRate > 0 ? 1000 / value.tickRate : DEFAULT_TICK_MS;
+      inputClock.next = null;
+    } else if (kind === 'state') {
       motion.onState(created, performance.now());
       if (respawnRequested && created.ownSnake()) {
         respawnRequested = false;
@@ -125,6 +148,7 @@ function sendInput() {
   const turned = input.sentAngle < 0 || Math.abs(((angle - input.sentAngle + 98304) % 65536) - 32768) > 8;
   if (!turned && boost === input.sentBoost) return;
   session.send(encodeInput(angle, boost));
+  stats.inputsSent++;
   input.sentAngle = angle;
   input.sentBoost = boost;
 }
@@ -222,7 +246,7 @@ let lastPingShown = 0;
 function frame() {
   const now = performance.now();
   updateAim();
-  sendInput();
+  if (inputClock.due(now)) sendInput();
   renderer.draw(mirror, motion, now, { aimAngle: mirror.ownSnake() ? input.aimAngle : null });
   stats.renderMs = smooth(stats.renderMs, performance.now() - now);
   stats.frames++;

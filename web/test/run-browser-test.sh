@@ -6,6 +6,7 @@
 # Installs what is missing (Debian's chromium, the npm packages of web/test), builds `coil`
 # (debug; set COIL_BIN to use another binary), starts it on a free port with
 # ENABLE_DEBUG_COMMANDS=1 and a temporary data directory, and stops it on any exit.
+# The arena's input rate under continuous pointer movement is web/test/input-rate.browser.mjs.
 # Artifacts: artifacts/web/{screenshot.png,death.png,results.json,server.log}
 # (failure.png when a check fails), and breach's artifacts/web/{breach*.png,breach-results.json}.
 # Breach's live test gets a second server with short matches (BREACH_KILL_LIMIT=5, ...):
@@ -121,6 +122,12 @@ if ! COIL_URL="http://127.0.0.1:$port" ARTIFACT_DIR="$artifacts" CHROMIUM="$chro
   echo "--- server log (last 40 lines) ---" >&2
   tail -n 40 "$data/server.log" >&2 || true
   fail "account browser test"
+fi
+echo "web tests: input rate browser test (continuous pointer movement: at most one input per tick)"
+if ! COIL_URL="http://127.0.0.1:$port" CHROMIUM="$chromium" timeout 60 node web/test/input-rate.browser.mjs; then
+  echo "--- server log (last 40 lines) ---" >&2
+  tail -n 40 "$data/server.log" >&2 || true
+  fail "input rate browser test (node web/test/input-rate.browser.mjs)"
 fi
 echo "web tests: browser test"
 if ! COIL_URL="http://127.0.0.1:$port" ARTIFACT_DIR="$artifacts" CHROMIUM="$chromium" INTERNAL_SECRET="$internal_secret" \

@@ -15,6 +15,9 @@ use clap::{Args, ValueEnum};
 pub const MAX_PLAYERS: usize = 20_000;
 /// Most placements one matchmake-burst run may ask for.
 pub const MAX_PLACEMENTS: usize = 200_000;
+/// Fastest --input-hz: the node's sustained frame rate per client (`session.rs`
+/// FRAMES_PER_SECOND); above it the node would close the connection for flooding.
+pub const MAX_INPUT_HZ: u32 = 120;
 /// Longest a run may last, ramp and warm-up included.
 pub const MAX_RUN: Duration = Duration::from_secs(3_600);
 
@@ -153,6 +156,13 @@ pub struct LoadtestArgs {
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub respawn_delay: f64,
 
+    /// Worst case: arena players send an input this many times a second while alive, changed
+    /// or not, instead of the browser client's rule (the default: at most one per server tick,
+    /// only when the aim changed). E.g. 60 for a client that sends on every animation frame;
+    /// 1 to 120.
+    #[arg(long, value_name = "HZ")]
+    pub input_hz: Option<u32>,
+
     /// Players added per step with --find-capacity (one new room per step; server bots top
     /// each room up).
     #[arg(long, value_name = "N", default_value_t = 100)]
@@ -220,6 +230,7 @@ impl Default for LoadtestArgs {
             leave_per_minute: 0.05,
             boost_fraction: 0.10,
             respawn_delay: 2.0,
+            input_hz: None,
             room_size: 100,
             step_matches: 10,
             step: 15.0,
@@ -261,6 +272,9 @@ pub struct Behaviour {
     pub leave_per_minute: f64,
     pub boost_fraction: f64,
     pub respawn_delay: Duration,
+    /// Arena: send an input at this rate, changed or not, instead of the tick rule
+    /// (--input-hz).
+    pub input_hz: Option<u32>,
 }
 
 /// A validated run.
@@ -407,12 +421,30 @@ impl LoadtestArgs {
         if !(0.0..=1.0).contains(&self.boost_fraction) {
             return Err(out_of_range("boost-fraction", "between 0 and 1"));
         }
+        let game = self.scenario.game();
+        if let Some(hz) = self.input_hz {
+            if !(1..=MAX_INPUT_HZ).contains(&hz) {
+                return Err(out_of_range(
+                    "input-hz",
+                    format!(
+                        "{hz} is not between 1 and {MAX_INPUT_HZ} inputs per second (the node's \
+                         frame limit per client)"
+                    ),
+                ));
+            }
+            if game == Game::Breach {
+                return Err(out_of_range(
+                    "input-hz",
+                    "applies to the arena only (breach players send one input per tick)",
+                ));
+            }
+        }
         let behaviour = Behaviour {
             leave_per_minute: self.leave_per_minute,
             boost_fraction: self.boost_fraction,
             respawn_delay: seconds("respawn-delay", self.respawn_delay, 0.0)?,
+            input_hz: self.input_hz,
         };
-        let game = self.scenario.game();
         let capacity = self.find_capacity
             || matches!(
                 self.scenario,
@@ -663,6 +695,54 @@ mod tests {
             ..LoadtestArgs::default()
         };
         assert!(bad_prefix.plan().is_err());
+    }
+
+    #[test]
+    fn input_hz_is_bounded_and_reaches_the_players() {
+        let with_hz = |hz| LoadtestArgs {
+            input_hz: Some(hz),
+            ..LoadtestArgs::default()
+        };
+        for refused in [0, 121, 1_000] {
+            let message = with_hz(refused).plan().unwrap_err().to_string();
+            assert!(
+                message.contains("--input-hz") && message.contains("between 1 and 120"),
+                "{refused}: {message}"
+            );
+        }
+        for accepted in [1, 60, 120] {
+            assert_eq!(
+                with_hz(accepted).plan().unwrap().behaviour.input_hz,
+                Some(accepted)
+            );
+        }
+        assert_eq!(
+            LoadtestArgs::default().plan().unwrap().behaviour.input_hz,
+            None
+        );
+        let breach = LoadtestArgs {
+            scenario: Scenario::Breach,
+            players: 8,
+            ..with_hz(60)
+        };
+        assert!(
+            breach
+                .plan()
+                .unwrap_err()
+                .to_string()
+                .contains("arena only")
+        );
+
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: LoadtestArgs,
+        }
+        let parsed = Cli::try_parse_from(["loadtest", "--input-hz", "60"])
+            .unwrap()
+            .args;
+        assert_eq!(parsed.plan().unwrap().behaviour.input_hz, Some(60));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! JSON on request).
 //!
 //! Layout: [`args`] (flags, bounds, loopback check → a `Plan`), [`player`] (one simulated
-//! player and the [`Joiner`] that opens its session), [`breach`] (the breach scenario's
+//! player and the [`Joiner`] that opens its session), [`steering`] (the arena player's hand
+//! and the one-input-per-tick rule), [`breach`] (the breach scenario's
 //! player: matches of 8, one input per tick, the match book), [`burst`] (the matchmake-burst
 //! scenario), [`stats`] (shared counters),
 //! [`histogram`] (log-bucketed percentiles), [`prometheus`] (reading a node's /metrics),
@@ -24,6 +25,7 @@ pub mod prometheus;
 pub mod report;
 mod run;
 pub mod stats;
+pub mod steering;
 
 pub use args::{ArgsError, LoadtestArgs, Scenario};
 pub use player::Joiner;

@@ -1,19 +1,24 @@
 //! One simulated player: joins over a real WebSocket, follows the world with the reference
-//! client mirror, and plays like a person (steer toward a random point that changes every
-//! 1–3 s, boost part of the time, respawn after dying, sometimes leave and rejoin).
+//! client mirror, and plays like a person at the mouse (steers toward a drifting target that
+//! changes every 1–3 s, boosts part of the time, respawns after dying, sometimes leaves and
+//! rejoins).
+//!
+//! Inputs follow the browser client's rule (`steering.rs`): one decision per state frame
+//! applied (one state frame is one server tick, so the tick clock is the server's), and an
+//! input only on a tick whose angle or boost changed. `--input-hz` is the worst case instead:
+//! an input on every tick of a clock of that rate, changed or not (a client that coalesces
+//! nothing).
 //!
 //! Each player is one task that owns its socket and mirror; it shares only counters
 //! ([`Shared`]). It must stay cheap: no per-frame allocation beyond tungstenite's own message
-//! buffer, one timer re-armed in place, input sent only when the target changes (and a
-//! respawn request after death). It never panics on what the server sends: a frame the mirror
-//! cannot apply ends the connection and is counted.
+//! buffer, timers re-armed in place. It never panics on what the server sends: a frame the
+//! mirror cannot apply ends the connection and is counted.
 
-use std::f32::consts::TAU;
 use std::sync::Arc;
 use std::time::Duration;
 
 use coil_arena::client::ClientMirror;
-use coil_protocol::arena::{Input, angle_to_u16, encode_input, encode_respawn};
+use coil_protocol::arena::{encode_input, encode_respawn};
 use coil_protocol::envelope::{Join, encode_join};
 use coil_protocol::{ErrorCode, PROTOCOL_V11};
 use futures_util::{SinkExt, StreamExt};
@@ -28,6 +33,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::args::Behaviour;
 use crate::stats::Shared;
+use crate::steering::{Hand, InputGate};
 
 /// Longest a TCP connect plus WebSocket upgrade may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,9 +49,8 @@ const MAX_REPLACEMENTS: u32 = 9;
 /// How long a target point is kept: uniform in this range, per the arena-standard scenario.
 const TARGET_MIN: Duration = Duration::from_secs(1);
 const TARGET_MAX: Duration = Duration::from_secs(3);
-/// Targets are drawn inside this fraction of the arena radius so players do not aim at the
-/// deadly rim on purpose.
-const TARGET_RADIUS_FRACTION: f32 = 0.8;
+/// The arena's tick rate until the server's init frame says it (`coil-arena`: 20 Hz).
+const DEFAULT_TICK_RATE: u8 = 20;
 /// Small read buffer: server messages are a few hundred bytes, and tungstenite's 128 KiB
 /// default would cost ~1 GB at 8,000 players.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
@@ -575,7 +580,20 @@ async fn play(
         };
     let timer = tokio::time::sleep_until(wake_at(next_target_at, respawn_at, leave_at));
     tokio::pin!(timer);
+    // With --input-hz the hand is read, and an input sent, on a clock of its own (the worst
+    // case) instead of on the server's ticks; without it this timer never fires.
+    let input_period = behaviour
+        .input_hz
+        .map(|hz| Duration::from_secs_f64(1.0 / f64::from(hz)));
+    let mut next_input_at = input_period.map_or(far_future, |period| now + period);
+    let input_timer = tokio::time::sleep_until(next_input_at);
+    tokio::pin!(input_timer);
+    let mut hand = Hand::new();
+    let mut gate = InputGate::new();
+    let mut inputs_since_state = 0u64;
     loop {
+        // Set when this turn of the loop is a tick of the input clock, to its length.
+        let mut input_tick: Option<f32> = None;
         tokio::select! {
             _ = stop.changed() => {
                 let _ = socket.close(None).await;
@@ -601,9 +619,15 @@ async fn play(
                             .state_interval_us
                             .record(now.duration_since(*last_state_at).as_micros() as u64);
                         *last_state_at = now;
+                        inputs_since_state = 0;
+                        if input_period.is_none() {
+                            let rate = mirror.tick_rate().unwrap_or(DEFAULT_TICK_RATE).max(1);
+                            input_tick = Some(new_states as f32 / f32::from(rate));
+                        }
                     }
                     if mirror.take_death().is_some() {
                         shared.deaths.increment();
+                        hand.drop_target();
                         respawn_at = Some(now + behaviour.respawn_delay);
                         timer.as_mut().reset(wake_at(next_target_at, respawn_at, leave_at));
                     }
@@ -616,6 +640,13 @@ async fn play(
                 }
                 Some(Ok(_)) => {}
             },
+            () = &mut input_timer => {
+                let period = input_period.unwrap_or(Duration::from_secs(86_400));
+                // A late timer skips the ticks it missed rather than sending them in a burst.
+                next_input_at = (next_input_at + period).max(Instant::now());
+                input_timer.as_mut().reset(next_input_at);
+                input_tick = Some(period.as_secs_f32());
+            }
             () = &mut timer => {
                 let now = Instant::now();
                 if leave_at.is_some_and(|at| at <= now) {
@@ -631,41 +662,51 @@ async fn play(
                         return (SessionEnd::Retry, "write error".into());
                     }
                     shared.respawns_sent.increment();
+                    // The new snake starts a new run: its first input goes out whatever the
+                    // last one was.
+                    gate = InputGate::new();
                     // Steer as soon as the new snake exists (a few ticks later).
                     next_target_at = now + Duration::from_millis(300);
                 }
                 if next_target_at <= now {
                     next_target_at = now + rng.gen_range(TARGET_MIN..=TARGET_MAX);
-                    if let Some(angle) = steer_angle(mirror, rng) {
-                        frame.clear();
-                        encode_input(
-                            Input {
-                                angle: angle_to_u16(angle),
-                                boost: rng.gen_bool(behaviour.boost_fraction),
-                            },
-                            &mut frame,
-                        );
-                        if socket.send(Message::Binary(frame.clone().into())).await.is_err() {
-                            return (SessionEnd::Retry, "write error".into());
-                        }
-                        shared.inputs_sent.increment();
+                    if let Some(init) = mirror.init().filter(|_| mirror.own_snake().is_some()) {
+                        hand.pick_target(init.arena_radius, behaviour.boost_fraction, rng);
                     }
                 }
                 timer.as_mut().reset(wake_at(next_target_at, respawn_at, leave_at));
             }
         }
+        let Some(dt) = input_tick else { continue };
+        let Some(head) = mirror
+            .init()
+            .and_then(|init| Some(mirror.own_snake()?.head_world(init)))
+        else {
+            continue;
+        };
+        let aimed = hand.aim(head, dt);
+        // The tick rule sends only what changed; the --input-hz worst case sends every time.
+        let to_send = match input_period {
+            None => aimed.and_then(|input| gate.offer(input)),
+            Some(_) => aimed,
+        };
+        if let Some(input) = to_send {
+            frame.clear();
+            encode_input(input, &mut frame);
+            if socket
+                .send(Message::Binary(frame.clone().into()))
+                .await
+                .is_err()
+            {
+                return (SessionEnd::Retry, "write error".into());
+            }
+            shared.inputs_sent.increment();
+            inputs_since_state += 1;
+            shared
+                .most_inputs_between_states
+                .raise_to(inputs_since_state);
+        }
     }
-}
-
-/// Heading from the player's own head toward a fresh random point; `None` while dead.
-fn steer_angle(mirror: &ClientMirror, rng: &mut StdRng) -> Option<f32> {
-    let init = mirror.init()?;
-    let head = mirror.own_snake()?.head_world(init);
-    // Uniform over the disc: radius ∝ sqrt(u).
-    let radius = init.arena_radius * TARGET_RADIUS_FRACTION * rng.r#gen::<f32>().sqrt();
-    let theta = rng.r#gen::<f32>() * TAU;
-    let target = [radius * theta.cos(), radius * theta.sin()];
-    Some((target[1] - head[1]).atan2(target[0] - head[0]))
 }
 
 /// Time until this player leaves, if it ever does: exponential with `per_minute` leaves per

@@ -73,6 +73,15 @@ pub struct TrafficReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BehaviourReport {
     pub inputs_sent: u64,
+    /// When an arena player's input goes out: "server tick" (the browser client's rule: at
+    /// most one per tick, when the aim changed) or "<N> Hz" (--input-hz).
+    pub input_clock: String,
+    /// Arena inputs sent inside the window (a capacity run: over its held steps), and per
+    /// connected player-second there.
+    pub inputs_in_window: u64,
+    pub inputs_per_player_second: Option<f64>,
+    /// The most inputs one arena player sent between two state frames, whole run.
+    pub most_inputs_between_states: u64,
     pub deaths: u64,
     pub respawns_sent: u64,
     pub planned_leaves: u64,
@@ -133,6 +142,11 @@ pub struct CapacityStep {
     pub dropped_frames: f64,
     pub client_state_interval_p99_ms: Option<f64>,
     pub generator_timer_lag_p99_ms: Option<f64>,
+    /// The load generator's own CPU-seconds per second over the step (its own process, apart
+    /// from the server's).
+    pub generator_cpu_per_second: Option<f64>,
+    /// Arena inputs sent over the step per connected player-second.
+    pub inputs_per_player_second: Option<f64>,
     pub rss_bytes: Option<f64>,
     /// None when the step held; else why it broke.
     pub broke: Option<String>,
@@ -147,6 +161,12 @@ pub struct CapacityReport {
     /// Player-seconds / server CPU-seconds over the held steps.
     pub players_per_server_core: Option<f64>,
     pub server_cpu_seconds_per_player_second: Option<f64>,
+    /// Inputs per player-second over the held steps: the load the figure was measured at.
+    pub inputs_per_player_second: Option<f64>,
+    /// The load generator's own CPU-seconds per player-second over the held steps (not in the
+    /// server's figure), and its CPU-seconds per second in the last held step.
+    pub generator_cpu_seconds_per_player_second: Option<f64>,
+    pub generator_cpu_per_second_at_largest: Option<f64>,
     /// players_per_server_core / 8 (breach only: matches one fully busy core carries).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matches_per_server_core: Option<f64>,
@@ -372,6 +392,18 @@ impl Report {
                 behaviour.planned_leaves
             ),
         );
+        if self.breach.is_none() {
+            row(
+                "inputs (window)",
+                format!(
+                    "{} sent, {} per player-second, at most {} between two state frames (clock: {})",
+                    behaviour.inputs_in_window,
+                    number(behaviour.inputs_per_player_second, 2),
+                    behaviour.most_inputs_between_states,
+                    behaviour.input_clock
+                ),
+            );
+        }
         match &self.server {
             Some(server) => {
                 row(
@@ -452,7 +484,7 @@ impl Report {
             );
             let _ = writeln!(
                 out,
-                "  {:>4} {:>6} {:>7} {:>9} {:>8} {:>9} {:>8} {:>9} {:>8}  verdict",
+                "  {:>4} {:>6} {:>7} {:>9} {:>8} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8}  verdict",
                 "step",
                 "rooms",
                 "CCU",
@@ -461,12 +493,14 @@ impl Report {
                 "overruns",
                 "dropped",
                 "client p99",
-                "lag p99"
+                "lag p99",
+                "gen cpu/s",
+                "in/pl-s"
             );
             for step in &capacity.steps {
                 let _ = writeln!(
                     out,
-                    "  {:>4} {:>6} {:>7} {:>9} {:>8} {:>9} {:>8} {:>9} {:>8}  {}",
+                    "  {:>4} {:>6} {:>7} {:>9} {:>8} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8}  {}",
                     step.step,
                     step.rooms,
                     step.players_connected,
@@ -476,6 +510,8 @@ impl Report {
                     step.dropped_frames,
                     number(step.client_state_interval_p99_ms, 1),
                     number(step.generator_timer_lag_p99_ms, 1),
+                    number(step.generator_cpu_per_second, 3),
+                    number(step.inputs_per_player_second, 2),
                     step.broke.as_deref().unwrap_or("held")
                 );
             }
@@ -499,6 +535,18 @@ impl Report {
                 } else {
                     ""
                 }
+            );
+            let _ = writeln!(
+                out,
+                "  measured at {} inputs per player-second; the generator's own CPU (not in the figure): {} µs per player-second, {} cores at the largest held step",
+                number(capacity.inputs_per_player_second, 2),
+                number(
+                    capacity
+                        .generator_cpu_seconds_per_player_second
+                        .map(|v| v * 1e6),
+                    1
+                ),
+                number(capacity.generator_cpu_per_second_at_largest, 3)
             );
         }
         out

@@ -318,6 +318,13 @@ impl Harness {
             disconnects_by_reason: shared.disconnect_reasons.snapshot(),
             behaviour: BehaviourReport {
                 inputs_sent: shared.inputs_sent.get(),
+                input_clock: match plan.behaviour.input_hz {
+                    Some(hz) => format!("{hz} Hz"),
+                    None => "server tick".into(),
+                },
+                inputs_in_window: 0,
+                inputs_per_player_second: None,
+                most_inputs_between_states: shared.most_inputs_between_states.get(),
                 deaths: shared.deaths.get(),
                 respawns_sent: shared.respawns_sent.get(),
                 planned_leaves: shared.planned_leaves.get(),
@@ -424,17 +431,22 @@ async fn run_standard(
     tokio::time::sleep_until(window_start).await;
     let window_first = harness.scrape().await;
     let sampled_start = harness.sampler.player_seconds();
+    let inputs_start = harness.shared.inputs_sent.get();
     harness.shared.state_interval_us.take();
     harness.sampler.timer_lag_us.take();
     harness.set_phase("measure");
     tokio::time::sleep_until(window_end).await;
     let window_last = harness.scrape().await;
     let player_seconds = harness.sampler.player_seconds() - sampled_start;
+    let inputs_in_window = harness.shared.inputs_sent.get() - inputs_start;
     let state_interval = harness.shared.state_interval_us.take();
     let timer_lag = harness.sampler.timer_lag_us.take();
     harness.set_phase("stopping");
 
     let mut report = harness.base_report(plan);
+    report.behaviour.inputs_in_window = inputs_in_window;
+    report.behaviour.inputs_per_player_second =
+        (player_seconds > 0.0).then(|| inputs_in_window as f64 / player_seconds);
     report.traffic.window_seconds = duration.as_secs_f64();
     report.traffic.state_interval_ms = Percentiles::millis_from_micros(&state_interval);
     report.generator.timer_lag_ms = Percentiles::millis_from_micros(&timer_lag);
@@ -529,6 +541,9 @@ async fn run_capacity(
     };
     let mut held_player_seconds = 0.0;
     let mut held_cpu_seconds = 0.0;
+    let mut held_inputs = 0u64;
+    let mut held_generator_cpu_seconds = 0.0;
+    let mut generator_cpu_complete = true;
     let mut players_spawned = 0;
     let mut last_snapshot = baseline.clone();
     let mut step = 0;
@@ -569,12 +584,21 @@ async fn run_capacity(
             break;
         };
         let sampled_start = harness.sampler.player_seconds();
+        let inputs_start = harness.shared.inputs_sent.get();
+        let generator_start = own_cpu_seconds();
         harness.shared.state_interval_us.take();
         harness.sampler.timer_lag_us.take();
         harness.set_phase(format!("step {step} hold"));
         tokio::time::sleep(step_hold).await;
         let after = harness.scrape().await;
         let player_seconds = harness.sampler.player_seconds() - sampled_start;
+        let step_inputs = harness.shared.inputs_sent.get() - inputs_start;
+        // The generator's own CPU over the same hold, from /proc/self (the scrapes included:
+        // they are the generator's work too).
+        let generator_cpu = match (generator_start, own_cpu_seconds()) {
+            (Some(start), Some(end)) => Some(end - start),
+            _ => None,
+        };
         let client_interval = harness.shared.state_interval_us.take();
         let timer_lag = harness.sampler.timer_lag_us.take();
         let connected = harness.shared.connected.get();
@@ -656,6 +680,11 @@ async fn run_capacity(
             dropped_frames: delta.dropped_frames,
             client_state_interval_p99_ms: millis(&client_interval, 99.0),
             generator_timer_lag_p99_ms: lag_p99,
+            generator_cpu_per_second: generator_cpu
+                .filter(|_| delta.seconds > 0.0)
+                .map(|cpu| cpu / delta.seconds),
+            inputs_per_player_second: (player_seconds > 0.0)
+                .then(|| step_inputs as f64 / player_seconds),
             rss_bytes: after.resident_memory_bytes,
             broke: broke.clone(),
         });
@@ -666,6 +695,15 @@ async fn run_capacity(
         }
         held_player_seconds += player_seconds;
         held_cpu_seconds += delta.cpu_seconds.unwrap_or(0.0);
+        held_inputs += step_inputs;
+        match generator_cpu {
+            Some(cpu) => held_generator_cpu_seconds += cpu,
+            None => generator_cpu_complete = false,
+        }
+        capacity.generator_cpu_per_second_at_largest = capacity
+            .steps
+            .last()
+            .and_then(|step| step.generator_cpu_per_second);
         capacity.largest_ccu_held = connected;
     }
     harness.set_phase("stopping");
@@ -678,7 +716,14 @@ async fn run_capacity(
         capacity.server_cpu_seconds_per_player_second =
             Some(held_cpu_seconds / held_player_seconds);
     }
+    if held_player_seconds > 0.0 {
+        capacity.inputs_per_player_second = Some(held_inputs as f64 / held_player_seconds);
+        capacity.generator_cpu_seconds_per_player_second =
+            generator_cpu_complete.then(|| held_generator_cpu_seconds / held_player_seconds);
+    }
     let mut report = harness.base_report(plan);
+    report.behaviour.inputs_in_window = held_inputs;
+    report.behaviour.inputs_per_player_second = capacity.inputs_per_player_second;
     report.players_requested = players_spawned;
     report.rooms = step * rooms_per_step;
     report.duration_seconds = step_hold.as_secs_f64();

@@ -86,6 +86,9 @@ pub struct Shared {
     pub bytes_received: Counter,
     pub state_frames: Counter,
     pub inputs_sent: Counter,
+    /// The most inputs one arena player sent between two state frames (1 under the tick
+    /// rule; more only with an --input-hz above the tick rate).
+    pub most_inputs_between_states: Counter,
     pub deaths: Counter,
     pub respawns_sent: Counter,
     pub planned_leaves: Counter,

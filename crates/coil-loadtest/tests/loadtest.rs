@@ -72,7 +72,20 @@ async fn a_small_run_reports_plausible_figures() {
     );
     assert!(traffic.state_interval_ms.count > 24 * 40);
 
-    assert!(report.behaviour.inputs_sent >= 24, "{:?}", report.behaviour);
+    let behaviour = &report.behaviour;
+    assert!(behaviour.inputs_sent >= 24, "{behaviour:?}");
+    // The browser client's rule: never two inputs between two state frames, and one on most
+    // ticks while the hand follows its drifting target (the old one-per-target-change player
+    // sent ~0.65 per second).
+    assert_eq!(behaviour.most_inputs_between_states, 1, "{behaviour:?}");
+    assert_eq!(behaviour.input_clock, "server tick");
+    let per_second = behaviour.inputs_per_player_second.unwrap();
+    assert!(
+        (8.0..=21.0).contains(&per_second),
+        "{per_second} inputs per player-second"
+    );
+    assert!(behaviour.inputs_in_window > 0 && behaviour.inputs_in_window <= behaviour.inputs_sent);
+    assert!(report.to_table().contains("inputs (window)"));
     // The only disconnects are the run's own end.
     assert_eq!(report.disconnects_by_reason.get("run ended"), Some(&24));
     assert_eq!(
@@ -109,6 +122,43 @@ async fn a_small_run_reports_plausible_figures() {
             > 0.0
     );
     assert!(report.to_table().contains("bytes/player/s"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_hz_replaces_the_tick_as_the_input_clock() {
+    let node = TestNode::start().await;
+    let args = LoadtestArgs {
+        players: 8,
+        rooms: 1,
+        leave_per_minute: 0.0,
+        input_hz: Some(60),
+        ..small_run(node.url())
+    };
+    let report = coil_loadtest::run(args).await.unwrap();
+    node.stop().await;
+
+    let behaviour = &report.behaviour;
+    assert_eq!(behaviour.input_clock, "60 Hz");
+    // Faster than the 20 Hz tick could ever carry, and never faster than the clock (a live
+    // player sends on every tick of it; a late timer skips ticks, it never bursts).
+    assert!(behaviour.most_inputs_between_states >= 2, "{behaviour:?}");
+    let per_second = behaviour.inputs_per_player_second.unwrap();
+    assert!(
+        (40.0..=62.0).contains(&per_second),
+        "{per_second} inputs per player-second at 60 Hz"
+    );
+    assert_eq!(
+        report.joins.failed, 0,
+        "{:?}",
+        report.joins.failures_by_reason
+    );
+    // The node took them all: nobody was closed for flooding.
+    assert_eq!(
+        report.disconnects_by_reason.get("run ended"),
+        Some(&8),
+        "{:?}",
+        report.disconnects_by_reason
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
