@@ -49,12 +49,16 @@ node --test web/test/protocol.test.mjs web/test/net.test.mjs \
   || fail "unit tests (node --test web/test/protocol.test.mjs web/test/net.test.mjs)"
 
 echo "web tests: breach unit tests (decoder and mirror against coil-breach fixtures, movement, prediction, connection)"
-node --test web/test/breach.test.mjs web/test/breach-client.test.mjs web/test/breach-net.test.mjs \
-  || fail "breach unit tests (node --test web/test/breach.test.mjs web/test/breach-client.test.mjs web/test/breach-net.test.mjs)"
+node --test web/test/breach.test.mjs web/test/breach-client.test.mjs web/test/breach-net.test.mjs web/test/breach-lobby.test.mjs \
+  || fail "breach unit tests (node --test web/test/breach.test.mjs web/test/breach-client.test.mjs web/test/breach-net.test.mjs web/test/breach-lobby.test.mjs)"
 
 echo "web tests: breach browser test (recorded matches replayed into the client, no server)"
 ARTIFACT_DIR="$artifacts" CHROMIUM="$chromium" timeout 120 node web/test/breach.browser.mjs \
   || fail "breach browser test (node web/test/breach.browser.mjs)"
+
+echo "web tests: breach lobby browser test (the custom lobby's waiting room from a recorded lobby, no server)"
+ARTIFACT_DIR="$artifacts" CHROMIUM="$chromium" timeout 120 node web/test/breach-lobby.browser.mjs \
+  || fail "breach lobby browser test (node web/test/breach-lobby.browser.mjs)"
 
 if [ -z "${COIL_BIN:-}" ]; then
   echo "web tests: cargo build -p coil"
