@@ -18,7 +18,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use coil_api::openapi::ErrorBody;
 use coil_match::{DisplayedRating, Rating, RatingSettings};
-use coil_store::{AccountId, HistoryCursor, HistoryEntry, MAX_HISTORY_PAGE, MatchPlayer};
+use coil_store::{
+    AccountId, HistoryCursor, HistoryEntry, MAX_HISTORY_PAGE, MatchPlayer, RankedCursor,
+    RankedEntry,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -32,11 +35,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/matches/{id}", get(match_by_id))
         .route("/api/players/{id}/matches", get(player_matches))
         .route("/api/players/{id}/ratings", get(player_ratings))
+        .route("/api/leaderboard/ranked", get(ranked_leaderboard))
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(match_by_id, player_matches, player_ratings),
+    paths(match_by_id, player_matches, player_ratings, ranked_leaderboard),
     components(schemas(ErrorBody)),
     tags((name = "matches", description = "Finished matches and players' match histories."))
 )]
@@ -292,6 +296,135 @@ async fn player_ratings(
     Ok(Json(RatingsBody { ratings }).into_response())
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct RankedQuery {
+    /// The mode (`breach` when absent).
+    #[param(pattern = "^[a-z0-9-]{1,16}$")]
+    mode: Option<String>,
+    /// 1-100, 20 when absent.
+    limit: Option<u32>,
+    /// `next` of the previous page.
+    after: Option<String>,
+}
+
+/// One line of a ranked leaderboard.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RankedLine {
+    /// 1 for the best, counted from the first page.
+    rank: u64,
+    account_id: String,
+    display_name: String,
+    /// The displayed rating (the conservative mean - 3 sigma).
+    rating: f64,
+    /// Rated matches played.
+    matches: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RankedPage {
+    mode: String,
+    entries: Vec<RankedLine>,
+    /// Pass as `after` for the next page; `null` on the last.
+    next: Option<String>,
+}
+
+/// A mode's ranked leaderboard: calibrated accounts by displayed rating, best first.
+#[utoipa::path(get, path = "/api/leaderboard/ranked", tag = "matches", params(RankedQuery),
+    responses(
+        (status = 200, description = "One page of the ranked leaderboard.", body = RankedPage),
+        (status = 400, description = "`bad_request`: mode, limit or cursor malformed.", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the database is unreachable.", body = ErrorBody),
+    ))]
+async fn ranked_leaderboard(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<RankedQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query?;
+    let mode = query.mode.unwrap_or_else(|| "breach".to_owned());
+    if !coil_game::valid_mode_name(&mode) {
+        return Err(AppError::BadRequest(
+            "mode is 1-16 lowercase letters, digits or '-'".into(),
+        ));
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
+        return Err(AppError::BadRequest(format!(
+            "limit must be between 1 and {MAX_HISTORY_PAGE}"
+        )));
+    }
+    let after = query
+        .after
+        .as_deref()
+        .map(decode_ranked_cursor)
+        .transpose()
+        .map_err(|()| AppError::BadRequest("after is not a cursor this API made".into()))?;
+    let entries = state
+        .leaderboard
+        .matches()
+        .ranked_leaderboard(&mode, after.as_ref().map(|(cursor, _)| cursor), limit)
+        .await
+        .map_err(store_error)?;
+    let first_rank = after.as_ref().map_or(1, |(_, rank)| rank + 1);
+    let next = (entries.len() == limit as usize)
+        .then(|| {
+            entries
+                .last()
+                .map(|last| encode_ranked_cursor(last, first_rank + entries.len() as u64 - 1))
+        })
+        .flatten();
+    let entries = entries
+        .into_iter()
+        .zip(first_rank..)
+        .map(|(entry, rank)| RankedLine {
+            rank,
+            account_id: entry.account_id,
+            display_name: entry.display_name,
+            rating: entry.displayed,
+            matches: entry.matches,
+        })
+        .collect();
+    Ok(Json(RankedPage {
+        mode,
+        entries,
+        next,
+    })
+    .into_response())
+}
+
+/// `<displayed as f64 bits in hex>:<account id>:<rank of that line>` in unpadded base64url.
+fn encode_ranked_cursor(entry: &RankedEntry, rank: u64) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{:016x}:{}:{rank}",
+        entry.displayed.to_bits(),
+        entry.account_id
+    ))
+}
+
+fn decode_ranked_cursor(text: &str) -> Result<(RankedCursor, u64), ()> {
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| ())?;
+    let text = String::from_utf8(bytes).map_err(|_| ())?;
+    let mut parts = text.splitn(3, ':');
+    let (Some(bits), Some(account), Some(rank)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(());
+    };
+    let displayed = f64::from_bits(u64::from_str_radix(bits, 16).map_err(|_| ())?);
+    if !displayed.is_finite() || AccountId::parse(account).is_err() {
+        return Err(());
+    }
+    let rank = rank.parse().map_err(|_| ())?;
+    Ok((
+        RankedCursor {
+            displayed,
+            account_id: account.to_owned(),
+        },
+        rank,
+    ))
+}
+
 /// The `{id}` of the player routes.
 fn account_param(id: &str) -> Result<AccountId, AppError> {
     AccountId::parse(id)
@@ -356,6 +489,30 @@ mod tests {
                 left_early: false,
                 bot: false,
             },
+        }
+    }
+
+    #[test]
+    fn ranked_cursors_round_trip_and_junk_is_refused() {
+        let entry = RankedEntry {
+            account_id: "0123456789abcdef0123456789abcdef".to_owned(),
+            display_name: "Ann".to_owned(),
+            displayed: 31.25,
+            matches: 12,
+        };
+        let (cursor, rank) = decode_ranked_cursor(&encode_ranked_cursor(&entry, 7)).unwrap();
+        assert_eq!(
+            (cursor.displayed, cursor.account_id.as_str(), rank),
+            (31.25, entry.account_id.as_str(), 7)
+        );
+        for junk in [
+            "",
+            "!!",
+            "eA",
+            &URL_SAFE_NO_PAD.encode("7ff8000000000000:0123456789abcdef0123456789abcdef:1"),
+            &URL_SAFE_NO_PAD.encode("00:nope:1"),
+        ] {
+            assert!(decode_ranked_cursor(junk).is_err(), "{junk:?}");
         }
     }
 

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use coil_game::{MatchResult, ResultReason};
 use coil_match::{MatchOutcome, Rating, RatingSettings, update_match};
 use coil_store::{
-    AccountId, MatchPlayer, MatchRecord, MatchStore, NewRatings, RatedSeat, StoreError,
+    AccountId, MatchPlayer, MatchRecord, MatchStore, NewRating, NewRatings, RatedSeat, StoreError,
 };
 use tokio::sync::mpsc;
 
@@ -122,12 +122,24 @@ fn rate(teams: &[Vec<RatedSeat>], outcome: MatchOutcome) -> Option<NewRatings> {
                 .collect()
         })
         .collect();
-    match update_match(&current, outcome, &RatingSettings::default()) {
+    let settings = RatingSettings::default();
+    match update_match(&current, outcome, &settings) {
         Ok(new) => Some(
             new.into_iter()
-                .map(|team| {
+                .zip(teams)
+                .map(|(team, seats)| {
                     team.into_iter()
-                        .map(|rating| (rating.mean, rating.uncertainty))
+                        .zip(seats)
+                        .map(|(rating, seat)| {
+                            let played = seat.current.map_or(0, |stored| stored.matches) + 1;
+                            NewRating {
+                                mean: rating.mean,
+                                uncertainty: rating.uncertainty,
+                                displayed: settings
+                                    .is_calibrated(played)
+                                    .then(|| settings.conservative(rating)),
+                            }
+                        })
                         .collect()
                 })
                 .collect(),

@@ -449,7 +449,11 @@ async fn a_players_rating_is_hidden_until_calibrated() {
                         .zip([1.0, -1.0])
                         .map(|(team, step)| {
                             team.iter()
-                                .map(|seat| (seat.current.map_or(25.0, |r| r.mean) + step, 1.0))
+                                .map(|seat| coil_store::NewRating {
+                                    mean: seat.current.map_or(25.0, |r| r.mean) + step,
+                                    uncertainty: 1.0,
+                                    displayed: None,
+                                })
                                 .collect()
                         })
                         .collect(),
@@ -479,4 +483,104 @@ async fn a_players_rating_is_hidden_until_calibrated() {
     assert_eq!(never, json!({"ratings": []}));
     let (status, _) = node.get_json("/api/players/nope/ratings").await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ranked_leaderboard_shows_calibrated_accounts_best_first() {
+    use coil_store::{AccountId, MatchPlayer, MatchRecord, NewRating, RatedSeat};
+
+    let node = TestNode::start(|_| {}).await;
+    let store =
+        coil_store::Leaderboard::connect(&coil_store::default_database_url(node.data_dir.path()))
+            .await
+            .unwrap()
+            .matches();
+    let (_, ann) = guest(&node, "ranked-ann").await;
+    let (_, bob) = guest(&node, "ranked-bob").await;
+    let (ann, bob) = (
+        AccountId::parse(&ann).unwrap(),
+        AccountId::parse(&bob).unwrap(),
+    );
+    let seat = |account: &AccountId, team: u8| MatchPlayer {
+        account: Some(account.clone()),
+        player_key: account.as_str().to_owned(),
+        display_name: "p".into(),
+        team,
+        kills: 1,
+        deaths: 1,
+        assists: 0,
+        score: 1,
+        left_early: false,
+        bot: false,
+    };
+    // Ann beats Bob ten times: +1 / -1 each, shown (mean - 3) once ten are played.
+    for index in 0..10 {
+        let record = MatchRecord {
+            match_id: format!("ranked-{index}"),
+            mode: "duel".into(),
+            room: "room-r".into(),
+            winner: Some(0),
+            reason: "kill_limit".into(),
+            team_scores: vec![1, 0],
+            duration_ms: 1,
+            ended_at_ms: 1 + index,
+            details: Vec::new(),
+            players: vec![seat(&ann, 0), seat(&bob, 1)],
+        };
+        store
+            .record_rated(&record, |teams: &[Vec<RatedSeat>]| {
+                Some(
+                    teams
+                        .iter()
+                        .zip([1.0, -1.0])
+                        .map(|(team, step)| {
+                            team.iter()
+                                .map(|seat| {
+                                    let mean = seat.current.map_or(25.0, |r| r.mean) + step;
+                                    let played = seat.current.map_or(0, |r| r.matches) + 1;
+                                    NewRating {
+                                        mean,
+                                        uncertainty: 1.0,
+                                        displayed: (played >= 10).then_some(mean - 3.0),
+                                    }
+                                })
+                                .collect()
+                        })
+                        .collect(),
+                )
+            })
+            .await
+            .unwrap();
+        if index == 8 {
+            let (status, board) = node.get_json("/api/leaderboard/ranked?mode=duel").await;
+            assert_eq!(status, 200, "{board}");
+            assert_eq!(
+                board["entries"],
+                json!([]),
+                "nobody is calibrated after nine"
+            );
+        }
+    }
+    let (status, board) = node
+        .get_json("/api/leaderboard/ranked?mode=duel&limit=1")
+        .await;
+    assert_eq!(status, 200, "{board}");
+    assert_eq!(board["entries"][0]["accountId"], ann.as_str());
+    assert_eq!(board["entries"][0]["rank"], 1);
+    assert_eq!(board["entries"][0]["rating"], 32.0);
+    let next = board["next"].as_str().expect("a full page has a next");
+    let (_, second) = node
+        .get_json(&format!(
+            "/api/leaderboard/ranked?mode=duel&limit=1&after={next}"
+        ))
+        .await;
+    assert_eq!(second["entries"][0]["accountId"], bob.as_str());
+    assert_eq!(second["entries"][0]["rank"], 2);
+    assert_eq!(second["entries"][0]["rating"], 12.0);
+    for bad in ["mode=Duel", "limit=0", "limit=101", "after=junk"] {
+        let (status, _) = node
+            .get_json(&format!("/api/leaderboard/ranked?{bad}"))
+            .await;
+        assert_eq!(status, 400, "{bad}");
+    }
 }

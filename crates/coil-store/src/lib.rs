@@ -47,7 +47,8 @@ pub use leaderboard::{
 };
 pub use matches::{
     HistoryCursor, HistoryEntry, MAX_HISTORY_PAGE, MAX_MATCH_PLAYERS, MatchPlayer, MatchRecord,
-    MatchStore, NewRatings, RatedSeat, RatingChange, StoredRating,
+    MatchStore, NewRating, NewRatings, RankedCursor, RankedEntry, RatedSeat, RatingChange,
+    StoredRating,
 };
 pub use name::{MAX_PLAYER_NAME_CHARS, NameError, validate_ascii_name, validate_player_name};
 pub use receipt::{MIN_RECEIPT_SECRET_BYTES, ReceiptError, ReceiptKey};

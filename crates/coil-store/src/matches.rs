@@ -105,8 +105,34 @@ pub struct RatedSeat {
     pub current: Option<StoredRating>,
 }
 
-/// New (mean, uncertainty) per seat, in the shape of the teams given.
-pub type NewRatings = Vec<Vec<(f64, f64)>>;
+/// One seat's rating after a match, as the rating function computed it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewRating {
+    pub mean: f64,
+    pub uncertainty: f64,
+    /// What the ranked leaderboard ranks by (the model's displayed value); `None` while the
+    /// account is calibrating, which keeps it off the leaderboard.
+    pub displayed: Option<f64>,
+}
+
+/// New ratings per seat, in the shape of the teams given.
+pub type NewRatings = Vec<Vec<NewRating>>;
+
+/// One line of a mode's ranked leaderboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedEntry {
+    pub account_id: String,
+    pub display_name: String,
+    pub displayed: f64,
+    pub matches: u32,
+}
+
+/// Where a ranked leaderboard page ends: the last line's value and account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedCursor {
+    pub displayed: f64,
+    pub account_id: String,
+}
 
 /// One rated match's change to one account.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,9 +207,17 @@ const INSERT_PLAYER_SQL: &str = "INSERT INTO match_players (match_id, slot, acco
 const SELECT_RATING_SQL: &str =
     "SELECT mean, uncertainty, matches FROM ratings WHERE account_id = $1 AND mode = $2";
 const UPSERT_RATING_SQL: &str = "INSERT INTO ratings (account_id, mode, mean, uncertainty, \
-     matches, updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, mode) DO \
-     UPDATE SET mean = excluded.mean, uncertainty = excluded.uncertainty, \
-     matches = excluded.matches, updated_at = excluded.updated_at";
+     matches, updated_at, displayed) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (account_id, mode) DO UPDATE SET mean = excluded.mean, \
+     uncertainty = excluded.uncertainty, matches = excluded.matches, \
+     updated_at = excluded.updated_at, displayed = excluded.displayed";
+/// Walks `ratings_leaderboard_idx` from the cursor: `$2`/`$3` are the last line's value and
+/// account (`+inf` and `''` for the first page).
+const SELECT_RANKED_SQL: &str = "SELECT r.account_id, a.display_name, r.displayed, r.matches \
+     FROM ratings r JOIN accounts a ON a.id = r.account_id \
+     WHERE r.mode = $1 AND r.displayed IS NOT NULL \
+     AND (r.displayed < $2 OR (r.displayed = $2 AND r.account_id > $3)) \
+     ORDER BY r.displayed DESC, r.account_id LIMIT $4";
 const INSERT_RATING_CHANGE_SQL: &str = "INSERT INTO rating_changes (match_id, account_id, mode, \
      mean_before, uncertainty_before, mean_after, uncertainty_after, ended_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -341,7 +375,12 @@ impl MatchStore {
                             return Ok(Err(problem));
                         }
                         for (team, new) in seats.iter().zip(&ratings) {
-                            for (seat, &(mean, uncertainty)) in team.iter().zip(new) {
+                            for (seat, rating) in team.iter().zip(new) {
+                                let NewRating {
+                                    mean,
+                                    uncertainty,
+                                    displayed,
+                                } = *rating;
                                 let played = seat.current.map_or(0, |r| i64::from(r.matches));
                                 sqlx::query(UPSERT_RATING_SQL)
                                     .bind(seat.account.as_str())
@@ -350,6 +389,7 @@ impl MatchStore {
                                     .bind(uncertainty)
                                     .bind(played + 1)
                                     .bind(record.ended_at_ms)
+                                    .bind(displayed)
                                     .execute(&mut *tx)
                                     .await?;
                                 sqlx::query(INSERT_RATING_CHANGE_SQL)
@@ -372,6 +412,44 @@ impl MatchStore {
             })
         })
         .await?
+    }
+
+    /// One page of `mode`'s ranked leaderboard: calibrated accounts by displayed value, best
+    /// first (ties by account id), after `after`; at most `limit` (1..=[`MAX_HISTORY_PAGE`]).
+    pub async fn ranked_leaderboard(
+        &self,
+        mode: &str,
+        after: Option<&RankedCursor>,
+        limit: u32,
+    ) -> Result<Vec<RankedEntry>, StoreError> {
+        let limit = i64::from(limit.clamp(1, MAX_HISTORY_PAGE));
+        let (value, account) = after.map_or((f64::INFINITY, ""), |cursor| {
+            (cursor.displayed, cursor.account_id.as_str())
+        });
+        let rows: Vec<(String, String, f64, i64)> = self
+            .within_deadline("read the ranked leaderboard", async {
+                with_pool!(self, |pool, begin| {
+                    sqlx::query_as(SELECT_RANKED_SQL)
+                        .bind(mode)
+                        .bind(value)
+                        .bind(account)
+                        .bind(limit)
+                        .fetch_all(pool)
+                        .await
+                })
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(account_id, display_name, displayed, matches)| RankedEntry {
+                    account_id,
+                    display_name,
+                    displayed,
+                    matches: u32::try_from(matches).unwrap_or(u32::MAX),
+                },
+            )
+            .collect())
     }
 
     /// Every mode `account` has a rating in, by mode name.
@@ -683,8 +761,11 @@ fn check_ratings(seats: &[Vec<RatedSeat>], ratings: &NewRatings) -> Result<(), S
     if !shaped {
         return Err(invalid("ratings", "not one new rating per seat"));
     }
-    if ratings.iter().flatten().any(|(mean, uncertainty)| {
-        !mean.is_finite() || !uncertainty.is_finite() || *uncertainty < 0.0
+    if ratings.iter().flatten().any(|rating| {
+        !rating.mean.is_finite()
+            || !rating.uncertainty.is_finite()
+            || rating.uncertainty < 0.0
+            || rating.displayed.is_some_and(|value| !value.is_finite())
     }) {
         return Err(invalid("ratings", "a new rating is not finite"));
     }

@@ -10,7 +10,8 @@ mod database;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use coil_store::{
-    AccountId, HistoryCursor, MatchPlayer, MatchRecord, NewRatings, RatedSeat, Recorded, StoreError,
+    AccountId, HistoryCursor, MatchPlayer, MatchRecord, NewRating, NewRatings, RankedCursor,
+    RatedSeat, Recorded, StoreError,
 };
 use database::TestDatabase;
 
@@ -23,6 +24,7 @@ on_both_backends!(
     history_lists_only_the_accounts_own_matches,
     a_rated_match_moves_ratings_once_with_its_history,
     a_rated_match_needs_accounts_and_one_rating_per_seat,
+    the_ranked_leaderboard_lists_calibrated_accounts_best_first_in_pages,
 );
 
 fn player(account: Option<&AccountId>, key: &str, team: u8, kills: u32) -> MatchPlayer {
@@ -269,6 +271,14 @@ async fn history_lists_only_the_accounts_own_matches(database: &TestDatabase) {
     );
 }
 
+fn rating(mean: f64, uncertainty: f64) -> NewRating {
+    NewRating {
+        mean,
+        uncertainty,
+        displayed: None,
+    }
+}
+
 /// A stand-in rating rule (the model lives in coil-match): winners +1, losers −1, from 25.
 fn plus_minus_one(teams: &[Vec<RatedSeat>], winner: usize) -> Option<NewRatings> {
     Some(
@@ -280,10 +290,13 @@ fn plus_minus_one(teams: &[Vec<RatedSeat>], winner: usize) -> Option<NewRatings>
                     .map(|seat| {
                         let mean = seat.current.map_or(25.0, |r| r.mean);
                         let step = if index == winner { 1.0 } else { -1.0 };
-                        (
-                            mean + step,
-                            8.0 - f64::from(seat.current.map_or(0, |r| r.matches)),
-                        )
+                        let played = seat.current.map_or(0, |r| r.matches) + 1;
+                        NewRating {
+                            mean: mean + step,
+                            uncertainty: 8.0 - f64::from(played - 1),
+                            // Calibrated after two matches, ranked by the mean.
+                            displayed: (played >= 2).then_some(mean + step),
+                        }
                     })
                     .collect()
             })
@@ -373,7 +386,9 @@ async fn a_rated_match_needs_accounts_and_one_rating_per_seat(database: &TestDat
     }
     let short = two_v_two("m-short", 300, &accounts);
     let refused = store
-        .record_rated(&short, |_: &[Vec<RatedSeat>]| Some(vec![vec![(25.0, 8.0)]]))
+        .record_rated(&short, |_: &[Vec<RatedSeat>]| {
+            Some(vec![vec![rating(25.0, 8.0)]])
+        })
         .await;
     assert!(
         matches!(
@@ -388,7 +403,7 @@ async fn a_rated_match_needs_accounts_and_one_rating_per_seat(database: &TestDat
     let not_finite = two_v_two("m-nan", 300, &accounts);
     let refused = store
         .record_rated(&not_finite, |_: &[Vec<RatedSeat>]| {
-            Some(vec![vec![(f64::NAN, 1.0); 2]; 2])
+            Some(vec![vec![rating(f64::NAN, 1.0); 2]; 2])
         })
         .await;
     assert!(
@@ -410,4 +425,89 @@ async fn a_rated_match_needs_accounts_and_one_rating_per_seat(database: &TestDat
         .unwrap();
     assert!(store.get("m-unrated").await.unwrap().is_some());
     assert_eq!(store.rating(&accounts[0], "breach").await.unwrap(), None);
+}
+
+async fn the_ranked_leaderboard_lists_calibrated_accounts_best_first_in_pages(
+    database: &TestDatabase,
+) {
+    let accounts_store = database.accounts().await;
+    let mut accounts = Vec::new();
+    for index in 0..4 {
+        let (account, _) = accounts_store
+            .guest_for_device(&format!("{index:064}"), &format!("Guest {index}"), None, 1)
+            .await
+            .unwrap();
+        accounts.push(account.id);
+    }
+    let store = database.matches().await;
+    // One match: nobody is calibrated yet (the stand-in rule calibrates after two).
+    store
+        .record_rated(
+            &two_v_two("m-l1", 100, &accounts),
+            |teams: &[Vec<RatedSeat>]| plus_minus_one(teams, 1),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .ranked_leaderboard("breach", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Two more: team 1 (seats 1 and 3) won both, then team 0 won one.
+    store
+        .record_rated(
+            &two_v_two("m-l2", 200, &accounts),
+            |teams: &[Vec<RatedSeat>]| plus_minus_one(teams, 1),
+        )
+        .await
+        .unwrap();
+    let board = store.ranked_leaderboard("breach", None, 10).await.unwrap();
+    let order: Vec<(&str, f64)> = board
+        .iter()
+        .map(|entry| (entry.account_id.as_str(), entry.displayed))
+        .collect();
+    let mut winners = [accounts[1].as_str(), accounts[3].as_str()];
+    winners.sort();
+    let mut losers = [accounts[0].as_str(), accounts[2].as_str()];
+    losers.sort();
+    assert_eq!(
+        order,
+        [
+            (winners[0], 27.0),
+            (winners[1], 27.0),
+            (losers[0], 23.0),
+            (losers[1], 23.0)
+        ],
+        "best first, ties by account id"
+    );
+    assert!(board.iter().all(|entry| entry.matches == 2));
+    assert!(board[0].display_name.starts_with("Guest "));
+    // Pages of one, following the cursor, give the same order without repeats.
+    let mut paged = Vec::new();
+    let mut cursor: Option<RankedCursor> = None;
+    loop {
+        let page = store
+            .ranked_leaderboard("breach", cursor.as_ref(), 1)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = Some(RankedCursor {
+            displayed: last.displayed,
+            account_id: last.account_id.clone(),
+        });
+        paged.extend(page.iter().map(|entry| entry.account_id.clone()));
+        assert!(paged.len() <= 4, "{paged:?}");
+    }
+    let listed: Vec<String> = board.iter().map(|e| e.account_id.clone()).collect();
+    assert_eq!(paged, listed);
+    // Another mode has its own (empty) board.
+    assert!(
+        store
+            .ranked_leaderboard("arena", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
