@@ -982,6 +982,9 @@ impl MatchmakerArgs {
             nearest_regions,
             seat_reservation_ttl_ms: (token_ttl.as_millis() as u64) + 10_000,
             max_tick_p95_ms: self.max_tick_p95_ms,
+            // Breach and any other built-in match mode, so quick play and lobbies work in
+            // the fleet shape too (the arena's caps are ROOM_SOFT_CAP/ROOM_HARD_CAP above).
+            modes: crate::modes::default_placement_caps(),
             ..PlacementPolicy::default()
         };
         Ok(crate::matchmaker::MatchmakerSettings {

@@ -29,6 +29,26 @@ pub fn builtin(config: &NodeConfig) -> Vec<Arc<dyn Mode>> {
     ]
 }
 
+/// Placement caps of the built-in modes but the arena, at their defaults: what a standalone
+/// `coil matchmaker` places with (nodes that override a mode's caps should run the same
+/// `MODE_*` settings; the node's own caps still bound every join).
+pub fn default_placement_caps() -> std::collections::BTreeMap<GameMode, ModeCaps> {
+    with_lobbies()
+        .iter()
+        .filter_map(|mode| {
+            let spec = mode.spec();
+            let name = GameMode::parse(spec.name).ok()?;
+            Some((
+                name,
+                ModeCaps {
+                    soft_cap: u32::try_from(spec.soft_cap).unwrap_or(u32::MAX),
+                    hard_cap: u32::try_from(spec.hard_cap).unwrap_or(u32::MAX),
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The modes with custom lobbies, as the matchmaker checks their rules (`GameMode::
 /// lobby_rules` is a pure function of the text: node settings do not change it).
 pub fn with_lobbies() -> Vec<Arc<dyn Mode>> {

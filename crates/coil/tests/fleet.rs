@@ -482,3 +482,197 @@ async fn join_attempts_share_one_budget_across_fleet_nodes() {
     );
     assert!(refused.headers().contains_key("retry-after"));
 }
+
+/// Connects with a join answer and returns the open socket once the first frame came without
+/// an error frame in it.
+async fn join_with(
+    answer: &Value,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let ws_url = answer["wsUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let mut frame = Vec::new();
+    encode_join(
+        &Join {
+            version: 12,
+            name: "ignored",
+            skin: 0,
+            token: Some(answer["joinToken"].as_str().unwrap().as_bytes()),
+        },
+        &mut frame,
+    );
+    socket.send(Message::Binary(frame.into())).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(20), socket.next())
+        .await
+        .expect("a first frame")
+        .expect("open")
+        .unwrap();
+    for frame in server_frames(&first.into_data()) {
+        let (frame_type, payload) = frame.unwrap();
+        if let Ok(Some(ServerEnvelope::Error { code, reason })) =
+            decode_server_envelope(frame_type, payload)
+        {
+            panic!("join refused: {code} {reason}");
+        }
+    }
+    socket
+}
+
+/// Custom lobbies in the fleet shape: two matchmakers (API replicas) over one Redis and a node.
+/// A private lobby opened through one replica is listed by the other once its node reports it,
+/// quick play through either never lands in it, and an invite signed by one replica lets a
+/// player in through the other: no lobby state lives in an API process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_lobby_made_on_one_api_replica_is_listed_and_joined_on_another() {
+    let Ok(redis_url) = std::env::var("TEST_REDIS_URL") else {
+        println!("skipped: TEST_REDIS_URL is not set (CI sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("coil:test:{:016x}:", rand_u64());
+    let key_file = dir.path().join("join-token.key");
+    let output = Command::new(env!("CARGO_BIN_EXE_coil"))
+        .args(["matchmaker", "--print-public-key"])
+        .env("REDIS_URL", &redis_url)
+        .env("JOIN_TOKEN_KEY_FILE", &key_file)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let public_key = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let mut replicas = Vec::new();
+    let mut ports = Vec::new();
+    for name in ["api-a", "api-b"] {
+        let port = free_port();
+        let mut process = coil(
+            dir.path(),
+            name,
+            &["matchmaker"],
+            &[
+                ("PORT", port.to_string()),
+                ("REDIS_URL", redis_url.clone()),
+                ("REDIS_KEY_PREFIX", prefix.clone()),
+                ("JOIN_TOKEN_KEY_FILE", key_file.display().to_string()),
+            ],
+        );
+        wait_healthy(port, &mut process).await;
+        replicas.push(process);
+        ports.push(port);
+    }
+    let node_port = free_port();
+    let data = dir.path().join("node");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut node = coil(
+        dir.path(),
+        "node",
+        &["node"],
+        &[
+            ("PORT", node_port.to_string()),
+            ("NODE_ID", "lobby-node".into()),
+            ("REDIS_URL", redis_url.clone()),
+            ("REDIS_KEY_PREFIX", prefix.clone()),
+            ("JOIN_TOKEN_PUBLIC_KEY", public_key),
+            ("HEARTBEAT_SECS", "1".into()),
+            ("DATA_DIR", data.display().to_string()),
+            (
+                "DATABASE_URL",
+                format!("sqlite://{}", data.join("lb.db").display()),
+            ),
+        ],
+    );
+    wait_healthy(node_port, &mut node).await;
+    let client = reqwest::Client::new();
+    let post = |port: u16, path: String, body: Value| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .post(format!("http://127.0.0.1:{port}{path}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    // The node may need a heartbeat before the directory knows it can open breach rooms.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let created = loop {
+        let (status, created) = post(
+            ports[0],
+            "/api/lobbies".into(),
+            json!({"mode": "breach", "private": true, "playerName": "host",
+                   "settings": {"maxPlayers": 4, "map": "courtyard"}}),
+        )
+        .await;
+        if status == 201 {
+            break created;
+        }
+        assert!(Instant::now() < deadline, "{status} {created}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let lobby_id = created["lobbyId"].as_str().unwrap().to_owned();
+    let _host = join_with(&created).await;
+    // Listed by the other replica once the node reported it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let page: Value = client
+            .get(format!(
+                "http://127.0.0.1:{}/api/lobbies?mode=breach",
+                ports[1]
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let listed = page["lobbies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|lobby| lobby["id"] == lobby_id.as_str())
+            .cloned();
+        if let Some(lobby) = listed.filter(|lobby| lobby["players"] == 1) {
+            assert_eq!(lobby["private"], true);
+            assert_eq!(lobby["map"], "courtyard");
+            assert_eq!(lobby["maxPlayers"], 4);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never listed on the other replica: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Quick play through either replica keeps out of it.
+    for (index, port) in [ports[0], ports[1], ports[0], ports[1]]
+        .into_iter()
+        .enumerate()
+    {
+        let (status, quick) = post(
+            port,
+            "/api/matchmake".into(),
+            json!({"mode": "breach", "playerName": format!("quick{index}")}),
+        )
+        .await;
+        assert_eq!(status, 200, "{quick}");
+        assert_ne!(quick["roomId"], lobby_id.as_str());
+    }
+    // Without the invite the other replica refuses; with the first replica's invite it admits.
+    let join_path = format!("/api/lobbies/{lobby_id}/join");
+    let (status, refused) = post(ports[1], join_path.clone(), json!({})).await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, invited) = post(
+        ports[1],
+        join_path,
+        json!({"inviteCode": created["inviteCode"], "playerName": "friend"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{invited}");
+    assert_eq!(invited["roomId"], lobby_id.as_str());
+    let _friend = join_with(&invited).await;
+}
