@@ -54,6 +54,7 @@ const FILES: &[WebFile] = &[
     web_file!("src/breach/game.js", JAVASCRIPT),
     web_file!("src/breach/input.js", JAVASCRIPT),
     web_file!("src/breach/interpolate.js", JAVASCRIPT),
+    web_file!("src/breach/lobby.js", JAVASCRIPT),
     web_file!("src/breach/map.js", JAVASCRIPT),
     web_file!("src/breach/maps.js", JAVASCRIPT),
     web_file!("src/breach/mirror.js", JAVASCRIPT),
