@@ -916,10 +916,11 @@ async fn feed(
         loop {
             match receiver.recv().await {
                 Ok(change) => return Some((event(change), receiver)),
-                // A watcher too slow for the feed skips what it missed; the next change of
-                // each lobby brings it up to date.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                // A watcher too slow for the feed missed changes (a removal among them, maybe):
+                // the stream ends with the retry hint, and the reconnect starts from the
+                // current lobbies, so the page never keeps a lobby that is gone.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_))
+                | Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
     });
