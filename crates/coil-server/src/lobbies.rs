@@ -913,16 +913,11 @@ async fn feed(
     };
     let first = futures_util::stream::iter(current.into_iter().map(FeedEvent::Changed).map(event));
     let changes = futures_util::stream::unfold(receiver, move |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(change) => return Some((event(change), receiver)),
-                // A watcher too slow for the feed missed changes (a removal among them, maybe):
-                // the stream ends with the retry hint, and the reconnect starts from the
-                // current lobbies, so the page never keeps a lobby that is gone.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_))
-                | Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        // A watcher too slow for the feed (`Lagged`) missed changes, a removal among them
+        // maybe: the stream ends with the retry hint, and the reconnect starts from the
+        // current lobbies, so the page never keeps a lobby that is gone.
+        let change = receiver.recv().await.ok()?;
+        Some((event(change), receiver))
     });
     use futures_util::StreamExt;
     let retry = futures_util::stream::once(async {
