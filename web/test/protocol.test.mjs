@@ -27,7 +27,7 @@ import {
 
 const fixtureDir = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 // breach_*.json belong to breach.test.mjs.
-const fixtureFiles = readdirSync(fixtureDir).filter((name) => name.endsWith('.json') && !name.startsWith('breach_'));
+const fixtureFiles = readdirSync(fixtureDir).filter((name) => name.endsWith('.json') && !name.startsWith('breach'));
 
 function loadFixture(name) {
   return JSON.parse(readFileSync(join(fixtureDir, name), 'utf8'));
