@@ -260,7 +260,7 @@ requestAnimationFrame(frame);
 
 // ---- breach (web/src/breach/, loaded when picked) ----
 
-async function playBreach(name, room, spectate) {
+async function playBreach(name, room, spectate, lobby = null) {
   document.getElementById('hud').hidden = true;
   const { startBreach } = await import('./breach/game.js');
   startBreach({
@@ -268,9 +268,28 @@ async function playBreach(name, room, spectate) {
     name,
     spectate,
     room: room || null,
-    onExit: (message) => ui.showStart({ name, room, error: message }),
+    lobby,
+    onExit: (message) => {
+      ui.showStart({ name, room, error: message });
+      lobbies.left();
+    },
   });
 }
+
+// Breach's lobby browser (web/src/lobbies.js) joins a lobby with a join answer instead of a
+// matchmake. Loaded on its own, so a page without it still plays quick play.
+let lobbies = { left() {} };
+import('./lobbies.js')
+  .then(({ mountLobbies }) => {
+    lobbies = mountLobbies({
+      playerName: () => document.getElementById('name').value.trim(),
+      onJoin: (answer, name) => {
+        ui.hideStart();
+        playBreach(name, '', false, answer);
+      },
+    });
+  })
+  .catch((error) => console.warn('coil: the lobby browser did not load', error));
 
 const params = new URLSearchParams(location.search);
 const savedMode = params.get('mode') ?? localStorage.getItem('coil.mode');

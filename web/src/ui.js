@@ -66,6 +66,13 @@ export class Ui {
     e.name.focus();
   }
 
+  /** Leaves the start screen for a game started elsewhere (a breach lobby). */
+  hideStart() {
+    this.elements.start.hidden = true;
+    this.elements.hud.hidden = true;
+    this.elements.startError.hidden = true;
+  }
+
   onPlay(handler) {
     this.elements.startForm.addEventListener('submit', (event) => {
       event.preventDefault();
