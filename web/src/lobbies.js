@@ -130,7 +130,8 @@ export function explainLobbyError(result) {
   const error = result.error ?? {};
   if (result.status === 0) return 'The server is not reachable. Check the connection and try again.';
   let message = error.message || `The server answered HTTP ${result.status}.`;
-  message = message[0].toUpperCase() + message.slice(1);
+  // A sentence starts with a capital, but a setting's name (`killLimit must be…`) stays as it is.
+  if (/^[a-z]+(\s|$)/.test(message)) message = message[0].toUpperCase() + message.slice(1);
   if (!/[.!?]$/.test(message)) message += '.';
   if (error.code === 'rate_limited') {
     const seconds = Number(result.retryAfter);
@@ -493,7 +494,14 @@ export function mountLobbies({ onJoin, playerName, fetchImpl = (...args) => fetc
     if (!hosting) return;
     e.inviteStatus.textContent = 'Asking for a new link…';
     const bearer = await accounts.token();
-    const result = await lobbyCall(fetchImpl, 'POST', `/api/lobbies/${encodeURIComponent(hosting.lobbyId)}/invites`, { bearer });
+    const path = `/api/lobbies/${encodeURIComponent(hosting.lobbyId)}/invites`;
+    let result = await lobbyCall(fetchImpl, 'POST', path, { bearer });
+    // A lobby is known to the API once its node has reported it (a heartbeat a second after
+    // the host arrives): a 404 in the first seconds is worth a few more tries.
+    for (let attempt = 0; !result.ok && result.status === 404 && attempt < 6; attempt++) {
+      await sleep(500);
+      result = await lobbyCall(fetchImpl, 'POST', path, { bearer });
+    }
     if (!result.ok) {
       e.inviteStatus.textContent = explainLobbyError(result);
       return;

@@ -135,6 +135,7 @@ test('refusals show the server message, Retry-After, and what to do', () => {
   assert.match(explainLobbyError({ status: 403, error: { code: 'lobby_private', message: 'this lobby is private' } }), /invite link/);
   assert.match(explainLobbyError({ status: 0, error: { code: 'unreachable' } }), /not reachable/);
   assert.equal(explainLobbyError({ status: 502, error: {} }), 'The server answered HTTP 502.');
+  assert.equal(explainLobbyError({ status: 400, error: { code: 'bad_settings', message: 'killLimit must be a whole number between 1 and 200' } }), 'killLimit must be a whole number between 1 and 200.');
 });
 
 test('lobbyCall: JSON both ways, the bearer, the error body and Retry-After; a network failure is status 0', async () => {

@@ -6,7 +6,8 @@
 # Installs what is missing (Debian's chromium, the npm packages of web/test), builds `coil`
 # (debug; set COIL_BIN to use another binary), starts it on a free port with
 # ENABLE_DEBUG_COMMANDS=1 and a temporary data directory, and stops it on any exit.
-# The arena's input rate under continuous pointer movement is web/test/input-rate.browser.mjs.
+# The arena's input rate under continuous pointer movement is web/test/input-rate.browser.mjs;
+# breach's lobby browser (create, list, password and invite joins) is web/test/lobbies.browser.mjs.
 # Artifacts: artifacts/web/{screenshot.png,death.png,results.json,server.log}
 # (failure.png when a check fails), and breach's artifacts/web/{breach*.png,breach-results.json}.
 # Breach's live test gets a second server with short matches (BREACH_KILL_LIMIT=5, ...):
@@ -47,6 +48,9 @@ fi
 echo "web tests: unit tests (protocol against server fixtures, connection logic)"
 node --test web/test/protocol.test.mjs web/test/net.test.mjs \
   || fail "unit tests (node --test web/test/protocol.test.mjs web/test/net.test.mjs)"
+
+echo "web tests: lobby browser unit tests (request bodies, feed events, filters, messages)"
+node --test web/test/lobbies.test.mjs || fail "lobby browser unit tests (node --test web/test/lobbies.test.mjs)"
 
 echo "web tests: breach unit tests (decoder and mirror against coil-breach fixtures, movement, prediction, connection)"
 node --test web/test/breach.test.mjs web/test/breach-client.test.mjs web/test/breach-net.test.mjs web/test/breach-lobby.test.mjs \
@@ -126,6 +130,13 @@ if ! COIL_URL="http://127.0.0.1:$port" ARTIFACT_DIR="$artifacts" CHROMIUM="$chro
   echo "--- server log (last 40 lines) ---" >&2
   tail -n 40 "$data/server.log" >&2 || true
   fail "account browser test"
+fi
+echo "web tests: lobby browser test (create a private lobby, the live list, password and invite joins, the waiting room)"
+if ! COIL_URL="http://127.0.0.1:$port" ARTIFACT_DIR="$artifacts" CHROMIUM="$chromium" \
+  timeout 120 node web/test/lobbies.browser.mjs; then
+  echo "--- server log (last 40 lines) ---" >&2
+  tail -n 40 "$data/server.log" >&2 || true
+  fail "lobby browser test (node web/test/lobbies.browser.mjs)"
 fi
 echo "web tests: input rate browser test (continuous pointer movement: at most one input per tick)"
 if ! COIL_URL="http://127.0.0.1:$port" CHROMIUM="$chromium" timeout 60 node web/test/input-rate.browser.mjs; then
