@@ -11,7 +11,8 @@
 // - B sees the lobby appear without asking for the list again (the feed), with its lock, the
 //   password badge, map, players and host; a wrong password shows the server's message, the
 //   right one seats B; both waiting rooms show both names;
-// - C opens the invite link and is seated straight away; all three see three names.
+// - C opens the invite link and is seated straight away; all three see three names;
+// - D opens an invite to an unknown lobby and is told so on the start screen.
 // No page logs an error. Bounded by a 90-second deadline; loopback only.
 //
 // Until crates/coil-server/src/web.rs embeds web/src/lobbies.js, the server answers 404 for
@@ -202,6 +203,14 @@ try {
   }
   check(!new URL(c.page.url()).searchParams.has('invite'), `the invite is dropped from the address (${c.page.url()})`);
   await c.page.screenshot({ path: join(artifactDir, 'lobbies-invited.png') });
+
+  step('D opens an invite to a lobby that does not exist: a message, and the start screen');
+  const d = await open('D');
+  await d.page.goto(`${base}/?lobby=local-00000000&invite=not-a-code`);
+  await waitFor(d.page, () => !document.getElementById('lobby-error').hidden);
+  const unknown = await d.page.evaluate(() => document.getElementById('lobby-error').textContent);
+  check(unknown === 'Could not join from the invite: No such lobby.', `the refusal is shown: ${unknown}`);
+  check((await visible(d.page, 'start')) && !(await visible(d.page, 'breach')), 'D stays on the start screen');
 
   check(pageErrors.length === 0, `no page errors: ${JSON.stringify(pageErrors)}`);
   console.log(`lobbies browser test: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
