@@ -264,6 +264,7 @@ export function mountLobbies({ onJoin, playerName, fetchImpl = (...args) => fetc
   let loadGeneration = 0;
   let passwordLobby = null;
   let busy = false;
+  let browsing = false; // the list is open (and its feed with it)
   let hosting = null; // {lobbyId, private} while in a lobby this page created
 
   const filters = () => ({
@@ -345,11 +346,14 @@ export function mountLobbies({ onJoin, playerName, fetchImpl = (...args) => fetc
     feed = null;
   }
 
-  /** Shows the panel when breach is picked (and the feed with it), hides it otherwise. */
+  /**
+   * Shows the panel when breach is picked, and the list with its feed once the player opened
+   * it: a feed is a server-side watcher, not worth holding for everyone who only plays quick play.
+   */
   function sync() {
     const shown = breachPicked();
     e.panel.hidden = !shown;
-    if (shown) {
+    if (shown && browsing) {
       openFeed();
       loadPage(null);
     } else {
@@ -406,12 +410,16 @@ export function mountLobbies({ onJoin, playerName, fetchImpl = (...args) => fetc
   }
 
   e.tabBrowse.addEventListener('click', () => {
+    browsing = true;
     e.browser.hidden = false;
     e.create.hidden = true;
     e.tabBrowse.classList.add('chosen');
     e.tabCreate.classList.remove('chosen');
+    sync();
   });
   e.tabCreate.addEventListener('click', () => {
+    browsing = false;
+    closeFeed();
     e.browser.hidden = true;
     e.passwordForm.hidden = true;
     e.create.hidden = false;

@@ -4,7 +4,7 @@
 // by hand: COIL_URL=http://127.0.0.1:8787 node web/test/lobbies.browser.mjs
 //
 // Three browser contexts (three players, each its own storage):
-// - B opens the lobby browser first and waits on the live feed;
+// - B picks breach (no list, no feed yet), opens the lobby browser and waits on the live feed;
 // - A creates a private lobby with a password and rules (a kill limit of 0 first: the server's
 //   `bad_settings` sentence is shown next to the form), signs in as a guest on the way, lands in
 //   the waiting room with those rules and gets the invite link, then a fresh one;
@@ -107,7 +107,10 @@ try {
   step('B opens the lobby browser and waits on the live feed');
   const b = await open('B');
   await b.page.goto(`${base}/?mode=breach`);
-  await waitFor(b.page, () => !document.getElementById('lobbies').hidden && window.__coilLobbies?.feedOpen());
+  await waitFor(b.page, () => !document.getElementById('lobbies').hidden && window.__coilLobbies !== undefined);
+  check(b.listRequests.length === 0 && !(await b.page.evaluate(() => window.__coilLobbies.feedOpen())), 'no list and no feed before the player opens the browser');
+  await b.page.click('#lobby-tab-browse');
+  await waitFor(b.page, () => window.__coilLobbies.feedOpen());
   check(b.listRequests.length >= 1, 'the browser asked for the first page');
 
   step('A creates a private lobby: a bad kill limit first');
