@@ -1,6 +1,6 @@
 // Accounts in the browser: sign up, log in, play as a guest, stay signed in across reloads,
 // log out. The game code stays unaware of accounts: this module signs the page's
-// POST /api/matchmake requests with `Authorization: Bearer <access token>` when a player is
+// POST /api/matchmake and /api/lobbies requests with `Authorization: Bearer <access token>` when a player is
 // signed in, and the matchmaker then places the account (its id and display name) instead of
 // the typed name.
 //
@@ -173,13 +173,13 @@ export class AccountClient {
   }
 
   /**
-   * A fetch that adds the bearer token to this page's matchmake requests while signed in.
-   * Everything else passes through untouched.
+   * A fetch that adds the bearer token (refreshed when it is near expiry) to this page's
+   * matchmake and lobby requests while signed in. Everything else passes through untouched.
    */
   wrapFetch(inner) {
     return async (input, init = {}) => {
       const url = typeof input === 'string' ? input : input.url;
-      if (!/^\/api\/matchmake(\?|$)/.test(url)) return inner(input, init);
+      if (!/^\/api\/(matchmake|lobbies)(\/|\?|$)/.test(url)) return inner(input, init);
       const token = await this.currentAccessToken();
       if (!token) return inner(input, init);
       const headers = new Headers(init.headers ?? {});

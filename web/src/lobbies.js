@@ -9,9 +9,10 @@
 // The pure helpers at the top (request bodies, the list under feed events, filters, messages)
 // are exported for web/test/lobbies.test.mjs.
 //
-// Accounts: the access token lives in web/src/account.js, which signs only the page's
-// matchmake requests; this module reads it through `window.__coilAccount` and sends
-// `Authorization: Bearer` itself. Everything a server or another player controls (host names,
+// Accounts: the access token lives in web/src/account.js, whose fetch wrapper signs the
+// page's matchmake and lobby requests with a fresh token; this module also reads it through
+// `window.__coilAccount` (to know whether the player is signed in, and to sign in as a guest
+// before creating a lobby). Everything a server or another player controls (host names,
 // maps, error messages) is set with textContent.
 
 export const MAPS = ['warehouse', 'courtyard'];

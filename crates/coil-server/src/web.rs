@@ -49,6 +49,7 @@ const FILES: &[WebFile] = &[
     web_file!("src/render.js", JAVASCRIPT),
     web_file!("src/ui.js", JAVASCRIPT),
     web_file!("src/account.js", JAVASCRIPT),
+    web_file!("src/lobbies.js", JAVASCRIPT),
     // Breach's client (web/src/breach/, docs/web-client.md).
     web_file!("src/breach/breach.css", CSS),
     web_file!("src/breach/game.js", JAVASCRIPT),
