@@ -330,9 +330,10 @@ mod tests {
     #[test]
     fn the_page_is_small() {
         // Not a speed target, a guard against embedding something by mistake (a fixture, a
-        // bundled library): the client is a few dozen kilobytes of source.
+        // bundled library, both megabytes): the client — arena, breach with its lobby, the
+        // lobby browser — is ~270 KB of unminified source (2026-12-04).
         assert!(
-            page_transfer_bytes() < 256 * 1024,
+            page_transfer_bytes() < 384 * 1024,
             "{}",
             page_transfer_bytes()
         );
