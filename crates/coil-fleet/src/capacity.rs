@@ -53,6 +53,11 @@ pub struct Figure {
 pub struct CapacityInput {
     /// Human players one dedicated core carries at the tick budget (arena-capacity).
     pub players_per_core: Figure,
+    /// Inputs per player-second of the run that measured `players_per_core`: a figure from a
+    /// gentler workload than real players (who send one per tick while steering) is not a
+    /// capacity figure, so the input says which workload it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_per_player_second: Option<Figure>,
     /// Server → client bytes per player per second, median (billing).
     pub bytes_per_player_per_second_median: Figure,
     /// Same, p95 (node egress sizing).
@@ -179,6 +184,12 @@ impl CapacityInput {
                 provenance: assumption("the autoscaler's CPU threshold (0.75)"),
             },
             max_players_per_node: default_connection_ceiling(),
+            inputs_per_player_second: number("/capacity/inputs_per_player_second").map(|value| {
+                Figure {
+                    value,
+                    provenance: measured("the capacity run's players".to_owned()),
+                }
+            }),
         })
     }
 
@@ -216,7 +227,13 @@ impl CapacityInput {
                 1.0,
                 80_000.0,
             ),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            self.inputs_per_player_second
+                .as_ref()
+                .map(|figure| ("inputs_per_player_second", figure, 0.0, 1_000.0)),
+        ) {
             if !(figure.value.is_finite() && figure.value >= low && figure.value <= high) {
                 return Err(CapacityError::Invalid(format!(
                     "{name} = {} is outside {low}..={high}",
@@ -294,6 +311,13 @@ mod tests {
         assert_eq!(input.bytes_per_player_per_second_median.value, 1034.0);
         assert!(input.bytes_per_player_per_second_median.provenance.measured);
         assert_eq!(input.bytes_per_player_per_second_p95.value, 1122.0);
+        // The capacity figure says at which input rate it was measured (issue 16: players
+        // who steer send one input per tick, not one every few seconds).
+        let inputs = input.inputs_per_player_second.as_ref().expect("stated");
+        assert!(
+            inputs.provenance.measured && inputs.value >= 10.0,
+            "{inputs:?}"
+        );
         // Every unmeasured figure is listed as an assumption with its reason.
         let assumptions = input.assumptions();
         assert_eq!(
@@ -318,10 +342,12 @@ mod tests {
             "traffic": {"bytes_per_player_per_second_mean": 1100.5},
             "server": {"rss_per_player_bytes": 40000.0},
             "capacity": {"server_cores": 2.0, "players_per_server_core": 3210.0,
-                         "largest_ccu_held": 6420, "lower_bound": false}
+                         "largest_ccu_held": 6420, "lower_bound": false,
+                         "inputs_per_player_second": 10.7}
         }"#;
         let input = CapacityInput::parse(report, "report.json").expect("report accepted");
         assert_eq!(input.players_per_core.value, 3210.0);
+        assert_eq!(input.inputs_per_player_second.map(|f| f.value), Some(10.7));
         assert!(input.players_per_core.provenance.measured);
         assert_eq!(input.bytes_per_player_per_second_median.value, 1100.5);
         assert_eq!(input.memory_per_player_bytes.value, 40000.0);
