@@ -163,6 +163,16 @@ fn mode_param(mode: Option<&str>) -> Result<GameMode, String> {
         .map_err(|problem| format!("mode: {problem}"))
 }
 
+/// The `region` parameter: that one region, or every region placement knows when absent.
+fn regions_param(matchmaker: &Matchmaker, region: Option<&str>) -> Result<Vec<Region>, String> {
+    match region {
+        None | Some("") => Ok(all_regions(matchmaker)),
+        Some(region) => Region::parse(region)
+            .map(|region| vec![region])
+            .map_err(|problem| format!("region: {problem}")),
+    }
+}
+
 /// Every region placement knows, the default first.
 fn all_regions(matchmaker: &Matchmaker) -> Vec<Region> {
     let policy = &matchmaker.settings.policy;
@@ -195,12 +205,9 @@ async fn browse(
         Ok(mode) => mode,
         Err(problem) => return bad(problem),
     };
-    let regions = match params.region.as_deref() {
-        None | Some("") => all_regions(&matchmaker),
-        Some(region) => match Region::parse(region) {
-            Ok(region) => vec![region],
-            Err(problem) => return bad(format!("region: {problem}")),
-        },
+    let regions = match regions_param(&matchmaker, params.region.as_deref()) {
+        Ok(regions) => regions,
+        Err(problem) => return bad(problem),
     };
     let limit = params.limit.unwrap_or(20);
     if !(1..=coil_match::lobby::MAX_PAGE).contains(&limit) {
@@ -874,12 +881,9 @@ async fn feed(
         Ok(mode) => mode,
         Err(problem) => return bad(problem),
     };
-    let regions = match params.region.as_deref() {
-        None | Some("") => all_regions(&matchmaker),
-        Some(region) => match Region::parse(region) {
-            Ok(region) => vec![region],
-            Err(problem) => return bad(format!("region: {problem}")),
-        },
+    let regions = match regions_param(&matchmaker, params.region.as_deref()) {
+        Ok(regions) => regions,
+        Err(problem) => return bad(problem),
     };
     if matchmaker.feeds.subscribers() >= MAX_FEED_SUBSCRIBERS {
         return error(

@@ -299,26 +299,11 @@ async fn a_spectator_role_from_the_matchmaker_joins_as_a_spectator() {
     assert_eq!(status, 400, "{refused}");
 }
 
-/// A guest account's access token and id.
-async fn guest(node: &TestNode, device: &str) -> (String, String) {
-    let (status, answer) = node
-        .post_json(
-            "/api/auth/guest",
-            &json!({ "deviceSecret": format!("{device}-device-secret-0123456789abcdef") }),
-        )
-        .await;
-    assert!(status == 200 || status == 201, "{status} {answer}");
-    (
-        answer["accessToken"].as_str().unwrap().to_owned(),
-        answer["account"]["id"].as_str().unwrap().to_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_match_is_stored_and_served_by_id_and_in_each_players_history() {
     let node = TestNode::start_storing_results(|_| {}, vec![Arc::new(quick_breach())]).await;
-    let (ann_token, ann_id) = guest(&node, "ann").await;
-    let (bob_token, bob_id) = guest(&node, "bob").await;
+    let (ann_token, ann_id) = node.guest("ann").await;
+    let (bob_token, bob_id) = node.guest("bob").await;
     let mut clients = Vec::new();
     for token in [&ann_token, &bob_token] {
         let (status, answer) = node
@@ -403,7 +388,7 @@ async fn a_finished_match_is_stored_and_served_by_id_and_in_each_players_history
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_players_rating_is_hidden_until_calibrated() {
-    use coil_store::{AccountId, MatchPlayer, MatchRecord, RatedSeat};
+    use coil_store::{AccountId, MatchRecord, RatedSeat};
 
     let node = TestNode::start(|_| {}).await;
     let store =
@@ -412,18 +397,6 @@ async fn a_players_rating_is_hidden_until_calibrated() {
             .unwrap()
             .matches();
     let (ann, bob) = (AccountId::generate(), AccountId::generate());
-    let seat = |account: &AccountId, team: u8| MatchPlayer {
-        account: Some(account.clone()),
-        player_key: account.as_str().to_owned(),
-        display_name: "p".into(),
-        team,
-        kills: 1,
-        deaths: 1,
-        assists: 0,
-        score: 1,
-        left_early: false,
-        bot: false,
-    };
     // Ann wins ten 1v1 matches of "duel" and one of "breach"; each win is +1, each loss -1.
     for (index, mode) in std::iter::repeat_n("duel", 10)
         .chain(["breach"])
@@ -487,7 +460,7 @@ async fn a_players_rating_is_hidden_until_calibrated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ranked_leaderboard_shows_calibrated_accounts_best_first() {
-    use coil_store::{AccountId, MatchPlayer, MatchRecord, NewRating, RatedSeat};
+    use coil_store::{AccountId, MatchRecord, NewRating, RatedSeat};
 
     let node = TestNode::start(|_| {}).await;
     let store =
@@ -495,24 +468,12 @@ async fn the_ranked_leaderboard_shows_calibrated_accounts_best_first() {
             .await
             .unwrap()
             .matches();
-    let (_, ann) = guest(&node, "ranked-ann").await;
-    let (_, bob) = guest(&node, "ranked-bob").await;
+    let (_, ann) = node.guest("ranked-ann").await;
+    let (_, bob) = node.guest("ranked-bob").await;
     let (ann, bob) = (
         AccountId::parse(&ann).unwrap(),
         AccountId::parse(&bob).unwrap(),
     );
-    let seat = |account: &AccountId, team: u8| MatchPlayer {
-        account: Some(account.clone()),
-        player_key: account.as_str().to_owned(),
-        display_name: "p".into(),
-        team,
-        kills: 1,
-        deaths: 1,
-        assists: 0,
-        score: 1,
-        left_early: false,
-        bot: false,
-    };
     // Ann beats Bob ten times: +1 / -1 each, shown (mean - 3) once ten are played.
     for index in 0..10 {
         let record = MatchRecord {
@@ -582,5 +543,21 @@ async fn the_ranked_leaderboard_shows_calibrated_accounts_best_first() {
             .get_json(&format!("/api/leaderboard/ranked?{bad}"))
             .await;
         assert_eq!(status, 400, "{bad}");
+    }
+}
+
+/// A verified human's seat in a stored test match.
+fn seat(account: &coil_store::AccountId, team: u8) -> coil_store::MatchPlayer {
+    coil_store::MatchPlayer {
+        account: Some(account.clone()),
+        player_key: account.as_str().to_owned(),
+        display_name: "p".into(),
+        team,
+        kills: 1,
+        deaths: 1,
+        assists: 0,
+        score: 1,
+        left_early: false,
+        bot: false,
     }
 }

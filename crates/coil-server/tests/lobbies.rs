@@ -15,20 +15,6 @@ use serde_json::{Value, json};
 use support::{Socket, TestNode};
 use tokio_tungstenite::tungstenite::Message;
 
-async fn guest(node: &TestNode, device: &str) -> (String, String) {
-    let (status, answer) = node
-        .post_json(
-            "/api/auth/guest",
-            &json!({ "deviceSecret": format!("{device}-device-secret-0123456789abcdef") }),
-        )
-        .await;
-    assert!(status == 200 || status == 201, "{status} {answer}");
-    (
-        answer["accessToken"].as_str().unwrap().to_owned(),
-        answer["account"]["id"].as_str().unwrap().to_owned(),
-    )
-}
-
 /// Connects with a lobby or matchmake answer's token and keeps reading in the background, so
 /// the seat stays connected.
 async fn connect(answer: &Value) -> tokio::task::JoinHandle<()> {
@@ -77,7 +63,7 @@ fn listed<'a>(page: &'a Value, id: &str) -> Option<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_lobby_is_listed_joined_with_its_password_or_an_invite_and_never_quick_played() {
     let node = TestNode::start(|_| {}).await;
-    let (host_token, host_id) = guest(&node, "host").await;
+    let (host_token, host_id) = node.guest("host").await;
     let (status, created) = node
         .post_json_as(
             "/api/lobbies",
@@ -148,7 +134,7 @@ async fn a_private_lobby_is_listed_joined_with_its_password_or_an_invite_and_nev
         (403, Some("invite_invalid"))
     );
     // The invite from the answer lets a guest in; so does the password.
-    let (invited_token, _) = guest(&node, "invited").await;
+    let (invited_token, _) = node.guest("invited").await;
     let (status, invited) = node
         .post_json_as(
             &join_path,
@@ -231,7 +217,7 @@ async fn a_private_lobby_is_listed_joined_with_its_password_or_an_invite_and_nev
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_lobby_requests_get_clear_errors() {
     let node = TestNode::start(|_| {}).await;
-    let (token, _) = guest(&node, "maker").await;
+    let (token, _) = node.guest("maker").await;
     for (body, code) in [
         (
             json!({"mode": "breach", "settings": {"maxPlayers": 3}}),
@@ -287,7 +273,7 @@ async fn a_public_custom_lobby_is_listed_and_pages_with_a_cursor() {
     let mut ids = Vec::new();
     let mut hosts = Vec::new();
     for index in 0..3 {
-        let (token, _) = guest(&node, &format!("public-{index}")).await;
+        let (token, _) = node.guest(&format!("public-{index}")).await;
         let (status, created) = node
             .post_json_as(
                 "/api/lobbies",
@@ -359,7 +345,7 @@ async fn next_event(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_feed_sends_the_lobbies_then_their_changes() {
     let node = TestNode::start(|_| {}).await;
-    let (token, _) = guest(&node, "feed-host").await;
+    let (token, _) = node.guest("feed-host").await;
     let (status, created) = node
         .post_json_as("/api/lobbies", &json!({"mode": "breach"}), Some(&token))
         .await;

@@ -61,6 +61,24 @@ fn coil(dir: &Path, name: &str, args: &[&str], env: &[(&str, String)]) -> Proces
     }
 }
 
+/// The matchmaker's join-token key file in `dir` (created), and its public key for the nodes.
+fn signing_key(dir: &Path, redis_url: &str) -> (std::path::PathBuf, String) {
+    let key_file = dir.join("join-token.key");
+    let output = Command::new(env!("CARGO_BIN_EXE_coil"))
+        .args(["matchmaker", "--print-public-key"])
+        .env("REDIS_URL", redis_url)
+        .env("JOIN_TOKEN_KEY_FILE", &key_file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let public_key = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    (key_file, public_key)
+}
+
 async fn wait_healthy(port: u16, process: &mut Process) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -163,19 +181,7 @@ async fn a_fleet_places_a_thousand_players_and_forgets_a_killed_node() {
     };
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("coil:test:{:016x}:", rand_u64());
-    let key_file = dir.path().join("join-token.key");
-    let output = Command::new(env!("CARGO_BIN_EXE_coil"))
-        .args(["matchmaker", "--print-public-key"])
-        .env("REDIS_URL", &redis_url)
-        .env("JOIN_TOKEN_KEY_FILE", &key_file)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let public_key = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let (key_file, public_key) = signing_key(dir.path(), &redis_url);
 
     let matchmaker_port = free_port();
     let mut matchmaker = coil(
@@ -420,15 +426,7 @@ async fn join_attempts_share_one_budget_across_fleet_nodes() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("join-token.key");
-    let output = Command::new(env!("CARGO_BIN_EXE_coil"))
-        .args(["matchmaker", "--print-public-key"])
-        .env("REDIS_URL", &redis_url)
-        .env("JOIN_TOKEN_KEY_FILE", &key_file)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let public_key = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let (_, public_key) = signing_key(dir.path(), &redis_url);
     let tag = rand_u64();
     let mut ports = Vec::new();
     let mut nodes = Vec::new();
@@ -531,15 +529,7 @@ async fn a_private_lobby_made_on_one_api_replica_is_listed_and_joined_on_another
     };
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("coil:test:{:016x}:", rand_u64());
-    let key_file = dir.path().join("join-token.key");
-    let output = Command::new(env!("CARGO_BIN_EXE_coil"))
-        .args(["matchmaker", "--print-public-key"])
-        .env("REDIS_URL", &redis_url)
-        .env("JOIN_TOKEN_KEY_FILE", &key_file)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let public_key = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let (key_file, public_key) = signing_key(dir.path(), &redis_url);
     let mut replicas = Vec::new();
     let mut ports = Vec::new();
     for name in ["api-a", "api-b"] {

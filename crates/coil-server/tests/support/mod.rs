@@ -350,6 +350,24 @@ impl TestNode {
     pub async fn matchmake(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
         self.post_json("/api/matchmake", &body).await
     }
+
+    /// A guest account for `device` (the same device, the same account): its access token
+    /// and account id.
+    pub async fn guest(&self, device: &str) -> (String, String) {
+        let (status, answer) = self
+            .post_json(
+                "/api/auth/guest",
+                &serde_json::json!({
+                    "deviceSecret": format!("{device}-device-secret-0123456789abcdef")
+                }),
+            )
+            .await;
+        assert!(status == 200 || status == 201, "{status} {answer}");
+        (
+            answer["accessToken"].as_str().unwrap().to_owned(),
+            answer["account"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
 }
 
 /// A join frame as a client sends it.
